@@ -1,0 +1,1 @@
+"""Unsupervised segmentation of football players by clustering pixels."""

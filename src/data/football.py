@@ -1,0 +1,206 @@
+"""Frames and ground truth of a dataset in the Kaggle "Football Player Segmentation" layout.
+
+The layout is ``ROOT/images/<name>.jpg`` plus one COCO file,
+``ROOT/annotations/instances_default.json``. Segmentations may be polygons or
+RLE; the union of an image's annotations is its ground-truth player mask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+from src.data.frame import Frame
+from src.data.synthetic import ensure_synthetic_dataset
+from src.errors import LabError, check_range
+
+log = logging.getLogger(__name__)
+
+
+def working_size(width: int, height: int, scale: int) -> tuple[int, int]:
+    """Size ``(width, height)`` of an image of ``width x height`` downscaled by ``scale``."""
+    return width // scale, height // scale
+
+
+def read_image(path: Path, size: tuple[int, int], *, expected: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode a JPEG straight at reduced size.
+
+    The decoder's DCT scaling (PIL ``draft``) does most of the reduction; a
+    box filter takes the rest, so a 1920x1080 frame at scale 8 is never
+    decoded at full size.
+
+    Parameters
+    ----------
+    path : Path
+        Image file.
+    size : (width, height)
+        Output size.
+    expected : (width, height), optional
+        Size the file must have; a mismatch is an error because the ground
+        truth would not line up.
+
+    Returns
+    -------
+    (height, width, 3) uint8 ndarray
+    """
+    try:
+        with Image.open(path) as im:
+            if expected is not None and im.size != tuple(expected):
+                raise LabError(
+                    f"image {path} is {im.size[0]}x{im.size[1]} but the annotations say "
+                    f"{expected[0]}x{expected[1]}; fix the annotation file or the image"
+                )
+            im.draft("RGB", size)
+            rgb = im.convert("RGB")
+    except (OSError, SyntaxError, UnidentifiedImageError) as exc:
+        raise LabError(f"image {path} cannot be read ({exc}); replace the file or drop it from the annotations") from None
+    if rgb.size != tuple(size):
+        rgb = rgb.resize(size, Image.Resampling.BOX)
+    return np.asarray(rgb)
+
+
+def reduce_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Reduce a full-size bool mask to ``size``: box average, then majority.
+
+    Every run reduces ground truth this way, whatever its features or scale.
+    """
+    if mask.shape[::-1] == tuple(size):
+        return mask.copy()
+    small = Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)
+    return np.asarray(small) >= 128
+
+
+class FootballDataset:
+    """A sample of frames of a football dataset at working size.
+
+    Parameters
+    ----------
+    root : str or None
+        Dataset folder. None means the project's synthetic dataset, generated
+        on first use under ``synthetic_root``.
+    n_images : int or None, default 50
+        Number of frames to sample; None takes all. More than the dataset has
+        takes all, with a warning.
+    scale : int, default 8
+        Downscale factor; 1920x1080 frames become 240x135 at 8.
+    seed : int, default 0
+        Seed of the frame sample.
+    image_dir : str, default "images"
+    annotation_file : str, default "annotations/instances_default.json"
+    synthetic_root : str, optional
+        Where the synthetic dataset lives when ``root`` is None.
+    synthetic_images : int, default 12
+        Size of the synthetic dataset.
+
+    Everything that can be checked without decoding pixels is checked here,
+    so a bad path or file fails before any work starts.
+    """
+
+    def __init__(self, root: str | None = None, n_images: int | None = 50, scale: int = 8, seed: int = 0, *,
+                 image_dir: str = "images", annotation_file: str = "annotations/instances_default.json",
+                 synthetic_root: str | None = None, synthetic_images: int = 12):
+        check_range("data.scale", scale, 1, integer=True)
+        if n_images is not None:
+            check_range("data.n_images", n_images, 1, integer=True)
+        check_range("data.seed", seed, 0, integer=True)
+        if root is None:
+            if synthetic_root is None:
+                raise LabError("data.root is null and data.synthetic_root is null; set one of them")
+            self.source = "synthetic"
+            root = ensure_synthetic_dataset(synthetic_root, n_images=synthetic_images)
+        else:
+            self.source = "football"
+        self.root = Path(root)
+        self.scale = scale
+        self.seed = seed
+        self.image_dir = self.root / image_dir
+        self.annotation_path = self.root / annotation_file
+        if not self.root.is_dir():
+            raise LabError(f"data.root={str(root)!r} is not a folder; point it (or FOOTBALL_DATA) at a dataset "
+                           "with images/ and annotations/, or leave it unset for the synthetic set")
+        self.coco = _load_coco(self.annotation_path)
+        self.image_ids = self._sample(n_images)
+        for image_id in self.image_ids:
+            self._check_image(image_id)
+
+    def _sample(self, n_images: int | None) -> list[int]:
+        ids = sorted(self.coco.getImgIds())
+        if not ids:
+            raise LabError(f"annotation file {self.annotation_path} lists no images")
+        if n_images is None or n_images >= len(ids):
+            if n_images is not None and n_images > len(ids):
+                log.warning("data.n_images=%d but the dataset has %d images; using all of them", n_images, len(ids))
+            return ids
+        rng = np.random.default_rng(self.seed)
+        return sorted(int(ids[i]) for i in rng.choice(len(ids), size=n_images, replace=False))
+
+    def _check_image(self, image_id: int) -> None:
+        info = self.coco.imgs[image_id]
+        path = self.image_dir / info["file_name"]
+        if not path.is_file():
+            raise LabError(f"image {info['file_name']!r} (id {image_id}) named in {self.annotation_path} "
+                           f"is missing from {self.image_dir}")
+        w, h = working_size(info["width"], info["height"], self.scale)
+        if w < 1 or h < 1:
+            raise LabError(f"data.scale={self.scale} leaves no pixels of a {info['width']}x{info['height']} "
+                           f"image; use a scale of at most {min(info['width'], info['height'])}")
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def frame(self, image_id: int) -> Frame:
+        """Decode one frame and rasterize its ground truth at working size."""
+        info = self.coco.imgs[image_id]
+        full = (info["width"], info["height"])
+        size = working_size(*full, self.scale)
+        image = read_image(self.image_dir / info["file_name"], size, expected=full)
+        return Frame(image=image, mask=reduce_mask(self.full_mask(image_id), size), image_id=image_id,
+                     file_name=info["file_name"], scale=self.scale, n_instances=len(self._annotations(image_id)))
+
+    def _annotations(self, image_id: int) -> list[dict]:
+        return self.coco.loadAnns(self.coco.getAnnIds(imgIds=[image_id], iscrowd=None))
+
+    def full_mask(self, image_id: int) -> np.ndarray:
+        """Union of the image's annotations at full size, (H, W) bool."""
+        info = self.coco.imgs[image_id]
+        anns = self._annotations(image_id)
+        if not anns:
+            return np.zeros((info["height"], info["width"]), dtype=bool)
+        rles = [self.coco.annToRLE(a) for a in anns]
+        return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+
+    def frames(self) -> list[Frame]:
+        """All sampled frames, in image-id order."""
+        return [self.frame(i) for i in self.image_ids]
+
+
+def _load_coco(path: Path) -> COCO:
+    if not path.is_file():
+        raise LabError(f"annotation file {path} does not exist; data.annotation_file must name a COCO json "
+                       "inside data.root")
+    try:
+        dataset = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LabError(f"annotation file {path} is not valid JSON ({exc}); it must be a COCO instances file") from None
+    if not isinstance(dataset, dict) or not isinstance(dataset.get("images"), list) \
+            or not isinstance(dataset.get("annotations"), list):
+        raise LabError(f"annotation file {path} is not a COCO instances file: it needs 'images' and "
+                       "'annotations' lists")
+    for key in ("id", "file_name", "width", "height"):
+        bad = next((img for img in dataset["images"] if key not in img), None)
+        if bad is not None:
+            raise LabError(f"annotation file {path}: an image entry has no {key!r} ({bad}); every image needs "
+                           "id, file_name, width and height")
+    coco = COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco

@@ -1,0 +1,43 @@
+"""The unit of data that flows through every stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One image at working size, with its ground truth when there is one.
+
+    Attributes
+    ----------
+    image : (H, W, 3) uint8 ndarray
+        RGB pixels at working size.
+    mask : (H, W) bool ndarray or None
+        Union of all player annotations, reduced to working size.
+    image_id : int
+        COCO image id.
+    file_name : str
+        Name of the image file inside the dataset's image folder.
+    scale : int
+        Downscale factor from the original resolution.
+    n_instances : int
+        Number of ground-truth annotations (player blobs) of the image.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray | None
+    image_id: int
+    file_name: str
+    scale: int
+    n_instances: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.image.shape[:2]
+
+    @property
+    def stem(self) -> str:
+        return self.file_name.rsplit(".", 1)[0]

@@ -1,0 +1,59 @@
+"""Feature blocks: each turns an (H, W, 3) uint8 image into (H, W, C) float32 channels."""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage import color
+
+from src.errors import check_choice, check_range
+
+COLOR_SPACES = {
+    "rgb": lambda image: image.astype(np.float32) / 255.0,
+    "lab": color.rgb2lab,
+    "hsv": color.rgb2hsv,
+}
+
+
+class ColorSpace:
+    """Pixel colour in one colour space.
+
+    Parameters
+    ----------
+    space : {"rgb", "lab", "hsv"}, default "lab"
+    weight : float, default 1.0
+        Multiplies the block's standardized channels.
+    """
+
+    def __init__(self, space: str = "lab", weight: float = 1.0):
+        check_choice("features.color.space", space, COLOR_SPACES)
+        check_range("features.color.weight", weight, 0)
+        self.space = space
+        self.weight = weight
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return np.asarray(COLOR_SPACES[self.space](image), dtype=np.float32)
+
+
+class PixelPosition:
+    """Pixel coordinates x, y (and optionally distance from the image centre), in [0, 1].
+
+    Parameters
+    ----------
+    weight : float, default 0.5
+        Multiplies the block's standardized channels; 0 turns position off.
+    center_distance : bool, default False
+        Add a third channel, the distance from the image centre.
+    """
+
+    def __init__(self, weight: float = 0.5, center_distance: bool = False):
+        check_range("features.position.weight", weight, 0)
+        self.weight = weight
+        self.center_distance = center_distance
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        channels = [x / max(w - 1, 1), y / max(h - 1, 1)]
+        if self.center_distance:
+            channels.append(np.hypot(channels[0] - 0.5, channels[1] - 0.5))
+        return np.stack(channels, axis=-1)

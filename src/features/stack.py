@@ -1,0 +1,53 @@
+"""Concatenation of feature blocks into one standardized, weighted feature image."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from src.data.frame import Frame
+from src.errors import LabError
+
+
+def standardize(features: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance per channel over the image; constant channels become 0.
+
+    Parameters
+    ----------
+    features : (H, W, C) ndarray
+
+    Returns
+    -------
+    (H, W, C) float32 ndarray, a new array.
+    """
+    flat = features.reshape(-1, features.shape[-1]).astype(np.float32)
+    std = flat.std(axis=0)
+    std[std == 0] = 1.0
+    return ((flat - flat.mean(axis=0)) / std).reshape(features.shape)
+
+
+class FeatureStack:
+    """Pixel features of a frame: each block standardized, weighted, then concatenated.
+
+    Standardizing each channel before weighting makes a block's ``weight``
+    its share of the Euclidean distance, whatever the block's units.
+
+    Parameters
+    ----------
+    blocks : mapping of name -> block
+        Callables ``image -> (H, W, C)`` with a ``weight`` attribute. Blocks
+        whose weight is 0 are skipped.
+    """
+
+    def __init__(self, blocks: Mapping):
+        self.blocks = {name: block for name, block in blocks.items() if block is not None}
+        if not any(block.weight > 0 for block in self.blocks.values()):
+            raise LabError(f"features.blocks={sorted(self.blocks)} has no block with weight > 0; "
+                           "give at least one block a positive weight")
+
+    def __call__(self, frame: Frame) -> np.ndarray:
+        """Return the (H, W, C) float32 features of ``frame``."""
+        parts = [standardize(block(frame.image)) * np.float32(block.weight)
+                 for block in self.blocks.values() if block.weight > 0]
+        return np.concatenate(parts, axis=-1)

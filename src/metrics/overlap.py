@@ -1,0 +1,47 @@
+"""Overlap scores of binary masks. Numbers only: no config, no tracking."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _counts(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from ground truth shape {truth.shape}")
+    pred, truth = pred.astype(bool), truth.astype(bool)
+    tp = int(np.count_nonzero(pred & truth))
+    return tp, int(np.count_nonzero(pred & ~truth)), int(np.count_nonzero(~pred & truth))
+
+
+def dice_from_counts(tp: int, fp: int, fn: int) -> float:
+    """2 TP / (2 TP + FP + FN); 1.0 when both masks are empty."""
+    denominator = 2 * tp + fp + fn
+    return 1.0 if denominator == 0 else 2 * tp / denominator
+
+
+def iou_from_counts(tp: int, fp: int, fn: int) -> float:
+    """TP / (TP + FP + FN); 1.0 when both masks are empty."""
+    denominator = tp + fp + fn
+    return 1.0 if denominator == 0 else tp / denominator
+
+
+def dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Dice coefficient of two (H, W) masks; 1.0 when both are empty."""
+    return dice_from_counts(*_counts(pred, truth))
+
+
+def iou(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Intersection over union of two (H, W) masks; 1.0 when both are empty."""
+    return iou_from_counts(*_counts(pred, truth))
+
+
+def overlap_counts(pred: np.ndarray, truth: np.ndarray) -> dict[str, int]:
+    """True positive, false positive and false negative pixel counts."""
+    tp, fp, fn = _counts(pred, truth)
+    return {"tp": tp, "fp": fp, "fn": fn}
+
+
+def pooled_scores(counts: list[dict[str, int]]) -> dict[str, float]:
+    """Dice and IoU over all pixels of all images together."""
+    tp, fp, fn = (sum(c[key] for c in counts) for key in ("tp", "fp", "fn"))
+    return {"dice_pooled": dice_from_counts(tp, fp, fn), "iou_pooled": iou_from_counts(tp, fp, fn)}

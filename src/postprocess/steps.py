@@ -1,0 +1,164 @@
+"""Post-processing steps: each maps a ``MaskState`` to a new one, inputs never mutated.
+
+A state carries the label map, the image, the current candidate player mask
+and, once a step has found it, the field (pitch) mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage import color, morphology
+
+from src.errors import LabError, check_range
+
+
+@dataclass(frozen=True)
+class MaskState:
+    """What flows between steps.
+
+    labels : (H, W) int, -1 = noise.  image : (H, W, 3) uint8.
+    mask : (H, W) bool, candidate player pixels.  field : (H, W) bool or None.
+    """
+
+    labels: np.ndarray
+    image: np.ndarray
+    mask: np.ndarray
+    field: np.ndarray | None = None
+
+
+def cluster_mean_colors(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean CIELAB colour and pixel count of each cluster id ``0..labels.max()``.
+
+    Returns
+    -------
+    means : (K, 3) float ndarray
+    counts : (K,) int ndarray
+    """
+    lab = color.rgb2lab(image).reshape(-1, 3)
+    flat = labels.reshape(-1)
+    keep = flat >= 0
+    k = int(flat.max()) + 1 if keep.any() else 0
+    counts = np.bincount(flat[keep], minlength=k)
+    sums = np.stack([np.bincount(flat[keep], weights=lab[keep, c], minlength=k) for c in range(3)], axis=1)
+    return sums / np.maximum(counts, 1)[:, None], counts
+
+
+class FieldClusters:
+    """The field is the largest cluster plus every cluster of similar colour.
+
+    Broadcast frames are dominated by the pitch, so its colour is found rather
+    than fixed: clusters whose mean CIELAB colour lies within ``max_distance``
+    (Delta E 1976) of the largest cluster's join the field. Every other pixel,
+    noise included, stays a candidate.
+
+    Parameters
+    ----------
+    max_distance : float, default 25.0
+        Delta E below which a cluster counts as field; about 10 separates
+        barely different shades, 50 merges unrelated colours.
+    """
+
+    def __init__(self, max_distance: float = 25.0):
+        check_range("postprocess.field.max_distance", max_distance, 0, low_open=True)
+        self.max_distance = max_distance
+
+    def __call__(self, state: MaskState) -> MaskState:
+        means, counts = cluster_mean_colors(state.labels, state.image)
+        if counts.sum() == 0:
+            return replace(state, field=np.zeros_like(state.mask))
+        near = np.linalg.norm(means - means[counts.argmax()], axis=1) < self.max_distance
+        field = (state.labels >= 0) & near[np.clip(state.labels, 0, None)]
+        return replace(state, mask=state.mask & ~field, field=field)
+
+
+class EnclosedByField:
+    """Keep candidates that the field surrounds: players stand on the pitch.
+
+    Candidates are holes of the field mask. A frame border along which the
+    field covers more than ``border_fraction`` is treated as field beyond the
+    frame, so a player cut by that border still counts as enclosed; stands
+    and boards, which meet the frame where the field does not, stay out.
+
+    Parameters
+    ----------
+    border_fraction : float, default 0.5, in [0, 1]
+    """
+
+    def __init__(self, border_fraction: float = 0.5):
+        check_range("postprocess.enclosed.border_fraction", border_fraction, 0, 1)
+        self.border_fraction = border_fraction
+
+    def __call__(self, state: MaskState) -> MaskState:
+        if state.field is None:
+            raise LabError("postprocess.steps.enclosed needs a field mask; put the 'field' step before it")
+        padded = np.pad(state.field, 1, constant_values=False)
+        for side in ((0, slice(None)), (-1, slice(None)), (slice(None), 0), (slice(None), -1)):
+            if state.field[side].mean() > self.border_fraction:
+                padded[side] = True
+        inside = ndi.binary_fill_holes(padded)[1:-1, 1:-1]
+        return replace(state, mask=state.mask & inside)
+
+
+class DropLargeClusters:
+    """Drop clusters covering more than ``max_fraction`` of the image: they are stuff, not players.
+
+    Parameters
+    ----------
+    max_fraction : float, default 0.05, in (0, 1]
+    """
+
+    def __init__(self, max_fraction: float = 0.05):
+        check_range("postprocess.large.max_fraction", max_fraction, 0, 1, low_open=True)
+        self.max_fraction = max_fraction
+
+    def __call__(self, state: MaskState) -> MaskState:
+        flat = state.labels.reshape(-1)
+        k = int(flat.max()) + 1 if (flat >= 0).any() else 0
+        large = np.bincount(flat[flat >= 0], minlength=k) > self.max_fraction * flat.size
+        dropped = (state.labels >= 0) & large[np.clip(state.labels, 0, None)] if k else np.zeros_like(state.mask)
+        return replace(state, mask=state.mask & ~dropped)
+
+
+class RemoveThin:
+    """Remove structures thinner than ``width`` pixels, such as pitch lines.
+
+    Opening by reconstruction: only connected parts of the mask that contain a
+    ``width x width`` square survive, and they survive whole.
+
+    Parameters
+    ----------
+    width : int, default 2
+    """
+
+    def __init__(self, width: int = 2):
+        check_range("postprocess.thin.width", width, 1, integer=True)
+        self.width = width
+
+    def __call__(self, state: MaskState) -> MaskState:
+        if self.width == 1 or not state.mask.any():
+            return state
+        seed = ndi.binary_opening(state.mask, structure=np.ones((self.width, self.width), bool))
+        kept = morphology.reconstruction(seed.astype(np.uint8), state.mask.astype(np.uint8)) > 0
+        return replace(state, mask=kept)
+
+
+class RemoveSmall:
+    """Remove connected parts of the mask with fewer than ``min_size`` pixels.
+
+    Parameters
+    ----------
+    min_size : int, default 3
+    """
+
+    def __init__(self, min_size: int = 3):
+        check_range("postprocess.small.min_size", min_size, 1, integer=True)
+        self.min_size = min_size
+
+    def __call__(self, state: MaskState) -> MaskState:
+        if self.min_size <= 1:
+            return state
+        kept = morphology.remove_small_objects(state.mask, max_size=self.min_size - 1, connectivity=2)
+        return replace(state, mask=kept)

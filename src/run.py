@@ -1,0 +1,127 @@
+"""Hydra entry point: ``python -m src.run [overrides]``, or ``-m`` for a sweep.
+
+Builds every stage from config, checks it before any work, runs the pipeline
+over the sampled frames, logs to MLflow and returns the configured objective.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from src.errors import LabError, check_choice
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+log = logging.getLogger("src.run")
+
+
+def build(node: DictConfig, option: str):
+    """Instantiate a config node from its ``_target_``; bad values become one-line LabErrors."""
+    try:
+        return hydra.utils.instantiate(node, _convert_="partial")
+    except hydra.errors.InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, LabError):
+            raise cause from None
+        raise LabError(f"{option}: {str(cause or exc).splitlines()[0]}") from None
+
+
+def build_stages(cfg: DictConfig) -> dict:
+    """Build and check data, features, clusterer, postprocess and tracker; nothing runs yet."""
+    from src.pipeline import SUMMARY_KEYS
+
+    check_choice("objective", cfg.objective, SUMMARY_KEYS)
+    stages = {name: build(cfg[name], name) for name in ("features", "clusterer", "postprocess", "logger")}
+    stages["data"] = build(cfg.data, "data")
+    check_input = getattr(stages["clusterer"], "check_input", None)
+    if check_input is not None:
+        dataset = stages["data"]
+        smallest = min(dataset.coco.imgs[i]["width"] // dataset.scale * (dataset.coco.imgs[i]["height"]
+                                                                           // dataset.scale)
+                       for i in dataset.image_ids)
+        check_input(smallest)
+    return stages
+
+
+def _sweep_parent_file() -> Path | None:
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return None
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return Path(hydra_cfg.sweep.dir) / "mlflow_parent_run_id"
+
+
+def run(cfg: DictConfig) -> float:
+    """Run one configuration end to end and return ``summary[cfg.objective]``."""
+    from src.pipeline import evaluate
+
+    stages = build_stages(cfg)
+    dataset, tracker = stages["data"], stages["logger"]
+    parent_file = _sweep_parent_file()
+    parent_run_id = parent_file.read_text().strip() if parent_file and parent_file.is_file() else None
+    params = OmegaConf.to_container(cfg, resolve=True)
+    params.pop("paths", None)
+    tags = {"dataset": dataset.source, "data.root": str(dataset.root), "objective": cfg.objective}
+    with tracker.run(params, tags=tags, parent_run_id=parent_run_id) as run_id:
+        results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
+                                    silhouette_sample=cfg.silhouette_sample, seed=cfg.seed)
+        tracker.log_results(results, summary, OmegaConf.to_yaml(cfg, resolve=True), _hydra_files())
+    value = summary[cfg.objective]
+    log.info("dataset: %s (%s), %d images at scale %d", dataset.source, dataset.root, len(results), dataset.scale)
+    log.info("mean Dice %.4f | mean IoU %.4f | pooled Dice %.4f | %.3f s/image",
+             summary["dice_mean"], summary["iou_mean"], summary["dice_pooled"], summary["seconds_per_image"])
+    log.info("MLflow run %s in %s (experiment %r)", run_id, tracker.tracking_uri, tracker.experiment_name)
+    return value if math.isfinite(value) else float("nan")
+
+
+def _hydra_files() -> dict[str, str]:
+    """The Hydra folder of this job (config, overrides), when Hydra wrote one."""
+    try:
+        folder = Path(HydraConfig.get().runtime.output_dir) / HydraConfig.get().output_subdir
+    except (ValueError, TypeError):
+        return {}
+    return {f"hydra_{p.name}": p.read_text() for p in folder.glob("*.yaml")} if folder.is_dir() else {}
+
+
+class SweepParentRun(Callback):
+    """Groups the jobs of a multirun under one MLflow parent run.
+
+    The parent's id is written to the sweep folder, where every job (in this
+    process or another) finds it; the parent ends FINISHED with the sweep, or
+    FAILED as soon as a job fails.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        tracker = build(config.logger, "logger")
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        run_id = tracker.start_parent(f"sweep {sweep_dir.name}", tags={"sweep_dir": str(sweep_dir)})
+        (sweep_dir / "mlflow_parent_run_id").write_text(run_id)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        parent_file = Path(config.hydra.sweep.dir) / "mlflow_parent_run_id"
+        if parent_file.is_file():
+            build(config.logger, "logger").end_parent(parent_file.read_text().strip(), "FINISHED")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    try:
+        return run(cfg)
+    except LabError as exc:
+        log.error("%s", exc)
+        raise SystemExit(f"error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()

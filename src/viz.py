@@ -1,0 +1,46 @@
+"""Pictures of results as (H, W, 3) uint8 arrays, for people to look at."""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage import color
+
+TRUE_POSITIVE = (0, 200, 80)
+FALSE_POSITIVE = (240, 60, 40)
+FALSE_NEGATIVE = (40, 110, 255)
+
+
+def overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
+    """Image dimmed, with true positives green, false positives red and false negatives blue."""
+    out = (image.astype(np.float32) * 0.5).astype(np.uint8)
+    if truth is None:
+        out[pred] = TRUE_POSITIVE
+        return out
+    out[pred & truth] = TRUE_POSITIVE
+    out[pred & ~truth] = FALSE_POSITIVE
+    out[~pred & truth] = FALSE_NEGATIVE
+    return out
+
+
+def label_image(labels: np.ndarray) -> np.ndarray:
+    """One colour per cluster; noise (-1) black."""
+    return (color.label2rgb(labels, bg_label=-1, bg_color=(0, 0, 0)) * 255).astype(np.uint8)
+
+
+def components_image(image: np.ndarray, components: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Components coloured over the image, each centroid marked with a white cross."""
+    out = (color.label2rgb(components, image=image, bg_label=0, alpha=0.6, image_alpha=0.6) * 255).astype(np.uint8)
+    h, w = components.shape
+    for row, col in np.round(centroids).astype(int):
+        for dr, dc in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-2, 0), (2, 0), (0, -2), (0, 2)):
+            r, c = row + dr, col + dc
+            if 0 <= r < h and 0 <= c < w:
+                out[r, c] = (255, 255, 255)
+    return out
+
+
+def mask_image(mask: np.ndarray) -> np.ndarray:
+    """A bool mask as black and white."""
+    return np.repeat((mask.astype(np.uint8) * 255)[..., None], 3, axis=-1)
+
+
