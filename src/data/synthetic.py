@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SIZE = (1920, 1080)
 KITS = [  # (shirt, shorts)
     ((200, 30, 40), (240, 240, 240)),
@@ -117,11 +117,11 @@ def _draw_pitch(draw: ImageDraw.ImageDraw, rng: np.random.Generator, horizon: in
         skew = int(0.4 * (h - horizon))
         draw.polygon([(x, horizon), (x + stripe, horizon), (x + stripe + skew, h), (x + skew, h)], fill=shade)
     white = (235, 235, 235)
-    draw.line([(0, horizon + 25), (w, horizon + 25)], fill=white, width=6)
+    draw.line([(0, horizon + 25), (w, horizon + 25)], fill=white, width=4)
     cx = int(rng.integers(w // 4, 3 * w // 4))
-    draw.line([(cx, horizon + 25), (cx + int(0.3 * (h - horizon)), h)], fill=white, width=6)
+    draw.line([(cx, horizon + 25), (cx + int(0.3 * (h - horizon)), h)], fill=white, width=4)
     cy = (horizon + h) // 2
-    draw.ellipse([cx - 260, cy - 110, cx + 260, cy + 110], outline=white, width=6)
+    draw.ellipse([cx - 260, cy - 110, cx + 260, cy + 110], outline=white, width=4)
 
 
 def _draw_crowd(canvas: Image.Image, rng: np.random.Generator, horizon: int) -> None:

@@ -1,0 +1,46 @@
+"""Shared fixtures: the generated synthetic dataset, real frames when FOOTBALL_DATA is set, composed configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+import src.run  # noqa: F401  registers the project_root resolver
+from src.data import ensure_synthetic_dataset
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """Six generated frames in the Kaggle layout, the last with no players."""
+    return ensure_synthetic_dataset(tmp_path_factory.mktemp("data") / "synthetic", n_images=6)
+
+
+@pytest.fixture(scope="session")
+def football_root() -> Path:
+    root = os.environ.get("FOOTBALL_DATA")
+    if not root or not Path(root).is_dir():
+        pytest.skip("FOOTBALL_DATA is not set to the real frames")
+    return Path(root)
+
+
+@pytest.fixture
+def make_cfg(tmp_path, synthetic_root):
+    """Compose the root config with overrides, data on the synthetic set and MLflow in tmp_path."""
+    def _make(*overrides: str, data_root: Path | None = None):
+        GlobalHydra.instance().clear()
+        base = [
+            f"data.root={data_root or synthetic_root}",
+            f"paths.mlruns_dir={tmp_path / 'mlruns'}",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            f"logger.tracking_uri=sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
+        ]
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            return compose(config_name="config", overrides=base + list(overrides))
+    yield _make
+    GlobalHydra.instance().clear()

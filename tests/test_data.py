@@ -1,0 +1,129 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from src.data import FootballDataset, read_image, reduce_mask
+from src.errors import LabError
+
+
+def copy_dataset(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_synthetic_frames_at_scale(synthetic_root):
+    ds = FootballDataset(str(synthetic_root), n_images=None, scale=8)
+    frames = ds.frames()
+    assert len(frames) == 6
+    assert all(f.image.shape == (135, 240, 3) and f.image.dtype == np.uint8 for f in frames)
+    assert all(f.mask.shape == (135, 240) and f.mask.dtype == bool for f in frames)
+    assert frames[0].mask.any() and frames[0].n_instances > 0
+    empty = frames[-1]
+    assert empty.n_instances == 0 and not empty.mask.any()
+
+
+@pytest.mark.parametrize("scale, shape", [(4, (270, 480)), (16, (67, 120)), (1080, (1, 1))])
+def test_other_scales(synthetic_root, scale, shape):
+    frame = FootballDataset(str(synthetic_root), n_images=1, scale=scale).frames()[0]
+    assert frame.image.shape[:2] == shape and frame.mask.shape == shape
+
+
+def test_sample_is_seeded(synthetic_root):
+    a = FootballDataset(str(synthetic_root), n_images=3, seed=1).image_ids
+    assert a == FootballDataset(str(synthetic_root), n_images=3, seed=1).image_ids
+    assert len(a) == 3 and a == sorted(a)
+    assert any(FootballDataset(str(synthetic_root), n_images=3, seed=s).image_ids != a for s in range(2, 6))
+
+
+def test_reduce_mask_is_box_majority():
+    full = np.zeros((8, 8), bool)
+    full[:4, :4] = True            # fills the first 4x4 block
+    full[4:6, 4:8] = True          # half of the last block: 8 of 16 pixels
+    full[4, 0] = True              # 1 of 16
+    small = reduce_mask(full, (2, 2))
+    assert small.tolist() == [[True, False], [False, True]]
+
+
+def test_polygon_and_rle_segmentations(tmp_path):
+    root = tmp_path / "mixed"
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    Image.fromarray(np.full((40, 64, 3), 90, np.uint8)).save(root / "images" / "0.jpg")
+    rle_mask = np.zeros((40, 64), np.uint8, order="F")
+    rle_mask[20:40, 40:64] = 1
+    rle = mask_utils.encode(rle_mask)
+    rle["counts"] = rle["counts"].decode()
+    coco = {"images": [{"id": 1, "file_name": "0.jpg", "width": 64, "height": 40}],
+            "categories": [{"id": 1, "name": "person"}],
+            "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 64.0, "bbox": [0, 0, 8, 8],
+                 "segmentation": [[0, 0, 8, 0, 8, 8, 0, 8]]},
+                {"id": 2, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 480.0,
+                 "bbox": [40, 20, 24, 20], "segmentation": rle}]}
+    (root / "annotations" / "instances_default.json").write_text(json.dumps(coco))
+    ds = FootballDataset(str(root), n_images=None, scale=4)
+    full = ds.full_mask(1)
+    assert full[20:, 40:].all() and full[1:8, 1:8].all()
+    frame = ds.frames()[0]
+    assert frame.n_instances == 2 and frame.image.shape == (10, 16, 3)
+    assert frame.mask[5:, 10:].all() and frame.mask[:2, :2].all() and not frame.mask[4, 5]
+
+
+def test_read_image_decodes_reduced(synthetic_root):
+    image = read_image(synthetic_root / "images" / "0.jpg", (240, 135))
+    assert image.shape == (135, 240, 3)
+
+
+def test_missing_root(tmp_path):
+    with pytest.raises(LabError, match=r"data.root='.*nowhere' is not a folder"):
+        FootballDataset(str(tmp_path / "nowhere"))
+
+
+def test_missing_annotation_file(tmp_path, synthetic_root):
+    root = copy_dataset(synthetic_root, tmp_path / "d")
+    (root / "annotations" / "instances_default.json").unlink()
+    with pytest.raises(LabError, match=r"annotation file .*instances_default.json does not exist"):
+        FootballDataset(str(root))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("{not json", r"is not valid JSON"),
+    ('{"images": []}', r"is not a COCO instances file: it needs 'images' and 'annotations' lists"),
+    ('{"images": [{"id": 1}], "annotations": []}', r"an image entry has no 'file_name'"),
+    ('{"images": [], "annotations": []}', r"lists no images"),
+])
+def test_malformed_annotation_file(tmp_path, synthetic_root, text, match):
+    root = copy_dataset(synthetic_root, tmp_path / "d")
+    (root / "annotations" / "instances_default.json").write_text(text)
+    with pytest.raises(LabError, match=match):
+        FootballDataset(str(root))
+
+
+def test_image_named_but_absent(tmp_path, synthetic_root):
+    root = copy_dataset(synthetic_root, tmp_path / "d")
+    (root / "images" / "2.jpg").unlink()
+    with pytest.raises(LabError, match=r"image '2.jpg' \(id 3\) named in .* is missing"):
+        FootballDataset(str(root), n_images=None)
+
+
+def test_image_unreadable(tmp_path, synthetic_root):
+    root = copy_dataset(synthetic_root, tmp_path / "d")
+    (root / "images" / "1.jpg").write_bytes(b"not a jpeg at all")
+    ds = FootballDataset(str(root), n_images=None)
+    with pytest.raises(LabError, match=r"image .*1.jpg cannot be read"):
+        ds.frames()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"scale": 2000}, r"data.scale=2000 leaves no pixels of a 1920x1080 image; use a scale of at most 1080"),
+    ({"scale": 0}, r"data.scale=0 is out of range"),
+    ({"scale": 2.5}, r"data.scale=2.5 must be an integer"),
+    ({"n_images": 0}, r"data.n_images=0 is out of range"),
+])
+def test_bad_data_options(synthetic_root, kwargs, match):
+    with pytest.raises(LabError, match=match):
+        FootballDataset(str(synthetic_root), **kwargs)
