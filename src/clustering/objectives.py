@@ -26,11 +26,13 @@ def inertia(features: np.ndarray, labels: np.ndarray) -> float:
     flat, labels = _valid(features, labels)
     if len(labels) == 0:
         return 0.0
-    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    sums = np.zeros((len(counts), flat.shape[1]), dtype=np.float64)
-    np.add.at(sums, inverse, flat)
-    means = sums / counts[:, None]
-    return float(((flat - means[inverse]) ** 2).sum())
+    flat = flat.astype(np.float64)
+    counts = np.bincount(labels)
+    present = counts > 0
+    # sum ||x - mean||^2 = sum ||x||^2 - sum_k ||sum_k||^2 / n_k, without materializing per-pixel means
+    sums = np.stack([np.bincount(labels, weights=flat[:, c]) for c in range(flat.shape[1])], axis=1)
+    between = ((sums[present] ** 2).sum(axis=1) / counts[present]).sum()
+    return float(max((flat ** 2).sum() - between, 0.0))
 
 
 def silhouette(features: np.ndarray, labels: np.ndarray, sample_size: int = 2000, seed: int = 0) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from skimage import color
 
@@ -52,8 +54,16 @@ class PixelPosition:
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-        channels = [x / max(w - 1, 1), y / max(h - 1, 1)]
-        if self.center_distance:
-            channels.append(np.hypot(channels[0] - 0.5, channels[1] - 0.5))
-        return np.stack(channels, axis=-1)
+        return _position_grid(h, w, self.center_distance)
+
+
+@functools.lru_cache(maxsize=8)
+def _position_grid(h: int, w: int, center_distance: bool) -> np.ndarray:
+    # every frame of a run has the same size, so the grid is built once; read-only so no caller can alter it
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    channels = [x / max(w - 1, 1), y / max(h - 1, 1)]
+    if center_distance:
+        channels.append(np.hypot(channels[0] - 0.5, channels[1] - 0.5))
+    grid = np.stack(channels, axis=-1)
+    grid.setflags(write=False)
+    return grid
