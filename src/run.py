@@ -62,7 +62,14 @@ def _sweep_parent_file() -> Path | None:
 
 
 def run(cfg: DictConfig) -> float:
-    """Run one configuration end to end and return ``summary[cfg.objective]``."""
+    """Run one configuration end to end and return ``summary[cfg.objective]`` (NaN if undefined)."""
+    summary, _ = run_and_log(cfg)
+    value = summary[cfg.objective]
+    return value if math.isfinite(value) else float("nan")
+
+
+def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
+    """Run one configuration end to end, log it to MLflow; returns the summary and the run id."""
     from src.pipeline import evaluate
 
     stages = build_stages(cfg)
@@ -76,12 +83,11 @@ def run(cfg: DictConfig) -> float:
         results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
                                     silhouette_sample=cfg.silhouette_sample, seed=cfg.seed)
         tracker.log_results(results, summary, OmegaConf.to_yaml(cfg, resolve=True), _hydra_files())
-    value = summary[cfg.objective]
     log.info("dataset: %s (%s), %d images at scale %d", dataset.source, dataset.root, len(results), dataset.scale)
     log.info("mean Dice %.4f | mean IoU %.4f | pooled Dice %.4f | %.3f s/image",
              summary["dice_mean"], summary["iou_mean"], summary["dice_pooled"], summary["seconds_per_image"])
     log.info("MLflow run %s in %s (experiment %r)", run_id, tracker.tracking_uri, tracker.experiment_name)
-    return value if math.isfinite(value) else float("nan")
+    return summary, run_id
 
 
 def _hydra_files() -> dict[str, str]:
