@@ -15,7 +15,7 @@ import time
 import hydra
 from omegaconf import DictConfig
 
-from src.data import read_image, working_size
+from src.data import read_image
 from src.pipeline import STAGES, evaluate
 from src.run import build_stages
 
@@ -24,8 +24,7 @@ def decode_floor(dataset) -> float:
     """Mean seconds to decode one sampled frame at working size."""
     start = time.perf_counter()
     for image_id in dataset.image_ids:
-        info = dataset.coco.imgs[image_id]
-        read_image(dataset.image_dir / info["file_name"], working_size(info["width"], info["height"], dataset.scale))
+        read_image(dataset.image_path(image_id), dataset.image_size(image_id))
     return (time.perf_counter() - start) / len(dataset.image_ids)
 
 

@@ -44,10 +44,7 @@ def build_stages(cfg: DictConfig) -> dict:
     check_input = getattr(stages["clusterer"], "check_input", None)
     if check_input is not None:
         dataset = stages["data"]
-        smallest = min(dataset.coco.imgs[i]["width"] // dataset.scale * (dataset.coco.imgs[i]["height"]
-                                                                           // dataset.scale)
-                       for i in dataset.image_ids)
-        check_input(smallest)
+        check_input(min(w * h for w, h in map(dataset.image_size, dataset.image_ids)))
     return stages
 
 
@@ -125,7 +122,6 @@ def main(cfg: DictConfig) -> float:
     try:
         return run(cfg)
     except LabError as exc:
-        log.error("%s", exc)
         raise SystemExit(f"error: {exc}") from None
 
 

@@ -127,3 +127,9 @@ def test_image_unreadable(tmp_path, synthetic_root):
 def test_bad_data_options(synthetic_root, kwargs, match):
     with pytest.raises(LabError, match=match):
         FootballDataset(str(synthetic_root), **kwargs)
+
+
+@pytest.mark.parametrize("root", [None, ""], ids=["null", "empty FOOTBALL_DATA"])
+def test_no_root_means_synthetic(tmp_path, root):
+    ds = FootballDataset(root, n_images=2, synthetic_root=str(tmp_path / "syn"), synthetic_images=3)
+    assert ds.source == "synthetic" and len(ds) == 2 and (tmp_path / "syn" / "SYNTHETIC.json").is_file()

@@ -73,6 +73,8 @@ def test_synthetic_regression(make_cfg):
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(json.dumps(observed, indent=1, sort_keys=True) + "\n")
+    empty = next(r for r in results if r.frame.n_instances == 0)
+    assert not empty.frame.mask.any() and 0.0 <= empty.metrics["dice"] <= 1.0 and 0.0 <= empty.metrics["iou"] <= 1.0
     expected = json.loads(GOLDEN.read_text())
     assert observed["per_image"] == expected["per_image"]
     assert observed["summary"] == pytest.approx(expected["summary"], abs=1e-6)

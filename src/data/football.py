@@ -149,13 +149,20 @@ class FootballDataset:
         rng = np.random.default_rng(self.seed)
         return sorted(int(ids[i]) for i in rng.choice(len(ids), size=n_images, replace=False))
 
+    def image_size(self, image_id: int) -> tuple[int, int]:
+        """Working size ``(width, height)`` of an image, from its annotation entry."""
+        info = self.coco.imgs[image_id]
+        return working_size(info["width"], info["height"], self.scale)
+
+    def image_path(self, image_id: int) -> Path:
+        return self.image_dir / self.coco.imgs[image_id]["file_name"]
+
     def _check_image(self, image_id: int) -> None:
         info = self.coco.imgs[image_id]
-        path = self.image_dir / info["file_name"]
-        if not path.is_file():
+        if not self.image_path(image_id).is_file():
             raise LabError(f"image {info['file_name']!r} (id {image_id}) named in {self.annotation_path} "
                            f"is missing from {self.image_dir}")
-        w, h = working_size(info["width"], info["height"], self.scale)
+        w, h = self.image_size(image_id)
         if w < 1 or h < 1:
             raise LabError(f"data.scale={self.scale} leaves no pixels of a {info['width']}x{info['height']} "
                            f"image; use a scale of at most {min(info['width'], info['height'])}")
@@ -166,9 +173,8 @@ class FootballDataset:
     def frame(self, image_id: int) -> Frame:
         """Decode one frame and rasterize its ground truth at working size."""
         info = self.coco.imgs[image_id]
-        full = (info["width"], info["height"])
-        size = working_size(*full, self.scale)
-        image = read_image(self.image_dir / info["file_name"], size, expected=full)
+        size = self.image_size(image_id)
+        image = read_image(self.image_path(image_id), size, expected=(info["width"], info["height"]))
         return Frame(image=image, mask=reduce_mask(self.full_mask(image_id), size), image_id=image_id,
                      file_name=info["file_name"], scale=self.scale, n_instances=len(self._annotations(image_id)))
 
