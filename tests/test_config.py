@@ -10,6 +10,7 @@ from src.data import Frame
 from src.run import build
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+SHAPE = (48, 64)
 
 
 def options(group):
@@ -17,9 +18,9 @@ def options(group):
 
 
 def tiny_frame():
-    image = np.zeros((12, 16, 3), np.uint8)
+    image = np.zeros((*SHAPE, 3), np.uint8)  # big enough for every option's default segment count
     image[...] = (40, 130, 40)
-    image[4:8, 6:9] = (200, 30, 30)
+    image[16:30, 24:34] = (200, 30, 30)
     return Frame(image=image, mask=None, image_id=1, file_name="t.jpg", scale=1, n_instances=1)
 
 
@@ -27,24 +28,24 @@ def tiny_frame():
 def test_features_build_and_return_hwc(make_cfg, name):
     features = build(make_cfg(f"features={name}").features, "features")
     out = features(tiny_frame())
-    assert out.shape[:2] == (12, 16) and out.dtype == np.float32
+    assert out.shape[:2] == SHAPE and out.dtype == np.float32
 
 
 @pytest.mark.parametrize("name", options("clusterer"))
 def test_clusterers_return_a_label_map(make_cfg, name):
-    cfg = make_cfg(f"clusterer={name}", "clusterer.n_clusters=3")
+    cfg = make_cfg(f"clusterer={name}")
     features = build(make_cfg().features, "features")(tiny_frame())
     labels = build(cfg.clusterer, "clusterer").fit_predict(features)
-    assert labels.shape == (12, 16) and np.issubdtype(labels.dtype, np.integer)
+    assert labels.shape == SHAPE and np.issubdtype(labels.dtype, np.integer)
 
 
 @pytest.mark.parametrize("name", options("postprocess"))
 def test_postprocess_builds_and_returns_a_mask(make_cfg, name):
     chain = build(make_cfg(f"postprocess={name}").postprocess, "postprocess")
-    labels = np.zeros((12, 16), int)
-    labels[4:8, 6:9] = 1
+    labels = np.zeros(SHAPE, int)
+    labels[16:30, 24:34] = 1
     result = chain(labels, tiny_frame().image)
-    assert result.mask.shape == (12, 16) and result.mask.dtype == bool
+    assert result.mask.shape == SHAPE and result.mask.dtype == bool
 
 
 @pytest.mark.parametrize("name", options("data"))

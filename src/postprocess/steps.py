@@ -51,12 +51,16 @@ def cluster_mean_colors(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
 
 
 class FieldClusters:
-    """The field is the largest cluster plus every cluster of similar colour.
+    """The field is the colour that covers most of the frame: one cluster and all of similar colour.
 
     Broadcast frames are dominated by the pitch, so its colour is found rather
-    than fixed: clusters whose mean CIELAB colour lies within ``max_distance``
-    (Delta E 1976) of the largest cluster's join the field. Every other pixel,
-    noise included, stays a candidate.
+    than fixed. For each cluster, the pixels of every cluster whose mean
+    CIELAB colour lies within ``max_distance`` (Delta E 1976) of its own are
+    added up; the cluster with the largest such area seeds the field, and the
+    clusters within ``max_distance`` of the seed form it. Counting similar
+    clusters together keeps this right for over-segmentations (superpixels),
+    where the pitch is many small clusters. Every other pixel, noise
+    included, stays a candidate.
 
     Parameters
     ----------
@@ -73,7 +77,9 @@ class FieldClusters:
         means, counts = cluster_mean_colors(state.labels, state.image)
         if counts.sum() == 0:
             return replace(state, field=np.zeros_like(state.mask))
-        near = np.linalg.norm(means - means[counts.argmax()], axis=1) < self.max_distance
+        similar = np.linalg.norm(means[:, None] - means[None], axis=-1) < self.max_distance
+        seed = int(np.argmax(similar.astype(np.float64) @ counts))
+        near = similar[seed] & (counts > 0)
         field = (state.labels >= 0) & near[np.clip(state.labels, 0, None)]
         return replace(state, mask=state.mask & ~field, field=field)
 

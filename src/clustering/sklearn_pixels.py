@@ -1,0 +1,184 @@
+"""scikit-learn clusterers over pixels: fit on a seeded pixel sample, then label every pixel.
+
+Density and hierarchical methods are quadratic or worse in the number of
+points, so they are fitted on ``fit_sample`` pixels; every pixel then takes
+the label of the estimator's ``predict`` where it has one, else of its
+nearest sampled pixel (a KD-tree query, O(N log s)). Noise (-1) propagates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import DBSCAN, HDBSCAN, MeanShift, MiniBatchKMeans, estimate_bandwidth
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KNeighborsClassifier
+
+from src.errors import LabError, check_choice, check_range
+
+
+class SampledClusterer:
+    """Base: subclasses set ``option`` and build ``self._estimator(seed)``.
+
+    Parameters
+    ----------
+    fit_sample : int or None
+        Pixels the estimator is fitted on; None fits on all pixels.
+    seed : int
+    """
+
+    option = "clusterer"
+
+    def __init__(self, fit_sample: int | None = 4000, seed: int = 0):
+        if fit_sample is not None:
+            check_range(f"{self.option}.fit_sample", fit_sample, 2, integer=True)
+        self.fit_sample = fit_sample
+        self.seed = seed
+
+    def _estimator(self, flat: np.ndarray):
+        raise NotImplementedError
+
+    def check_input(self, n_pixels: int) -> None:
+        """Raise LabError if an image of ``n_pixels`` pixels cannot be clustered."""
+        needed = getattr(self, "n_clusters", 1)
+        if needed > n_pixels:
+            raise LabError(f"{self.option}.n_clusters={needed} is larger than the {n_pixels} pixels of an image "
+                           f"at this scale; use at most {n_pixels} or a smaller data.scale")
+
+    def fit_predict(self, features: np.ndarray) -> np.ndarray:
+        """Cluster the pixels of ``features``, (H, W, C); returns (H, W) int labels, -1 = noise."""
+        h, w, c = features.shape
+        self.check_input(h * w)
+        flat = features.reshape(-1, c)
+        sample = flat
+        if self.fit_sample is not None and self.fit_sample < len(flat):
+            rng = np.random.default_rng(self.seed)
+            sample = flat[rng.choice(len(flat), size=self.fit_sample, replace=False)]
+        estimator = self._estimator(sample)
+        if sample is flat:
+            labels = estimator.fit_predict(flat)
+        elif hasattr(estimator, "predict"):
+            labels = estimator.fit(sample).predict(flat)
+        else:
+            sample_labels = estimator.fit_predict(sample)
+            labels = KNeighborsClassifier(n_neighbors=1).fit(sample, sample_labels).predict(flat)
+        return np.asarray(labels).reshape(h, w).astype(np.int64)
+
+
+class MiniBatchKMeansClusterer(SampledClusterer):
+    """Mini-batch k-means. O(max_iter * batch_size * k * C).
+
+    Parameters
+    ----------
+    n_clusters : int, default 12
+    batch_size : int, default 1024
+    fit_sample : int or None, default None
+    seed : int, default 0
+    """
+
+
+    def __init__(self, n_clusters: int = 12, batch_size: int = 1024, fit_sample: int | None = None, seed: int = 0):
+        check_range("clusterer.n_clusters", n_clusters, 2, integer=True)
+        check_range("clusterer.batch_size", batch_size, 1, integer=True)
+        super().__init__(fit_sample, seed)
+        self.n_clusters, self.batch_size = n_clusters, batch_size
+
+    def _estimator(self, flat):
+        return MiniBatchKMeans(self.n_clusters, batch_size=self.batch_size, n_init=1, random_state=self.seed)
+
+
+class GaussianMixtureClusterer(SampledClusterer):
+    """Gaussian mixture fitted by EM. O(max_iter * s * k * C^2) for full covariances.
+
+    Parameters
+    ----------
+    n_clusters : int, default 12
+    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    fit_sample : int or None, default 4000
+    seed : int, default 0
+    """
+
+    def __init__(self, n_clusters: int = 12, covariance_type: str = "full", fit_sample: int | None = 4000,
+                 seed: int = 0):
+        check_range("clusterer.n_clusters", n_clusters, 2, integer=True)
+        check_choice("clusterer.covariance_type", covariance_type, {"full", "tied", "diag", "spherical"})
+        super().__init__(fit_sample, seed)
+        self.n_clusters, self.covariance_type = n_clusters, covariance_type
+
+    def _estimator(self, flat):
+        return GaussianMixture(self.n_clusters, covariance_type=self.covariance_type, random_state=self.seed)
+
+
+class DBSCANClusterer(SampledClusterer):
+    """DBSCAN with a KD-tree on the pixel sample. O(s log s) for small ``eps``, O(s^2) at worst.
+
+    Sparse pixels (players, in the noise mode) come out as -1.
+
+    Parameters
+    ----------
+    eps : float, default 0.3
+        Neighbourhood radius in standardized feature units; must be > 0.
+    min_samples : int, default 10
+    fit_sample : int or None, default 4000
+    seed : int, default 0
+    """
+
+    def __init__(self, eps: float = 0.3, min_samples: int = 10, fit_sample: int | None = 4000, seed: int = 0):
+        check_range("clusterer.eps", eps, 0, low_open=True)
+        check_range("clusterer.min_samples", min_samples, 1, integer=True)
+        super().__init__(fit_sample, seed)
+        self.eps, self.min_samples = eps, min_samples
+
+    def _estimator(self, flat):
+        return DBSCAN(eps=self.eps, min_samples=self.min_samples, algorithm="kd_tree")
+
+
+class HDBSCANClusterer(SampledClusterer):
+    """HDBSCAN on the pixel sample. About O(s log s) with a KD-tree.
+
+    Parameters
+    ----------
+    min_cluster_size : int, default 40
+    min_samples : int or None, default None
+    fit_sample : int or None, default 4000
+    seed : int, default 0
+    """
+
+    def __init__(self, min_cluster_size: int = 40, min_samples: int | None = None, fit_sample: int | None = 4000,
+                 seed: int = 0):
+        check_range("clusterer.min_cluster_size", min_cluster_size, 2, integer=True)
+        if min_samples is not None:
+            check_range("clusterer.min_samples", min_samples, 1, integer=True)
+        super().__init__(fit_sample, seed)
+        self.min_cluster_size, self.min_samples = min_cluster_size, min_samples
+
+    def _estimator(self, flat):
+        return HDBSCAN(min_cluster_size=self.min_cluster_size, min_samples=self.min_samples, copy=True)
+
+
+class MeanShiftClusterer(SampledClusterer):
+    """Mean shift with binned seeds. O(iterations * seeds * s) with neighbour queries.
+
+    Parameters
+    ----------
+    bandwidth : float or None, default None
+        Kernel bandwidth in standardized feature units; None estimates it
+        from the sample at ``quantile``.
+    quantile : float, default 0.1, in (0, 1]
+    fit_sample : int or None, default 2000
+    seed : int, default 0
+    """
+
+    def __init__(self, bandwidth: float | None = None, quantile: float = 0.1, fit_sample: int | None = 2000,
+                 seed: int = 0):
+        if bandwidth is not None:
+            check_range("clusterer.bandwidth", bandwidth, 0, low_open=True)
+        check_range("clusterer.quantile", quantile, 0, 1, low_open=True)
+        super().__init__(fit_sample, seed)
+        self.bandwidth, self.quantile = bandwidth, quantile
+
+    def _estimator(self, flat):
+        bandwidth = self.bandwidth or estimate_bandwidth(flat, quantile=self.quantile, random_state=self.seed)
+        if not bandwidth > 0:
+            raise LabError(f"clusterer.bandwidth could not be estimated at quantile={self.quantile} (got "
+                           f"{bandwidth}); raise clusterer.quantile or give clusterer.bandwidth")
+        return MeanShift(bandwidth=bandwidth, bin_seeding=True)

@@ -1,0 +1,121 @@
+"""Superpixel clusterers (scikit-image), and agglomerative clustering of superpixels."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from skimage.segmentation import felzenszwalb, slic
+from sklearn.cluster import AgglomerativeClustering
+
+from src.errors import LabError, check_choice, check_range
+
+
+class SLICClusterer:
+    """SLIC superpixels on the feature image: each superpixel is a cluster. O(N * iterations).
+
+    Parameters
+    ----------
+    n_segments : int, default 1500
+    compactness : float, default 0.1
+        Weight of the spatial term against the (standardized) features.
+    sigma : float, default 0.0
+        Gaussian smoothing before segmentation.
+    """
+
+    def __init__(self, n_segments: int = 1500, compactness: float = 0.1, sigma: float = 0.0):
+        check_range("clusterer.n_segments", n_segments, 2, integer=True)
+        check_range("clusterer.compactness", compactness, 0, low_open=True)
+        check_range("clusterer.sigma", sigma, 0)
+        self.n_segments, self.compactness, self.sigma = n_segments, compactness, sigma
+
+    def check_input(self, n_pixels: int) -> None:
+        if self.n_segments > n_pixels:
+            raise LabError(f"clusterer.n_segments={self.n_segments} is larger than the {n_pixels} pixels of an "
+                           f"image at this scale; use at most {n_pixels}")
+
+    def fit_predict(self, features: np.ndarray) -> np.ndarray:
+        """(H, W, C) features -> (H, W) superpixel labels from 0."""
+        self.check_input(features.shape[0] * features.shape[1])
+        return slic(features, n_segments=self.n_segments, compactness=self.compactness, sigma=self.sigma,
+                    channel_axis=-1, convert2lab=False, start_label=0).astype(np.int64)
+
+
+class FelzenszwalbClusterer:
+    """Felzenszwalb's graph-based segmentation on the feature image. O(N log N).
+
+    Parameters
+    ----------
+    scale : float, default 10.0
+        Higher means larger segments.
+    sigma : float, default 0.5
+    min_size : int, default 5
+    """
+
+    def __init__(self, scale: float = 10.0, sigma: float = 0.5, min_size: int = 5):
+        check_range("clusterer.scale", scale, 0, low_open=True)
+        check_range("clusterer.sigma", sigma, 0)
+        check_range("clusterer.min_size", min_size, 1, integer=True)
+        self.scale, self.sigma, self.min_size = scale, sigma, min_size
+
+    def fit_predict(self, features: np.ndarray) -> np.ndarray:
+        """(H, W, C) features -> (H, W) segment labels from 0."""
+        return felzenszwalb(features, scale=self.scale, sigma=self.sigma, min_size=self.min_size,
+                            channel_axis=-1).astype(np.int64)
+
+
+def region_adjacency(segments: np.ndarray) -> sparse.csr_matrix:
+    """Symmetric (n, n) adjacency of 4-connected neighbouring segments of a label map."""
+    pairs = np.concatenate([
+        np.stack([segments[:, :-1].ravel(), segments[:, 1:].ravel()], axis=1),
+        np.stack([segments[:-1, :].ravel(), segments[1:, :].ravel()], axis=1),
+    ])
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    n = int(segments.max()) + 1
+    graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)).tocsr()
+    return ((graph + graph.T) > 0).astype(np.float64)
+
+
+class AgglomerativeClusterer:
+    """Agglomerative clustering of SLIC superpixels, merging only neighbours in the image.
+
+    Pixels are first grouped into ``n_segments`` SLIC superpixels; their mean
+    features are merged bottom-up with the region adjacency graph as
+    connectivity. Merging superpixels instead of pixels keeps it at about
+    O(S^2) for S superpixels instead of O(N^2) for N pixels.
+
+    Parameters
+    ----------
+    n_clusters : int, default 12
+    linkage : {"ward", "average", "complete", "single"}, default "average"
+    n_segments : int, default 1500
+    compactness : float, default 0.1
+    """
+
+    def __init__(self, n_clusters: int = 12, linkage: str = "average", n_segments: int = 1500,
+                 compactness: float = 0.1):
+        check_range("clusterer.n_clusters", n_clusters, 2, integer=True)
+        check_choice("clusterer.linkage", linkage, {"ward", "average", "complete", "single"})
+        if n_segments < n_clusters:
+            raise LabError(f"clusterer.n_segments={n_segments} is smaller than clusterer.n_clusters={n_clusters}; "
+                           "use more segments than clusters")
+        self.n_clusters, self.linkage = n_clusters, linkage
+        self.superpixels = SLICClusterer(n_segments, compactness)
+
+    def check_input(self, n_pixels: int) -> None:
+        self.superpixels.check_input(n_pixels)
+
+    def fit_predict(self, features: np.ndarray) -> np.ndarray:
+        """(H, W, C) features -> (H, W) labels in [0, n_clusters) (fewer if SLIC gives fewer segments)."""
+        segments = self.superpixels.fit_predict(features)
+        _, segments = np.unique(segments, return_inverse=True)
+        segments = segments.reshape(features.shape[:2])
+        n = int(segments.max()) + 1
+        if n <= self.n_clusters:
+            return segments.astype(np.int64)
+        flat = features.reshape(-1, features.shape[-1])
+        counts = np.bincount(segments.ravel(), minlength=n)
+        means = np.stack([np.bincount(segments.ravel(), weights=flat[:, c], minlength=n)
+                          for c in range(flat.shape[1])], axis=1) / counts[:, None]
+        model = AgglomerativeClustering(self.n_clusters, linkage=self.linkage,
+                                        connectivity=region_adjacency(segments))
+        return model.fit_predict(means)[segments].astype(np.int64)

@@ -1,0 +1,103 @@
+"""Every clusterer family on tiny synthetic features: shapes, separation, noise, bad parameters."""
+
+import numpy as np
+import pytest
+
+from src.clustering import (AgglomerativeClusterer, DBSCANClusterer, FelzenszwalbClusterer, GaussianMixtureClusterer,
+                            HDBSCANClusterer, MeanShiftClusterer, MiniBatchKMeansClusterer, SLICClusterer,
+                            region_adjacency)
+from src.data import Frame
+from src.errors import LabError
+from src.pipeline import process_frame
+from src.postprocess import EnclosedByField, FieldClusters, PostprocessChain
+
+
+def two_regions(h=24, w=32):
+    feats = np.zeros((h, w, 2), np.float32)
+    feats[:, w // 2:, 0] = 5.0
+    return feats + np.random.default_rng(0).normal(0, 0.05, feats.shape).astype(np.float32)
+
+
+SEPARATING = [
+    MiniBatchKMeansClusterer(n_clusters=2, seed=1),
+    GaussianMixtureClusterer(n_clusters=2, fit_sample=200, seed=1),
+    DBSCANClusterer(eps=0.5, min_samples=5, fit_sample=300),
+    HDBSCANClusterer(min_cluster_size=20, fit_sample=300),
+    MeanShiftClusterer(bandwidth=1.0, fit_sample=300),
+    FelzenszwalbClusterer(scale=100, sigma=0.0, min_size=20),
+    AgglomerativeClusterer(n_clusters=2, n_segments=40, linkage="ward"),
+]
+
+
+@pytest.mark.parametrize("clusterer", SEPARATING, ids=lambda c: type(c).__name__)
+def test_two_regions_get_two_labels(clusterer):
+    labels = clusterer.fit_predict(two_regions())
+    assert labels.shape == (24, 32) and np.issubdtype(labels.dtype, np.integer)
+    left, right = labels[:, :16], labels[:, 16:]
+    assert np.bincount(left[left >= 0]).argmax() != np.bincount(right[right >= 0]).argmax()
+    assert len(np.unique(left)) == 1 and len(np.unique(right)) == 1
+
+
+def test_slic_gives_about_n_segments():
+    labels = SLICClusterer(n_segments=12, compactness=1.0).fit_predict(two_regions())
+    assert 4 <= len(np.unique(labels)) <= 24 and labels.min() == 0
+
+
+def test_dbscan_marks_sparse_pixels_as_noise():
+    feats = np.zeros((20, 20, 1), np.float32)
+    feats[5, 5] = feats[12, 3] = 40.0
+    feats[15, 15] = -40.0
+    labels = DBSCANClusterer(eps=0.5, min_samples=3, fit_sample=None).fit_predict(feats)
+    assert labels[5, 5] == labels[15, 15] == -1 and (labels == 0).sum() == 397
+
+
+def test_sample_then_assign_is_deterministic():
+    feats = np.random.default_rng(2).normal(size=(30, 30, 3)).astype(np.float32)
+    a = GaussianMixtureClusterer(n_clusters=4, fit_sample=300, seed=5).fit_predict(feats)
+    assert np.array_equal(a, GaussianMixtureClusterer(n_clusters=4, fit_sample=300, seed=5).fit_predict(feats))
+
+
+def test_only_noise_still_yields_mask_and_metrics():
+    image = np.zeros((24, 32, 3), np.uint8)
+    image[...] = (40, 130, 40)
+    truth = np.zeros((24, 32), bool)
+    truth[8:12, 10:13] = True
+    frame = Frame(image=image, mask=truth, image_id=1, file_name="t.jpg", scale=1, n_instances=1)
+    features = lambda f: np.zeros((24, 32, 2), np.float32) + np.arange(24 * 32).reshape(24, 32, 1)  # noqa: E731
+    chain = PostprocessChain({"field": FieldClusters(), "enclosed": EnclosedByField()})
+    result = process_frame(frame, features, DBSCANClusterer(eps=0.1, min_samples=50, fit_sample=None), chain)
+    assert (result.labels == -1).all()
+    assert result.metrics["dice"] == 0.0 and result.metrics["n_clusters"] == 0
+    assert np.isnan(result.metrics["silhouette"]) and result.metrics["inertia"] == 0.0
+
+
+def test_region_adjacency_by_hand():
+    segments = np.array([[0, 0, 1],
+                         [2, 2, 1]])
+    graph = region_adjacency(segments).toarray()
+    assert graph.tolist() == [[0, 1, 1], [1, 0, 1], [1, 1, 0]]
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: DBSCANClusterer(eps=0), r"clusterer.eps=0 is out of range; allowed \(0, inf\]"),
+    (lambda: DBSCANClusterer(eps=-1.0), r"clusterer.eps=-1.0 is out of range"),
+    (lambda: DBSCANClusterer(min_samples=0), r"clusterer.min_samples=0 is out of range"),
+    (lambda: GaussianMixtureClusterer(covariance_type="round"), r"clusterer.covariance_type='round' is not allowed"),
+    (lambda: HDBSCANClusterer(min_cluster_size=1), r"clusterer.min_cluster_size=1 is out of range"),
+    (lambda: MeanShiftClusterer(quantile=0), r"clusterer.quantile=0 is out of range"),
+    (lambda: SLICClusterer(compactness=0), r"clusterer.compactness=0 is out of range"),
+    (lambda: FelzenszwalbClusterer(scale=-2.0), r"clusterer.scale=-2.0 is out of range"),
+    (lambda: AgglomerativeClusterer(n_clusters=20, n_segments=10), r"n_segments=10 is smaller than"),
+    (lambda: AgglomerativeClusterer(linkage="median"), r"clusterer.linkage='median' is not allowed"),
+    (lambda: MiniBatchKMeansClusterer(n_clusters=0), r"clusterer.n_clusters=0 is out of range"),
+])
+def test_bad_parameters(make, match):
+    with pytest.raises(LabError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("clusterer", [GaussianMixtureClusterer(n_clusters=50, fit_sample=None),
+                                       SLICClusterer(n_segments=50)], ids=["gmm", "slic"])
+def test_more_clusters_than_pixels(clusterer):
+    with pytest.raises(LabError, match=r"is larger than the 9 pixels"):
+        clusterer.fit_predict(np.zeros((3, 3, 2), np.float32))
