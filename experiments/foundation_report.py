@@ -1,4 +1,4 @@
-"""Runs the foundation's configurations on the real frames and writes experiments/REPORT.md.
+"""Runs the configurations below on the real frames and writes experiments/REPORT.md.
 
 Usage: ``FOOTBALL_DATA=../shared/football .venv/bin/python experiments/foundation_report.py``
 Every number in the report comes from these runs; each is also an MLflow run.
@@ -26,7 +26,9 @@ ROWS = [
     ("same, scale 16", ["data.scale=16"]),
     ("k-means on Lab only (position weight 0)", ["features=lab"]),
     ("baseline: keep every small cluster (no field rule)", ["postprocess=small_clusters"]),
-]
+] + [(f"clusterer `{name}`, default post-processing", [f"clusterer={name}"])
+     for name in ("minibatch_kmeans", "gmm", "dbscan", "hdbscan", "meanshift", "slic", "felzenszwalb",
+                  "agglomerative")]
 
 
 def compose_cfg(overrides: list[str]):

@@ -17,7 +17,7 @@ from src.errors import LabError, check_choice, check_range
 
 
 class SampledClusterer:
-    """Base: subclasses set ``option`` and build ``self._estimator(seed)``.
+    """Base of the scikit-learn pixel clusterers: subclasses build the estimator in ``_estimator``.
 
     Parameters
     ----------
@@ -26,22 +26,21 @@ class SampledClusterer:
     seed : int
     """
 
-    option = "clusterer"
-
     def __init__(self, fit_sample: int | None = 4000, seed: int = 0):
         if fit_sample is not None:
-            check_range(f"{self.option}.fit_sample", fit_sample, 2, integer=True)
+            check_range("clusterer.fit_sample", fit_sample, 2, integer=True)
         self.fit_sample = fit_sample
         self.seed = seed
 
     def _estimator(self, flat: np.ndarray):
+        """A scikit-learn estimator for this sample (some estimate parameters from it)."""
         raise NotImplementedError
 
     def check_input(self, n_pixels: int) -> None:
         """Raise LabError if an image of ``n_pixels`` pixels cannot be clustered."""
         needed = getattr(self, "n_clusters", 1)
         if needed > n_pixels:
-            raise LabError(f"{self.option}.n_clusters={needed} is larger than the {n_pixels} pixels of an image "
+            raise LabError(f"clusterer.n_clusters={needed} is larger than the {n_pixels} pixels of an image "
                            f"at this scale; use at most {n_pixels} or a smaller data.scale")
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:

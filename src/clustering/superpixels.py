@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import sparse
 from skimage.segmentation import felzenszwalb, slic
@@ -59,8 +61,12 @@ class FelzenszwalbClusterer:
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) segment labels from 0."""
-        return felzenszwalb(features, scale=self.scale, sigma=self.sigma, min_size=self.min_size,
-                            channel_axis=-1).astype(np.int64)
+        with warnings.catch_warnings():
+            # scikit-image doubts images of more than 4 channels; feature images are meant to have them
+            warnings.filterwarnings("ignore", message="Got image with third dimension", category=RuntimeWarning)
+            segments = felzenszwalb(features, scale=self.scale, sigma=self.sigma, min_size=self.min_size,
+                                    channel_axis=-1)
+        return segments.astype(np.int64)
 
 
 def region_adjacency(segments: np.ndarray) -> sparse.csr_matrix:
