@@ -17,6 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import LabError, check_choice
+from src.tracking import PARENT_RUN_FILE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
@@ -55,7 +56,7 @@ def _sweep_parent_file() -> Path | None:
         return None
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
-    return Path(hydra_cfg.sweep.dir) / "mlflow_parent_run_id"
+    return Path(hydra_cfg.sweep.dir) / PARENT_RUN_FILE
 
 
 def run(cfg: DictConfig) -> float:
@@ -109,10 +110,10 @@ class SweepParentRun(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         run_id = tracker.start_parent(f"sweep {sweep_dir.name}", tags={"sweep_dir": str(sweep_dir)})
-        (sweep_dir / "mlflow_parent_run_id").write_text(run_id)
+        (sweep_dir / PARENT_RUN_FILE).write_text(run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        parent_file = Path(config.hydra.sweep.dir) / "mlflow_parent_run_id"
+        parent_file = Path(config.hydra.sweep.dir) / PARENT_RUN_FILE
         if parent_file.is_file():
             build(config.logger, "logger").end_parent(parent_file.read_text().strip(), "FINISHED")
 
