@@ -25,6 +25,8 @@ ROWS = [
     ("same, scale 4", ["data.scale=4"]),
     ("same, scale 16", ["data.scale=16"]),
     ("k-means on Lab only (position weight 0)", ["features=lab"]),
+    ("k-means on HSV + position", ["features=hsv"]),
+    ("k-means on Lab + position + texture", ["features=color_texture"]),
     ("baseline: keep every small cluster (no field rule)", ["postprocess=small_clusters"]),
 ] + [(f"clusterer `{name}`, default post-processing", [f"clusterer={name}"])
      for name in ("minibatch_kmeans", "gmm", "dbscan", "hdbscan", "meanshift", "slic", "felzenszwalb",

@@ -3,7 +3,7 @@ import pytest
 
 from src.data import Frame
 from src.errors import LabError
-from src.features import ColorSpace, FeatureStack, PixelPosition, standardize
+from src.features import ColorSpace, FeatureStack, PixelPosition, Texture, standardize
 
 
 def frame_of(image):
@@ -67,3 +67,20 @@ def test_all_weights_zero():
 def test_negative_weight():
     with pytest.raises(LabError, match=r"features.position.weight=-1.0 is out of range"):
         PixelPosition(weight=-1.0)
+
+
+def test_texture_is_zero_on_flat_and_high_on_edges():
+    flat = np.full((10, 12, 3), 120, np.uint8)
+    assert np.allclose(Texture()(flat), 0, atol=1e-6)
+    edge = flat.copy()
+    edge[:, 6:] = 250
+    out = Texture()(edge)
+    assert out.shape == (10, 12, 2)
+    assert out[5, 5:7, 1].min() > out[5, 0, 1] + 0.1 and out[5, 5:7, 0].min() > 0.1
+
+
+@pytest.mark.parametrize("window, match", [(4, r"features.texture.window=4 must be odd; use 5"),
+                                           (1, r"features.texture.window=1 is out of range")])
+def test_texture_bad_window(window, match):
+    with pytest.raises(LabError, match=match):
+        Texture(window=window)

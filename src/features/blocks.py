@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from skimage import color
+from scipy import ndimage as ndi
+from skimage import color, filters
 
-from src.errors import check_choice, check_range
+from src.errors import LabError, check_choice, check_range
 
 COLOR_SPACES = {
     "rgb": lambda image: image.astype(np.float32) / 255.0,
@@ -67,3 +68,29 @@ def _position_grid(h: int, w: int, center_distance: bool) -> np.ndarray:
     grid = np.stack(channels, axis=-1)
     grid.setflags(write=False)
     return grid
+
+
+class Texture:
+    """Local texture of the lightness channel: local standard deviation and gradient magnitude.
+
+    Parameters
+    ----------
+    window : int, default 3
+        Side of the square window of the local standard deviation; odd, >= 3.
+    weight : float, default 0.5
+    """
+
+    def __init__(self, window: int = 3, weight: float = 0.5):
+        check_range("features.texture.window", window, 3, integer=True)
+        if window % 2 == 0:
+            raise LabError(f"features.texture.window={window} must be odd; use {window + 1}")
+        check_range("features.texture.weight", weight, 0)
+        self.window = window
+        self.weight = weight
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        lightness = color.rgb2gray(image).astype(np.float32)
+        mean = ndi.uniform_filter(lightness, self.window)
+        spread = np.sqrt(np.maximum(ndi.uniform_filter(lightness ** 2, self.window) - mean ** 2, 0))
+        gradient = filters.sobel(lightness)
+        return np.stack([spread, gradient], axis=-1).astype(np.float32)
