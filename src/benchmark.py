@@ -47,7 +47,8 @@ def measure(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]:
         samples["decode floor"].append(decode_floor(stages["data"]))
         samples["full decode"].append(full_decode(stages["data"]))
         _, summary = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"],
-                              silhouette_sample=cfg.silhouette_sample, seed=cfg.seed)
+                              silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
+                              threads=cfg.threads)
         for stage in STAGES:
             samples[stage].append(summary[f"seconds_{stage}"])
         samples["total"].append(summary["seconds_per_image"])

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from src.clustering import inertia, n_clusters, silhouette
 from src.data.frame import Frame
@@ -78,20 +79,24 @@ def process_frame(frame: Frame, features, clusterer, postprocess, *, silhouette_
     return ImageResult(frame=frame, labels=labels, player=player, metrics=metrics, seconds=seconds)
 
 
-def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: int = 2000,
-             seed: int = 0) -> tuple[list[ImageResult], dict[str, float]]:
+def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: int = 2000, seed: int = 0,
+             threads: int | None = 1) -> tuple[list[ImageResult], dict[str, float]]:
     """Run the whole pipeline over a dataset's sample.
 
     Every frame is decoded before any clustering, so an unreadable image fails
-    the run before work is done on the others.
+    the run before work is done on the others. ``threads`` caps the BLAS and
+    OpenMP threads of the numerical libraries (None leaves them alone): one
+    frame's problems are small, and waking a thread pool for each costs more
+    than it saves.
     """
     frames, load_seconds = load_frames(dataset)
     results = []
-    for frame, seconds in zip(frames, load_seconds):
-        result = process_frame(frame, features, clusterer, postprocess, silhouette_sample=silhouette_sample,
-                               seed=seed)
-        result.seconds["load"] = seconds
-        results.append(result)
+    with threadpool_limits(limits=threads):
+        for frame, seconds in zip(frames, load_seconds):
+            result = process_frame(frame, features, clusterer, postprocess, silhouette_sample=silhouette_sample,
+                                   seed=seed)
+            result.seconds["load"] = seconds
+            results.append(result)
     return results, summarize(results)
 
 

@@ -16,7 +16,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from src.errors import LabError, check_choice
+from src.errors import LabError, check_choice, check_range
 from src.tracking import PARENT_RUN_FILE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +40,9 @@ def build_stages(cfg: DictConfig) -> dict:
     from src.pipeline import SUMMARY_KEYS
 
     check_choice("objective", cfg.objective, SUMMARY_KEYS)
+    check_range("silhouette_sample", cfg.silhouette_sample, 2, integer=True)
+    if cfg.threads is not None:
+        check_range("threads", cfg.threads, 1, integer=True)
     stages = {name: build(cfg[name], name) for name in ("features", "clusterer", "postprocess", "logger")}
     stages["data"] = build(cfg.data, "data")
     check_input = getattr(stages["clusterer"], "check_input", None)
@@ -79,7 +82,8 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
     tags = {"dataset": dataset.source, "data.root": str(dataset.root), "objective": cfg.objective}
     with tracker.run(params, tags=tags, parent_run_id=parent_run_id) as run_id:
         results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
-                                    silhouette_sample=cfg.silhouette_sample, seed=cfg.seed)
+                                    silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
+                                    threads=cfg.threads)
         tracker.log_results(results, summary, OmegaConf.to_yaml(cfg, resolve=True), _hydra_files())
     log.info("dataset: %s (%s), %d images at scale %d", dataset.source, dataset.root, len(results), dataset.scale)
     log.info("mean Dice %.4f | mean IoU %.4f | pooled Dice %.4f | %.3f s/image",

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.metrics import silhouette_score
 
 from src.clustering import KMeansClusterer, inertia, n_clusters, silhouette
 from src.errors import LabError
@@ -64,3 +65,25 @@ def test_silhouette_undefined_for_one_cluster_and_high_for_separated():
 
 def test_n_clusters_skips_noise():
     assert n_clusters(np.array([[-1, 0, 3, 3]])) == 2
+
+
+@pytest.mark.parametrize("n_labels", [2, 5, 12])
+def test_silhouette_equals_scikit_learn(n_labels):
+    rng = np.random.default_rng(n_labels)
+    feats = rng.normal(size=(20, 15, 4)).astype(np.float32)
+    labels = rng.integers(0, n_labels, size=(20, 15))
+    labels[0, 0] = n_labels  # a one-pixel cluster, whose coefficient is 0 by convention
+    expected = silhouette_score(feats.reshape(-1, 4).astype(np.float64), labels.reshape(-1))
+    assert silhouette(feats, labels, sample_size=10_000) == pytest.approx(expected, abs=1e-6)
+
+
+def test_silhouette_sample_is_seeded_and_skips_noise():
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(40, 40, 3)).astype(np.float32)
+    labels = rng.integers(-1, 4, size=(40, 40))
+    first = silhouette(feats, labels, sample_size=300, seed=7)
+    assert first == silhouette(feats, labels, sample_size=300, seed=7)
+    assert first != silhouette(feats, labels, sample_size=300, seed=8)
+    kept = labels >= 0
+    assert silhouette(feats, labels, sample_size=10_000) == pytest.approx(
+        silhouette_score(feats[kept].astype(np.float64), labels[kept]), abs=1e-6)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import silhouette_score
 
 
 def _valid(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = features.reshape(-1, features.shape[-1])
     labels = labels.reshape(-1)
+    if labels.size and labels.min() >= 0:
+        return flat, labels
     keep = labels >= 0
     return flat[keep], labels[keep]
 
@@ -38,20 +39,55 @@ def inertia(features: np.ndarray, labels: np.ndarray) -> float:
 def silhouette(features: np.ndarray, labels: np.ndarray, sample_size: int = 2000, seed: int = 0) -> float:
     """Mean silhouette coefficient on a seeded sample of non-noise pixels.
 
+    The same definition as ``sklearn.metrics.silhouette_score`` (a lone
+    point's coefficient is 0), computed with one matrix product for the
+    per-cluster distance sums: scikit-learn loops over samples in Python,
+    which made this metric the slowest stage of a run. Tests hold the two
+    equal. O(sample_size^2 * C) time and O(sample_size^2) memory.
+
     Returns NaN when fewer than two clusters remain, where it is undefined.
     """
     flat, labels = _valid(features, labels)
-    n_labels = len(np.unique(labels))
+    n_labels = np.count_nonzero(np.bincount(labels)) if len(labels) else 0
     if n_labels < 2 or n_labels >= len(labels):
         return float("nan")
     if sample_size < len(labels):
         pick = np.random.default_rng(seed).choice(len(labels), size=sample_size, replace=False)
         flat, labels = flat[pick], labels[pick]
-        if len(np.unique(labels)) < 2:
-            return float("nan")
-    return float(silhouette_score(flat, labels))
+    _, labels, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if len(counts) < 2:
+        return float("nan")
+    rows = np.arange(len(labels))
+    # single precision halves the memory traffic that dominates; the mean moves by about 1e-7
+    distances = _distances(flat.astype(np.float32))
+    members = np.zeros((len(labels), len(counts)), dtype=np.float32)
+    members[rows, labels] = 1.0
+    mean_to_cluster = (distances @ members).astype(np.float64)
+    own = counts[labels]
+    intra = mean_to_cluster[rows, labels] / np.maximum(own - 1, 1)
+    mean_to_cluster /= counts
+    mean_to_cluster[rows, labels] = np.inf
+    inter = mean_to_cluster.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = (inter - intra) / np.maximum(intra, inter)
+    scores[own == 1] = 0.0
+    return float(np.nan_to_num(scores).mean())
+
+
+def _distances(points: np.ndarray) -> np.ndarray:
+    """Euclidean distance matrix, built in place: fresh temporaries of this size cost more than the arithmetic."""
+    norms = (points ** 2).sum(axis=1)
+    distances = points @ points.T
+    distances *= -2.0
+    distances += norms[:, None]
+    distances += norms[None, :]
+    np.maximum(distances, 0.0, out=distances)
+    np.sqrt(distances, out=distances)
+    np.fill_diagonal(distances, 0.0)
+    return distances
 
 
 def n_clusters(labels: np.ndarray) -> int:
     """Number of clusters, noise (-1) not counted."""
-    return int(len(np.unique(labels[labels >= 0])))
+    kept = labels[labels >= 0]
+    return int(np.count_nonzero(np.bincount(kept.reshape(-1)))) if kept.size else 0

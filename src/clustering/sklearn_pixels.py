@@ -47,7 +47,8 @@ class SampledClusterer:
         """Cluster the pixels of ``features``, (H, W, C); returns (H, W) int labels, -1 = noise."""
         h, w, c = features.shape
         self.check_input(h * w)
-        flat = features.reshape(-1, c)
+        # scikit-learn's k-means is faster in double precision than in single here
+        flat = features.reshape(-1, c).astype(np.float64)
         sample = flat
         if self.fit_sample is not None and self.fit_sample < len(flat):
             rng = np.random.default_rng(self.seed)

@@ -75,6 +75,10 @@ def reduce_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     if mask.shape[::-1] == tuple(size):
         return mask.copy()
+    if mask.flags.f_contiguous and not mask.flags.c_contiguous:
+        # pycocotools decodes column-major; reducing the transpose (a box filter is
+        # symmetric) spares PIL a full-size reordering copy
+        return reduce_mask(mask.T, size[::-1]).T
     (w, h), (full_h, full_w) = size, mask.shape
     full = Image.fromarray(mask.view(np.uint8) * np.uint8(255))
     if full_h % h == 0 and full_w % w == 0 and full_h // h == full_w // w:

@@ -12,8 +12,9 @@ from src.errors import LabError, check_choice, check_range
 
 COLOR_SPACES = {
     "rgb": lambda image: image.astype(np.float32) / 255.0,
-    "lab": color.rgb2lab,
-    "hsv": color.rgb2hsv,
+    # float32 input keeps scikit-image's conversion in single precision, which is faster
+    "lab": lambda image: color.rgb2lab(image.astype(np.float32) / 255.0),
+    "hsv": lambda image: color.rgb2hsv(image.astype(np.float32) / 255.0),
 }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 from skimage import measure
 
 from src.errors import check_choice
@@ -40,7 +41,8 @@ def connected_components(mask: np.ndarray, connectivity: int = 2) -> tuple[np.nd
         1 joins pixels sharing an edge, 2 also those sharing a corner.
     """
     components = measure.label(mask, connectivity=connectivity)
-    centroids = np.array([p.centroid for p in measure.regionprops(components)], dtype=float).reshape(-1, 2)
+    index = np.arange(1, int(components.max()) + 1)
+    centroids = np.array(ndi.center_of_mass(mask, components, index), dtype=float).reshape(-1, 2)
     return components, centroids
 
 
