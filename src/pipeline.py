@@ -17,6 +17,7 @@ from src.data.frame import Frame
 from src.metrics import dice_from_counts, iou_from_counts, overlap_counts, pooled_scores
 from src.postprocess import PlayerMask
 
+COUNT_KEYS = ("tp", "fp", "fn")
 STAGES = ("load", "features", "cluster", "postprocess", "metrics")
 SUMMARY_KEYS = ("dice_mean", "iou_mean", "dice_pooled", "iou_pooled", "silhouette_mean", "inertia_mean",
                 "n_clusters_mean", "n_components_mean", "n_instances_mean", "component_count_error_mean",
@@ -70,6 +71,8 @@ def process_frame(frame: Frame, features, clusterer, postprocess, *, silhouette_
             "n_components": float(player.n_components),
             "n_instances": float(frame.n_instances),
             "component_count_error": float(abs(player.n_components - frame.n_instances)),
+            # what the clusterer chose for this image (e.g. k picked by silhouette), when it says
+            **getattr(clusterer, "fit_metrics", {}),
         }
         if frame.mask is not None:
             counts = overlap_counts(player.mask, frame.mask)
@@ -106,8 +109,10 @@ def summarize(results: list[ImageResult]) -> dict[str, float]:
         values = [r.metrics[key] for r in results if key in r.metrics and np.isfinite(r.metrics[key])]
         return float(np.mean(values)) if values else float("nan")
 
-    summary = {f"{key}_mean": mean(key) for key in ("dice", "iou", "silhouette", "inertia", "n_clusters",
-                                                    "n_components", "n_instances", "component_count_error")}
+    per_image = dict.fromkeys(("dice", "iou", "silhouette", "inertia", "n_clusters", "n_components", "n_instances",
+                               "component_count_error"))
+    per_image.update(dict.fromkeys(key for r in results for key in r.metrics if key not in COUNT_KEYS))
+    summary = {f"{key}_mean": mean(key) for key in per_image}
     with_truth = [r.metrics for r in results if "tp" in r.metrics]
     if with_truth:
         summary.update(pooled_scores([{k: int(m[k]) for k in ("tp", "fp", "fn")} for m in with_truth]))

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from src.clustering import (AgglomerativeClusterer, DBSCANClusterer, FelzenszwalbClusterer, GaussianMixtureClusterer,
-                            HDBSCANClusterer, MeanShiftClusterer, MiniBatchKMeansClusterer, SLICClusterer,
+from src.clustering import (AgglomerativeClusterer, AutoKClusterer, DBSCANClusterer, FelzenszwalbClusterer,
+                            GaussianMixtureClusterer, HDBSCANClusterer, KMeansClusterer, MeanShiftClusterer,
+                            MiniBatchKMeansClusterer, SLICClusterer, SuperpixelFeatureClusterer, elbow,
                             region_adjacency)
 from src.data import Frame
 from src.errors import LabError
@@ -101,3 +102,70 @@ def test_bad_parameters(make, match):
 def test_more_clusters_than_pixels(clusterer):
     with pytest.raises(LabError, match=r"is larger than the 9 pixels"):
         clusterer.fit_predict(np.zeros((3, 3, 2), np.float32))
+
+
+def three_blobs(h=24, w=36):
+    feats = np.zeros((h, w, 2), np.float32)
+    feats[:, w // 3:2 * w // 3, 0] = 5.0
+    feats[:, 2 * w // 3:, 1] = 5.0
+    return feats + np.random.default_rng(0).normal(0, 0.05, feats.shape).astype(np.float32)
+
+
+def test_elbow_of_a_sharp_curve():
+    assert elbow([2, 3, 4, 5, 6], [100, 10, 8, 7, 6]) == 3
+    assert elbow([2, 3], [5, 1]) == 2
+
+
+@pytest.mark.parametrize("criterion", ["silhouette", "elbow"])
+def test_auto_k_finds_three_blobs_and_records_the_curve(criterion):
+    auto = AutoKClusterer(KMeansClusterer(n_clusters=2, fit_sample=None, seed=0), k_values=[2, 3, 4, 5, 6],
+                          criterion=criterion, silhouette_sample=500)
+    labels = auto.fit_predict(three_blobs())
+    assert len(np.unique(labels)) == 3 and auto.fit_metrics["chosen_k"] == 3
+    assert {f"inertia_k{k}" for k in (2, 3, 4, 5, 6)} <= set(auto.fit_metrics)
+    assert auto.clusterer.n_clusters == 2  # the wrapped clusterer is not altered
+
+
+def test_auto_k_choice_reaches_the_pipeline_metrics():
+    auto = AutoKClusterer(KMeansClusterer(n_clusters=2, fit_sample=None, seed=0), k_values=[2, 3])
+    image = np.zeros((24, 36, 3), np.uint8)
+    frame = Frame(image=image, mask=None, image_id=1, file_name="t.jpg", scale=1, n_instances=0)
+
+    class Blobs:
+        def __call__(self, frame):
+            return three_blobs()
+
+    result = process_frame(frame, Blobs(), auto, PostprocessChain({}))
+    assert result.metrics["chosen_k"] == 3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"criterion": "gap"}, r"clusterer.criterion='gap'"),
+    ({"k_values": []}, r"k_values=\[\] is empty"),
+    ({"k_values": [1, 3]}, r"clusterer.k_values=1 is out of range"),
+])
+def test_auto_k_rejects_bad_values(kwargs, message):
+    with pytest.raises(LabError, match=message):
+        AutoKClusterer(KMeansClusterer(), **kwargs)
+
+
+def test_auto_k_needs_a_k_based_clusterer():
+    with pytest.raises(LabError, match="has no n_clusters"):
+        AutoKClusterer(DBSCANClusterer())
+
+
+def test_superpixel_features_then_kmeans_follow_superpixels():
+    feats = three_blobs()
+    clusterer = SuperpixelFeatureClusterer(SLICClusterer(n_segments=30, compactness=0.1),
+                                           KMeansClusterer(n_clusters=3, fit_sample=None, seed=0))
+    labels = clusterer.fit_predict(feats)
+    assert labels.shape == feats.shape[:2] and len(np.unique(labels)) == 3
+    third = feats.shape[1] // 3
+    assert len({labels[0, 0], labels[0, third + 1], labels[0, -1]}) == 3
+
+
+def test_superpixel_features_keep_noise():
+    feats = three_blobs()
+    clusterer = SuperpixelFeatureClusterer(SLICClusterer(n_segments=30, compactness=0.1),
+                                           DBSCANClusterer(eps=0.01, min_samples=50, fit_sample=None))
+    assert (clusterer.fit_predict(feats) == -1).all()

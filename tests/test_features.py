@@ -31,12 +31,12 @@ def test_constant_channel_becomes_zero():
 
 @pytest.mark.parametrize("space", ["rgb", "lab", "hsv"])
 def test_color_spaces_shape_and_dtype(image, space):
-    out = ColorSpace(space)(image)
+    out = ColorSpace(space)(frame_of(image))
     assert out.shape == (6, 9, 3) and out.dtype == np.float32
 
 
 def test_position_channels(image):
-    out = PixelPosition(center_distance=True)(image)
+    out = PixelPosition(center_distance=True)(frame_of(image))
     assert out.shape == (6, 9, 3)
     assert out[0, 0, 0] == 0 and out[0, -1, 0] == 1 and out[-1, 0, 1] == 1
     assert out[0, 0, 2] == pytest.approx(np.hypot(0.5, 0.5))
@@ -71,10 +71,10 @@ def test_negative_weight():
 
 def test_texture_is_zero_on_flat_and_high_on_edges():
     flat = np.full((10, 12, 3), 120, np.uint8)
-    assert np.allclose(Texture()(flat), 0, atol=1e-6)
+    assert np.allclose(Texture()(frame_of(flat)), 0, atol=1e-6)
     edge = flat.copy()
     edge[:, 6:] = 250
-    out = Texture()(edge)
+    out = Texture()(frame_of(edge))
     assert out.shape == (10, 12, 2)
     assert out[5, 5:7, 1].min() > out[5, 0, 1] + 0.1 and out[5, 5:7, 0].min() > 0.1
 

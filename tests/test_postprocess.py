@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from src.errors import LabError
-from src.postprocess import (DropLargeClusters, EnclosedByField, FieldClusters, MaskState, PostprocessChain,
-                             RemoveSmall, RemoveThin, connected_components)
+from src.postprocess import (CloseMask, DropLargeClusters, EnclosedByField, FieldClusters, FillHoles, MaskState,
+                             MergeSimilarRegions, NoiseAsPlayers, PostprocessChain, ReclusterCandidates, RemoveSmall,
+                             RemoveThin, connected_components)
 
 GREEN, RED, WHITE, GREY = (40, 130, 40), (200, 30, 30), (240, 240, 240), (120, 110, 130)
 
@@ -103,3 +104,67 @@ def test_connected_components_connectivity():
     mask = np.eye(3, dtype=bool)
     assert connected_components(mask, 2)[1].shape == (1, 2)
     assert connected_components(mask, 1)[1].shape == (3, 2)
+
+
+def test_noise_as_players_keeps_only_noise():
+    image, labels, truth = scene()
+    noisy = np.where(truth, -1, labels)
+    result = PostprocessChain({"field": FieldClusters(25.0), "noise": NoiseAsPlayers()})(noisy, image)
+    assert np.array_equal(result.mask, truth)
+    assert not PostprocessChain({"noise": NoiseAsPlayers()})(labels, image).mask.any()
+
+
+def test_merge_similar_regions_joins_touching_same_colour_clusters_only():
+    image, labels, _ = scene()
+    split = labels.copy()
+    split[:, 15:][labels[:, 15:] == 0] = 7  # the pitch cut into two clusters of one colour
+    state = MaskState(labels=split, image=image, mask=np.ones(labels.shape, bool))
+    merged = MergeSimilarRegions(8.0)(state).labels
+    assert merged[12, 2] == merged[12, 25]            # the two pitch halves are one region again
+    assert merged[6, 6] != merged[12, 2]               # the player is not pitch
+    assert merged[6, 6] != merged[1, 1]                # nor stands
+    assert np.array_equal(split, state.labels)          # input untouched
+
+
+def test_merge_keeps_noise():
+    image, labels, truth = scene()
+    noisy = np.where(truth, -1, labels)
+    state = MaskState(labels=noisy, image=image, mask=np.ones(labels.shape, bool))
+    assert np.array_equal(MergeSimilarRegions(8.0)(state).labels < 0, truth)
+
+
+def test_close_joins_a_one_pixel_gap():
+    mask = np.zeros((12, 12), bool)
+    mask[2:10, 2:10] = True
+    mask[2:10, 6] = False
+    state = MaskState(labels=np.zeros((12, 12), int), image=np.zeros((12, 12, 3), np.uint8), mask=mask)
+    closed = CloseMask(1)(state).mask
+    assert closed[3:9, 6].all() and not closed[0].any()
+
+
+@pytest.mark.parametrize("hole, max_size, filled", [(1, 4, True), (3, 4, False), (3, 9, True)])
+def test_fill_holes_up_to_max_size(hole, max_size, filled):
+    mask = np.ones((9, 9), bool)
+    mask[3:3 + hole, 3:3 + hole] = False
+    state = MaskState(labels=np.zeros((9, 9), int), image=np.zeros((9, 9, 3), np.uint8), mask=mask)
+    assert FillHoles(max_size)(state).mask.all() == filled
+
+
+def test_recluster_drops_field_coloured_candidates():
+    image, labels, truth = scene()
+    candidates = truth.copy()
+    candidates[12:14, 10:20] = True  # a patch of pitch that the first pass wrongly kept
+    state = MaskState(labels=labels, image=image, mask=candidates, field=(labels == 0) & ~candidates)
+    out = ReclusterCandidates(n_clusters=2, max_distance=20.0, seed=0)(state).mask
+    assert np.array_equal(out, truth)
+
+
+@pytest.mark.parametrize("step, message", [
+    (lambda: MergeSimilarRegions(0), r"merge.threshold=0"),
+    (lambda: CloseMask(0), r"close.radius=0"),
+    (lambda: FillHoles(0), r"fill.max_size=0"),
+    (lambda: ReclusterCandidates(n_clusters=1), r"recluster.n_clusters=1"),
+])
+def test_new_steps_reject_bad_values(step, message):
+    with pytest.raises(LabError, match=message):
+        step()

@@ -102,9 +102,14 @@ def test_bad_option_fails_before_any_run(make_cfg):
     assert not Path(cfg.paths.mlruns_dir, "mlflow.db").exists() or only_run(cfg.logger.tracking_uri) == []
 
 
-def test_unknown_objective(make_cfg):
-    with pytest.raises(LabError, match=r"objective='dise' is not allowed"):
-        run(make_cfg("objective=dise"))
+@pytest.mark.parametrize("override, message", [
+    ("objective=dise", r"objective='dise' is not allowed"),
+    ("threads=0", r"threads=0 is out of range"),
+    ("silhouette_sample=1", r"silhouette_sample=1 is out of range"),
+])
+def test_bad_top_level_option(make_cfg, override, message):
+    with pytest.raises(LabError, match=message):
+        run(make_cfg(override))
 
 
 def test_k_larger_than_pixels_fails_before_work(make_cfg):

@@ -1,12 +1,14 @@
 """Clusterers: ``fit_predict((H, W, C) features) -> (H, W) int labels``, -1 for noise."""
 
+from src.clustering.auto_k import AutoKClusterer, elbow
 from src.clustering.kmeans import KMeansClusterer
 from src.clustering.objectives import inertia, n_clusters, silhouette
 from src.clustering.sklearn_pixels import (DBSCANClusterer, GaussianMixtureClusterer, HDBSCANClusterer,
                                            MeanShiftClusterer, MiniBatchKMeansClusterer, SampledClusterer)
 from src.clustering.superpixels import (AgglomerativeClusterer, FelzenszwalbClusterer, SLICClusterer,
-                                        region_adjacency)
+                                        SuperpixelFeatureClusterer, region_adjacency, segment_means)
 
-__all__ = ["AgglomerativeClusterer", "DBSCANClusterer", "FelzenszwalbClusterer", "GaussianMixtureClusterer",
+__all__ = ["AgglomerativeClusterer", "AutoKClusterer", "DBSCANClusterer", "FelzenszwalbClusterer", "GaussianMixtureClusterer",
            "HDBSCANClusterer", "KMeansClusterer", "MeanShiftClusterer", "MiniBatchKMeansClusterer", "SLICClusterer",
-           "SampledClusterer", "inertia", "n_clusters", "region_adjacency", "silhouette"]
+           "SampledClusterer", "SuperpixelFeatureClusterer", "elbow", "inertia", "n_clusters", "region_adjacency",
+           "segment_means", "silhouette"]

@@ -69,6 +69,22 @@ class FelzenszwalbClusterer:
         return segments.astype(np.int64)
 
 
+def _relabel(segments: np.ndarray) -> np.ndarray:
+    """Segment ids made consecutive from 0, same shape."""
+    _, consecutive = np.unique(segments, return_inverse=True)
+    return consecutive.reshape(segments.shape)
+
+
+def segment_means(features: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """Mean feature of each segment: (H, W, C) features and (H, W) ids 0..n-1 -> (n, C)."""
+    flat = features.reshape(-1, features.shape[-1])
+    ids = segments.ravel()
+    counts = np.bincount(ids)
+    sums = np.stack([np.bincount(ids, weights=flat[:, c], minlength=len(counts)) for c in range(flat.shape[1])],
+                    axis=1)
+    return sums / np.maximum(counts, 1)[:, None]
+
+
 def region_adjacency(segments: np.ndarray) -> sparse.csr_matrix:
     """Symmetric (n, n) adjacency of 4-connected neighbouring segments of a label map."""
     pairs = np.concatenate([
@@ -112,16 +128,48 @@ class AgglomerativeClusterer:
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) labels in [0, n_clusters) (fewer if SLIC gives fewer segments)."""
-        segments = self.superpixels.fit_predict(features)
-        _, segments = np.unique(segments, return_inverse=True)
-        segments = segments.reshape(features.shape[:2])
+        segments = _relabel(self.superpixels.fit_predict(features))
         n = int(segments.max()) + 1
         if n <= self.n_clusters:
             return segments.astype(np.int64)
-        flat = features.reshape(-1, features.shape[-1])
-        counts = np.bincount(segments.ravel(), minlength=n)
-        means = np.stack([np.bincount(segments.ravel(), weights=flat[:, c], minlength=n)
-                          for c in range(flat.shape[1])], axis=1) / counts[:, None]
+        means = segment_means(features, segments)
         model = AgglomerativeClustering(self.n_clusters, linkage=self.linkage,
                                         connectivity=region_adjacency(segments))
         return model.fit_predict(means)[segments].astype(np.int64)
+
+
+class SuperpixelFeatureClusterer:
+    """Superpixels first, then any clusterer on the superpixels' mean features.
+
+    Each superpixel becomes one point (its mean feature), so the clusterer
+    sees S points instead of N pixels and its labels follow superpixel
+    boundaries. Cost: the superpixels' plus the clusterer's on S points.
+
+    Parameters
+    ----------
+    superpixels : SLICClusterer or FelzenszwalbClusterer
+    clusterer : any clusterer of this package
+    """
+
+    def __init__(self, superpixels, clusterer):
+        self.superpixels = superpixels
+        self.clusterer = clusterer
+
+    @property
+    def fit_metrics(self) -> dict[str, float]:
+        return getattr(self.clusterer, "fit_metrics", {})
+
+    def check_input(self, n_pixels: int) -> None:
+        for part in (self.superpixels, self.clusterer):
+            if hasattr(part, "check_input"):
+                part.check_input(n_pixels)
+
+    def fit_predict(self, features: np.ndarray) -> np.ndarray:
+        """(H, W, C) features -> (H, W) labels; -1 where the clusterer marks a superpixel as noise."""
+        segments = _relabel(self.superpixels.fit_predict(features))
+        means = segment_means(features, segments).astype(np.float32)
+        n_clusters = getattr(self.clusterer, "n_clusters", None)
+        if n_clusters is not None and n_clusters >= len(means):
+            return segments.astype(np.int64)
+        point_labels = self.clusterer.fit_predict(means[:, None, :]).reshape(-1)
+        return point_labels[segments].astype(np.int64)

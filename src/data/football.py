@@ -180,7 +180,8 @@ class FootballDataset:
         size = self.image_size(image_id)
         image = read_image(self.image_path(image_id), size, expected=(info["width"], info["height"]))
         return Frame(image=image, mask=reduce_mask(self.full_mask(image_id), size), image_id=image_id,
-                     file_name=info["file_name"], scale=self.scale, n_instances=len(self._annotations(image_id)))
+                     file_name=info["file_name"], scale=self.scale, n_instances=len(self._annotations(image_id)),
+                     path=self.image_path(image_id))
 
     def _annotations(self, image_id: int) -> list[dict]:
         return self.coco.loadAnns(self.coco.getAnnIds(imgIds=[image_id], iscrowd=None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +26,9 @@ class Frame:
         Downscale factor from the original resolution.
     n_instances : int
         Number of ground-truth annotations (player blobs) of the image.
+    path : Path or None
+        The image file, for stages that decode it at another size (CNN
+        features); None for frames made in memory.
     """
 
     image: np.ndarray
@@ -33,6 +37,7 @@ class Frame:
     file_name: str
     scale: int
     n_instances: int
+    path: Path | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Feature blocks: each turns an (H, W, 3) uint8 image into (H, W, C) float32 channels."""
+"""Feature blocks: each turns a Frame (its (H, W, 3) uint8 image) into (H, W, C) float32 channels."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import color, filters
 
+from src.data.frame import Frame
 from src.errors import LabError, check_choice, check_range
 
 COLOR_SPACES = {
@@ -34,8 +35,8 @@ class ColorSpace:
         self.space = space
         self.weight = weight
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        return np.asarray(COLOR_SPACES[self.space](image), dtype=np.float32)
+    def __call__(self, frame: Frame) -> np.ndarray:
+        return np.asarray(COLOR_SPACES[self.space](frame.image), dtype=np.float32)
 
 
 class PixelPosition:
@@ -54,8 +55,8 @@ class PixelPosition:
         self.weight = weight
         self.center_distance = center_distance
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
+    def __call__(self, frame: Frame) -> np.ndarray:
+        h, w = frame.shape
         return _position_grid(h, w, self.center_distance)
 
 
@@ -89,8 +90,8 @@ class Texture:
         self.window = window
         self.weight = weight
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        lightness = color.rgb2gray(image).astype(np.float32)
+    def __call__(self, frame: Frame) -> np.ndarray:
+        lightness = color.rgb2gray(frame.image).astype(np.float32)
         mean = ndi.uniform_filter(lightness, self.window)
         spread = np.sqrt(np.maximum(ndi.uniform_filter(lightness ** 2, self.window) - mean ** 2, 0))
         gradient = filters.sobel(lightness)

@@ -38,7 +38,7 @@ class FeatureStack:
     Parameters
     ----------
     blocks : mapping of name -> block
-        Callables ``image -> (H, W, C)`` with a ``weight`` attribute. Blocks
+        Callables ``Frame -> (H, W, C)`` with a ``weight`` attribute. Blocks
         whose weight is 0 are skipped.
     """
 
@@ -50,6 +50,6 @@ class FeatureStack:
 
     def __call__(self, frame: Frame) -> np.ndarray:
         """Return the (H, W, C) float32 features of ``frame``."""
-        parts = [standardize(block(frame.image)) * np.float32(block.weight)
+        parts = [standardize(block(frame)) * np.float32(block.weight)
                  for block in self.blocks.values() if block.weight > 0]
         return np.concatenate(parts, axis=-1)

@@ -1,8 +1,10 @@
 """Post-processing: label map (+ image) -> binary player mask, components and centroids."""
 
 from src.postprocess.chain import PlayerMask, PostprocessChain, connected_components
-from src.postprocess.steps import (DropLargeClusters, EnclosedByField, FieldClusters, MaskState, RemoveSmall,
-                                   RemoveThin, cluster_mean_colors)
+from src.postprocess.steps import (CloseMask, DropLargeClusters, EnclosedByField, FieldClusters, FillHoles, MaskState,
+                                   MergeSimilarRegions, NoiseAsPlayers, ReclusterCandidates, RemoveSmall, RemoveThin,
+                                   cluster_mean_colors)
 
-__all__ = ["DropLargeClusters", "EnclosedByField", "FieldClusters", "MaskState", "PlayerMask", "PostprocessChain",
-           "RemoveSmall", "RemoveThin", "cluster_mean_colors", "connected_components"]
+__all__ = ["CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles", "MaskState",
+           "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain", "ReclusterCandidates", "RemoveSmall",
+           "RemoveThin", "cluster_mean_colors", "connected_components"]

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage import color, morphology
+from skimage import color, graph, measure, morphology
+from sklearn.cluster import KMeans
 
 from src.errors import LabError, check_range
 
@@ -173,3 +174,115 @@ class RemoveSmall:
             return state
         kept = morphology.remove_small_objects(state.mask, max_size=self.min_size - 1, connectivity=2)
         return replace(state, mask=kept)
+
+
+class NoiseAsPlayers:
+    """Keep only noise pixels (label -1) as candidates.
+
+    Density clustering of CNN features puts the pitch, stands and boards in
+    large dense clusters; small, rare structures such as players fall below
+    the density threshold and come out as noise. An image without noise gets
+    an empty mask.
+    """
+
+    def __call__(self, state: MaskState) -> MaskState:
+        return replace(state, mask=state.mask & (state.labels < 0))
+
+
+class MergeSimilarRegions:
+    """Merge touching regions whose mean CIELAB colours differ by less than ``threshold``.
+
+    Regions are the 4-connected parts of each cluster; scikit-image's region
+    adjacency graph (``rag_mean_color``) links touching regions, and
+    ``cut_threshold`` merges those joined by an edge lighter than
+    ``threshold``. Noise pixels stay noise. The new label map replaces the
+    clusters for the steps that follow. Cost: about 0.4 s for a 240x135 frame.
+
+    Parameters
+    ----------
+    threshold : float, default 8.0
+        Delta E 1976 below which neighbours merge.
+    """
+
+    def __init__(self, threshold: float = 8.0):
+        check_range("postprocess.merge.threshold", threshold, 0, low_open=True)
+        self.threshold = threshold
+
+    def __call__(self, state: MaskState) -> MaskState:
+        regions = measure.label(state.labels + 1, background=0, connectivity=1)
+        rag = graph.rag_mean_color(color.rgb2lab(state.image), regions)
+        if rag.has_node(0):
+            rag.remove_node(0)
+        merged = graph.cut_threshold(regions, rag, self.threshold).astype(np.int64)
+        merged[state.labels < 0] = -1
+        return replace(state, labels=merged)
+
+
+class CloseMask:
+    """Morphological closing of the mask with a disk, joining a player's parts split by a thin gap.
+
+    Parameters
+    ----------
+    radius : int, default 1
+    """
+
+    def __init__(self, radius: int = 1):
+        check_range("postprocess.close.radius", radius, 1, integer=True)
+        self.radius = radius
+
+    def __call__(self, state: MaskState) -> MaskState:
+        return replace(state, mask=morphology.closing(state.mask, morphology.disk(self.radius)).astype(bool))
+
+
+class FillHoles:
+    """Fill holes of the mask up to ``max_size`` pixels (a shirt number, a shadowed patch).
+
+    Parameters
+    ----------
+    max_size : int, default 16
+    """
+
+    def __init__(self, max_size: int = 16):
+        check_range("postprocess.fill.max_size", max_size, 1, integer=True)
+        self.max_size = max_size
+
+    def __call__(self, state: MaskState) -> MaskState:
+        return replace(state, mask=morphology.remove_small_holes(state.mask, max_size=self.max_size))
+
+
+class ReclusterCandidates:
+    """Cluster the candidate pixels again by colour and drop the clusters that look like the field.
+
+    A second, finer pass over what the first pass kept (the method's "repeat
+    the clustering and filtering"): k-means on the CIELAB colour of the
+    candidates, then every cluster whose mean lies within ``max_distance`` of
+    the field's mean colour is removed. The field is the state's field mask
+    when a step found one, else every non-candidate pixel.
+
+    Parameters
+    ----------
+    n_clusters : int, default 4
+    max_distance : float, default 20.0
+        Delta E 1976.
+    seed : int, default 0
+    """
+
+    def __init__(self, n_clusters: int = 4, max_distance: float = 20.0, seed: int = 0):
+        check_range("postprocess.recluster.n_clusters", n_clusters, 2, integer=True)
+        check_range("postprocess.recluster.max_distance", max_distance, 0, low_open=True)
+        self.n_clusters = n_clusters
+        self.max_distance = max_distance
+        self.seed = seed
+
+    def __call__(self, state: MaskState) -> MaskState:
+        field = state.field if state.field is not None and state.field.any() else ~state.mask
+        if state.mask.sum() <= self.n_clusters or not field.any():
+            return state
+        lab = color.rgb2lab(state.image)
+        candidates = lab[state.mask]
+        labels = KMeans(self.n_clusters, n_init=1, random_state=self.seed).fit_predict(candidates)
+        means = np.stack([candidates[labels == k].mean(axis=0) for k in range(self.n_clusters)])
+        field_like = np.linalg.norm(means - lab[field].mean(axis=0), axis=1) < self.max_distance
+        mask = state.mask.copy()
+        mask[state.mask] = ~field_like[labels]
+        return replace(state, mask=mask)

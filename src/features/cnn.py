@@ -1,0 +1,105 @@
+"""Pretrained CNN features, upsampled to the working resolution (imports torch)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from sklearn.decomposition import PCA
+
+from src.data import read_image
+from src.data.frame import Frame
+from src.errors import check_range
+from src.features.cache import ArrayCache, cache_key, file_identity
+
+log = logging.getLogger(__name__)
+
+
+class CNNFeatures:
+    """Feature maps of chosen backbone stages, bilinearly upsampled to the frame and optionally PCA-reduced.
+
+    The network sees the frame decoded at ``original size / input_scale``,
+    larger than the clustering resolution, so players a few pixels wide at
+    the working size still span several receptive fields (the method's
+    warning about downscaling before the network). Raw stage outputs are
+    cached on disk per (image file, backbone, weights, input size, stages).
+
+    Parameters
+    ----------
+    backbone : src.backbones.Backbone
+        Built by the ``backbone`` config group.
+    input_scale : int, default 4
+        Downscale factor of the network's input from the original image;
+        4 turns 1920x1080 into 480x270. Use at most the data scale.
+    n_components : int or None, default 16
+        PCA components kept (fitted per image on ``pca_sample`` seeded
+        pixels); None keeps every channel.
+    pca_sample : int, default 4000
+    weight : float, default 1.0
+    cache_dir : str or None
+        Folder of the feature cache; None recomputes every time.
+    seed : int, default 0
+
+    Returns (from ``__call__``) an (H, W, C) float32 array, C = n_components or
+    the sum of the stages' channels.
+    """
+
+    def __init__(self, backbone, input_scale: int = 4, n_components: int | None = 16, pca_sample: int = 4000,
+                 weight: float = 1.0, cache_dir: str | None = None, seed: int = 0):
+        check_range("features.cnn.input_scale", input_scale, 1, integer=True)
+        if n_components is not None:
+            check_range("features.cnn.n_components", n_components, 1, sum(backbone.channels), integer=True)
+        check_range("features.cnn.pca_sample", pca_sample, 2, integer=True)
+        check_range("features.cnn.weight", weight, 0)
+        self.backbone = backbone
+        self.input_scale = input_scale
+        self.n_components = n_components
+        self.pca_sample = pca_sample
+        self.weight = weight
+        self.cache = ArrayCache(None if cache_dir is None else f"{cache_dir}/cnn")
+        self.seed = seed
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """What the run should record about where its features came from."""
+        return self.backbone.tags
+
+    def network_input(self, frame: Frame) -> np.ndarray:
+        """The frame at the network's input size, (h, w, 3) uint8: decoded from its file when it has one."""
+        h, w = frame.shape
+        size = (max(w * frame.scale // self.input_scale, 1), max(h * frame.scale // self.input_scale, 1))
+        if frame.path is not None:
+            return read_image(frame.path, size)
+        return np.asarray(Image.fromarray(frame.image).resize(size, Image.Resampling.BICUBIC))
+
+    def stage_maps(self, frame: Frame) -> list[np.ndarray]:
+        """Raw stage outputs, each (C_i, h_i, w_i) float16, from the cache when present."""
+        key = None
+        if frame.path is not None:
+            key = cache_key(image=file_identity(frame.path), scale=frame.scale, input_scale=self.input_scale,
+                            backbone=self.backbone.cache_id)
+            cached = self.cache.load(key)
+            if cached is not None:
+                return cached
+        maps = [m.astype(np.float16) for m in self.backbone(self.network_input(frame))]
+        if key is not None:
+            self.cache.save(key, maps)
+        return maps
+
+    def __call__(self, frame: Frame) -> np.ndarray:
+        h, w = frame.shape
+        upsampled = [
+            F.interpolate(torch.from_numpy(m.astype(np.float32))[None], size=(h, w), mode="bilinear",
+                          align_corners=False)[0]
+            for m in self.stage_maps(frame)
+        ]
+        flat = torch.cat(upsampled).reshape(-1, h * w).T.numpy()
+        if self.n_components is not None:
+            rng = np.random.default_rng(self.seed)
+            sample = flat[rng.choice(len(flat), size=min(self.pca_sample, len(flat)), replace=False)]
+            pca = PCA(self.n_components, random_state=self.seed).fit(sample)
+            flat = pca.transform(flat)
+        return np.ascontiguousarray(flat, dtype=np.float32).reshape(h, w, -1)
