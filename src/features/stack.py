@@ -48,6 +48,11 @@ class FeatureStack:
             raise LabError(f"features.blocks={sorted(self.blocks)} has no block with weight > 0; "
                            "give at least one block a positive weight")
 
+    @property
+    def tags(self) -> dict[str, str]:
+        """Provenance the run records, from blocks that have some (e.g. which CNN weights were used)."""
+        return {key: value for block in self.blocks.values() for key, value in getattr(block, "tags", {}).items()}
+
     def __call__(self, frame: Frame) -> np.ndarray:
         """Return the (H, W, C) float32 features of ``frame``."""
         parts = [standardize(block(frame)) * np.float32(block.weight)
