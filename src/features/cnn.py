@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class CNNFeatures:
-    """Feature maps of chosen backbone stages, bilinearly upsampled to the frame and optionally PCA-reduced.
+    """Feature maps of chosen backbone stages, optionally PCA-reduced, bilinearly upsampled to the frame.
 
     The network sees the frame decoded at ``original size / input_scale``,
     larger than the clustering resolution, so players a few pixels wide at
@@ -35,8 +35,8 @@ class CNNFeatures:
         Downscale factor of the network's input from the original image;
         4 turns 1920x1080 into 480x270. Use at most the data scale.
     n_components : int or None, default 16
-        PCA components kept (fitted per image on ``pca_sample`` seeded
-        pixels); None keeps every channel.
+        PCA components kept, fitted per image on ``pca_sample`` seeded
+        positions of the finest stage's grid; None keeps every channel.
     pca_sample : int, default 4000
     weight : float, default 1.0
     cache_dir : str or None
@@ -91,15 +91,27 @@ class CNNFeatures:
 
     def __call__(self, frame: Frame) -> np.ndarray:
         h, w = frame.shape
-        upsampled = [
-            F.interpolate(torch.from_numpy(m.astype(np.float32))[None], size=(h, w), mode="bilinear",
-                          align_corners=False)[0]
-            for m in self.stage_maps(frame)
-        ]
-        flat = torch.cat(upsampled).reshape(-1, h * w).T.numpy()
-        if self.n_components is not None:
-            rng = np.random.default_rng(self.seed)
-            sample = flat[rng.choice(len(flat), size=min(self.pca_sample, len(flat)), replace=False)]
-            pca = PCA(self.n_components, random_state=self.seed).fit(sample)
-            flat = pca.transform(flat)
-        return np.ascontiguousarray(flat, dtype=np.float32).reshape(h, w, -1)
+        maps = [torch.from_numpy(m.astype(np.float32)) for m in self.stage_maps(frame)]
+        if self.n_components is None:
+            return _channels_last(torch.cat([_resize(m, (h, w)) for m in maps]))
+        # PCA and bilinear upsampling are both linear, so reducing at the finest stage's resolution and
+        # upsampling the few components gives the same kind of features for a fraction of the work
+        finest = max((m.shape[1:] for m in maps), key=lambda size: size[0] * size[1])
+        stacked = torch.cat([_resize(m, finest) for m in maps])
+        flat = stacked.reshape(len(stacked), -1).T.numpy()
+        rng = np.random.default_rng(self.seed)
+        sample = flat[rng.choice(len(flat), size=min(self.pca_sample, len(flat)), replace=False)]
+        reduced = PCA(self.n_components, svd_solver="covariance_eigh").fit(sample).transform(flat)
+        components = torch.from_numpy(np.ascontiguousarray(reduced.T, dtype=np.float32)).reshape(-1, *finest)
+        return _channels_last(_resize(components, (h, w)))
+
+
+def _resize(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(C, h, w) -> (C, *size), bilinear."""
+    if tuple(maps.shape[1:]) == tuple(size):
+        return maps
+    return F.interpolate(maps[None], size=tuple(size), mode="bilinear", align_corners=False)[0]
+
+
+def _channels_last(maps: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(maps.permute(1, 2, 0).numpy(), dtype=np.float32)
