@@ -39,7 +39,8 @@ def build_stages(cfg: DictConfig) -> dict:
     """Build and check data, features, clusterer, postprocess and tracker; nothing runs yet."""
     from src.pipeline import SUMMARY_KEYS
 
-    check_choice("objective", cfg.objective, SUMMARY_KEYS)
+    for name in objective_names(cfg):
+        check_choice("objective", name, SUMMARY_KEYS)
     check_range("silhouette_sample", cfg.silhouette_sample, 2, integer=True)
     if cfg.threads is not None:
         check_range("threads", cfg.threads, 1, integer=True)
@@ -62,11 +63,19 @@ def _sweep_parent_file() -> Path | None:
     return Path(hydra_cfg.sweep.dir) / PARENT_RUN_FILE
 
 
-def run(cfg: DictConfig) -> float:
-    """Run one configuration end to end and return ``summary[cfg.objective]`` (NaN if undefined)."""
+def objective_names(cfg: DictConfig) -> list[str]:
+    """The configured objective as a list: one summary key, or several for a multi-objective sweep."""
+    return [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
+
+
+def run(cfg: DictConfig) -> float | tuple[float, ...]:
+    """Run one configuration end to end and return ``summary[cfg.objective]`` (NaN if undefined).
+
+    A list of objectives returns a tuple, in order, for a multi-objective sweep.
+    """
     summary, _ = run_and_log(cfg)
-    value = summary[cfg.objective]
-    return value if math.isfinite(value) else float("nan")
+    values = tuple(summary[name] if math.isfinite(summary[name]) else float("nan") for name in objective_names(cfg))
+    return values[0] if len(values) == 1 else values
 
 
 def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
@@ -81,7 +90,7 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
     # a backbone that a feature set uses is logged under that feature set's params
     for unused in ("paths", "backbone"):
         params.pop(unused, None)
-    tags = {"dataset": dataset.source, "data.root": str(dataset.root), "objective": cfg.objective,
+    tags = {"dataset": dataset.source, "data.root": str(dataset.root), "objective": ",".join(objective_names(cfg)),
             **getattr(stages["features"], "tags", {})}
     with tracker.run(params, tags=tags, parent_run_id=parent_run_id) as run_id:
         results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
@@ -126,10 +135,14 @@ class SweepParentRun(Callback):
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | tuple[float, ...]:
     try:
         return run(cfg)
     except LabError as exc:
+        if _sweep_parent_file() is not None:
+            # in a sweep the job's exception is the sweeper's record of a failed trial
+            log.error("error: %s", exc)
+            raise
         raise SystemExit(f"error: {exc}") from None
 
 

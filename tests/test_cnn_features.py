@@ -74,6 +74,18 @@ def test_frames_without_a_file_are_resized_from_memory(backbone):
     assert backbone.inputs[-1] == (80, 120, 3) and out.shape == (20, 30, 3)
 
 
+@pytest.mark.parametrize("size, fitted", [((12, 16), 16), ((3, 4), 12)])
+def test_coarse_maps_still_give_n_components(backbone, size, fitted):
+    """A stage grid with fewer cells than components is reduced at the working size; a frame with
+    fewer pixels than components keeps as many as it has and pads with constant channels."""
+    image = np.random.default_rng(4).integers(0, 256, (*size, 3), dtype=np.uint8)
+    frame = Frame(image=image, mask=None, image_id=1, file_name="m.jpg", scale=4, n_instances=0)
+    out = CNNFeatures(backbone, input_scale=4, n_components=16)(frame)
+    assert out.shape == (*size, 16)
+    assert np.all(out[..., fitted:] == 0) and np.isfinite(out).all()
+    assert out[..., 0].std() > 0
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"input_scale": 0}, r"features.cnn.input_scale=0"),
     ({"n_components": 1000}, r"features.cnn.n_components=1000 is out of range"),

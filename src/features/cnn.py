@@ -96,13 +96,18 @@ class CNNFeatures:
             return _channels_last(torch.cat([_resize(m, (h, w)) for m in maps]))
         # PCA and bilinear upsampling are both linear, so reducing at the finest stage's resolution and
         # upsampling the few components gives the same kind of features for a fraction of the work
-        finest = max((m.shape[1:] for m in maps), key=lambda size: size[0] * size[1])
-        stacked = torch.cat([_resize(m, finest) for m in maps])
+        grid = max((tuple(m.shape[1:]) for m in maps), key=lambda size: size[0] * size[1])
+        if grid[0] * grid[1] < self.n_components:
+            grid = (h, w)  # too coarse to fit the components: reduce at the working size instead
+        stacked = torch.cat([_resize(m, grid) for m in maps])
         flat = stacked.reshape(len(stacked), -1).T.numpy()
         rng = np.random.default_rng(self.seed)
         sample = flat[rng.choice(len(flat), size=min(self.pca_sample, len(flat)), replace=False)]
-        reduced = PCA(self.n_components, svd_solver="covariance_eigh").fit(sample).transform(flat)
-        components = torch.from_numpy(np.ascontiguousarray(reduced.T, dtype=np.float32)).reshape(-1, *finest)
+        kept = min(self.n_components, len(sample))
+        reduced = np.zeros((len(flat), self.n_components), np.float32)
+        # a frame smaller than n_components pixels keeps what it can; the rest stay constant zero channels
+        reduced[:, :kept] = PCA(kept, svd_solver="covariance_eigh").fit(sample).transform(flat)
+        components = torch.from_numpy(np.ascontiguousarray(reduced.T)).reshape(-1, *grid)
         return _channels_last(_resize(components, (h, w)))
 
 
