@@ -42,6 +42,7 @@ def full_decode(dataset) -> float:
 def measure(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]:
     """Rows ``(stage, median s/image, min s/image)``: decode floor first, then stages, total, full-size decode."""
     stages = build_stages(cfg)
+    stages["data"].cache_frames = False  # every repeat times real decoding
     samples: dict[str, list[float]] = {name: [] for name in ("decode floor", *STAGES, "total", "full decode")}
     for _ in range(repeats):
         samples["decode floor"].append(decode_floor(stages["data"]))

@@ -6,6 +6,7 @@ Knows neither Hydra nor MLflow: it takes built stage objects and returns numbers
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -83,14 +84,17 @@ def process_frame(frame: Frame, features, clusterer, postprocess, *, silhouette_
 
 
 def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: int = 2000, seed: int = 0,
-             threads: int | None = 1) -> tuple[list[ImageResult], dict[str, float]]:
+             threads: int | None = 1,
+             on_result: Callable[[list[ImageResult]], None] | None = None) -> tuple[list[ImageResult], dict[str, float]]:
     """Run the whole pipeline over a dataset's sample.
 
     Every frame is decoded before any clustering, so an unreadable image fails
     the run before work is done on the others. ``threads`` caps the BLAS and
     OpenMP threads of the numerical libraries (None leaves them alone): one
     frame's problems are small, and waking a thread pool for each costs more
-    than it saves.
+    than it saves. ``on_result`` is called with the results so far after each
+    frame (a sweep reports intermediate scores through it and may stop the run
+    by raising).
     """
     frames, load_seconds = load_frames(dataset)
     results = []
@@ -100,6 +104,8 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
                                    seed=seed)
             result.seconds["load"] = seconds
             results.append(result)
+            if on_result is not None:
+                on_result(results)
     return results, summarize(results)
 
 

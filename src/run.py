@@ -68,21 +68,46 @@ def objective_names(cfg: DictConfig) -> list[str]:
     return [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
 
 
-def run(cfg: DictConfig) -> float | tuple[float, ...]:
+def run(cfg: DictConfig) -> float | tuple[float, ...] | str:
     """Run one configuration end to end and return ``summary[cfg.objective]`` (NaN if undefined).
 
-    A list of objectives returns a tuple, in order, for a multi-objective sweep.
+    A list of objectives returns a tuple, in order, for a multi-objective sweep;
+    a trial its sweep's pruner stopped returns ``src.sweeper.PRUNED``.
     """
-    summary, _ = run_and_log(cfg)
+    if cfg.get("optuna_trial") is None:
+        summary, _ = run_and_log(cfg)
+    else:
+        import optuna
+
+        from src.sweeper import PRUNED
+
+        try:
+            summary, _ = run_and_log(cfg)
+        except optuna.TrialPruned as exc:
+            log.info("%s", exc)
+            return PRUNED
     values = tuple(summary[name] if math.isfinite(summary[name]) else float("nan") for name in objective_names(cfg))
     return values[0] if len(values) == 1 else values
 
 
+def study_trial(cfg: DictConfig):
+    """The job's handle on its Optuna trial when the project's sweeper launched it, else None."""
+    if cfg.get("optuna_trial") is None:
+        return None
+    from src.sweeper import StudyTrial
+
+    sweeper = HydraConfig.get().sweeper
+    pruner = None if sweeper.get("pruner") is None else build(sweeper.pruner, "hydra.sweeper.pruner")
+    return StudyTrial(sweeper.storage, sweeper.study_name, int(cfg.optuna_trial), pruner=pruner,
+                      report_every=sweeper.report_every)
+
+
 def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
     """Run one configuration end to end, log it to MLflow; returns the summary and the run id."""
-    from src.pipeline import evaluate
+    from src.pipeline import evaluate, summarize
 
     stages = build_stages(cfg)
+    trial = study_trial(cfg)
     dataset, tracker = stages["data"], stages["logger"]
     parent_file = _sweep_parent_file()
     parent_run_id = parent_file.read_text().strip() if parent_file and parent_file.is_file() else None
@@ -92,11 +117,26 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
         params.pop(unused, None)
     tags = {"dataset": dataset.source, "data.root": str(dataset.root), "objective": ",".join(objective_names(cfg)),
             **getattr(stages["features"], "tags", {})}
-    with tracker.run(params, tags=tags, parent_run_id=parent_run_id) as run_id:
+    on_result, killed_by = None, (KeyboardInterrupt,)
+    if trial is not None:
+        import optuna
+
+        objective = objective_names(cfg)[0]
+        tags.update({"optuna.study": trial.study_name, "optuna.trial": str(trial.number)})
+
+        def on_result(results):
+            if len(results) % trial.report_every == 0:
+                trial.report(summarize(results)[objective], len(results))
+
+        killed_by = (KeyboardInterrupt, optuna.TrialPruned)
+    with tracker.run(params, tags=tags, parent_run_id=parent_run_id, fail_parent=trial is None,
+                     killed_by=killed_by) as run_id:
         results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
                                     silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
-                                    threads=cfg.threads)
+                                    threads=cfg.threads, on_result=on_result)
         tracker.log_results(results, summary, OmegaConf.to_yaml(cfg, resolve=True), _hydra_files())
+        if trial is not None:
+            trial.record(summary, run_id)
     log.info("dataset: %s (%s), %d images at scale %d", dataset.source, dataset.root, len(results), dataset.scale)
     log.info("mean Dice %.4f | mean IoU %.4f | pooled Dice %.4f | %.3f s/image",
              summary["dice_mean"], summary["iou_mean"], summary["dice_pooled"], summary["seconds_per_image"])

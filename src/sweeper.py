@@ -22,26 +22,36 @@ parameters). A study is resumed when one of the same name exists in
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import os
+import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from src.errors import LabError, check_range
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("maximize", "minimize")
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+TrialState = optuna.trial.TrialState
+# user attributes the sweeper keeps on trials: which sweeper process ran it, and why a counted trial failed
+WORKER_ATTR = "lab.worker"
+# what a job returns when its trial was pruned (a return, not an exception, keeps Hydra's error log quiet)
+PRUNED = "pruned"
+FAILURE_ATTR = "lab.failure"
 
 
 def distribution(override: Override) -> BaseDistribution:
@@ -138,6 +148,74 @@ def objective_values(value: Any, n_objectives: int) -> list[float] | None:
     return values
 
 
+@functools.lru_cache(maxsize=8)
+def rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """One storage object per URL and process: the trials of a sweep share its connection pool."""
+    return optuna.storages.RDBStorage(url)
+
+
+class StudyTrial:
+    """A sweep job's side of its Optuna trial: intermediate values, pruning and the metrics it recorded.
+
+    ``src.run`` builds one when the sweeper passed the job a trial number; the
+    storage, study and pruner come from the sweeper's own config, so a job in
+    another process or on another machine finds the same study.
+
+    Parameters
+    ----------
+    storage : str
+        RDB URL of the study.
+    study_name : str
+    number : int
+        The trial's number in the study.
+    pruner : optuna.pruners.BasePruner or None
+        The sweeper's pruner; None never prunes.
+    report_every : int, default 10
+        Images between intermediate reports.
+    """
+
+    def __init__(self, storage: str, study_name: str, number: int, pruner=None, report_every: int = 10):
+        check_range("hydra.sweeper.report_every", report_every, 1, integer=True)
+        backend = rdb_storage(storage)
+        study = optuna.load_study(study_name=study_name, storage=backend,
+                                  pruner=optuna.pruners.NopPruner() if pruner is None else pruner)
+        trial_id = backend.get_trial_id_from_study_id_trial_number(backend.get_study_id_from_name(study_name), number)
+        self.trial = optuna.trial.Trial(study, trial_id)
+        self.number = number
+        self.study_name = study_name
+        self.multi_objective = len(study.directions) > 1
+        self.report_every = report_every
+
+    def report(self, value: float, step: int) -> None:
+        """Record an intermediate value (single-objective studies); raises ``optuna.TrialPruned`` to stop."""
+        if self.multi_objective or not math.isfinite(value):
+            return
+        self.trial.report(value, step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"trial {self.number} pruned after {step} images at {value:.4f}")
+
+    def record(self, summary: Mapping[str, float], run_id: str) -> None:
+        """Keep every finite summary metric and the MLflow run id on the trial, for reports across objectives."""
+        self.trial.set_user_attr("metrics", {k: float(v) for k, v in summary.items() if math.isfinite(v)})
+        self.trial.set_user_attr("mlflow_run_id", run_id)
+
+
+def _create_or_load(study_name: str, storage: str | None, directions: list[str], sampler, pruner,
+                    attempts: int = 5) -> optuna.Study:
+    for attempt in range(1, attempts + 1):
+        try:
+            backend = None if storage is None else rdb_storage(storage)
+            return optuna.create_study(study_name=study_name, storage=backend, directions=directions,
+                                       sampler=sampler, pruner=optuna.pruners.NopPruner() if pruner is None else pruner,
+                                       load_if_exists=True)
+        except (sqlalchemy.exc.IntegrityError, optuna.exceptions.DuplicatedStudyError):
+            # workers starting together on an empty database race to create its tables or the study
+            if attempt == attempts:
+                raise
+            rdb_storage.cache_clear()
+            time.sleep(0.5 * attempt)
+
+
 def open_study(study_name: str, storage: str | None, directions: list[str], sampler, pruner) -> optuna.Study:
     """Create the study or load the one of that name; a stored study with other directions is an error."""
     for direction in directions:
@@ -145,8 +223,7 @@ def open_study(study_name: str, storage: str | None, directions: list[str], samp
             raise LabError(f"hydra.sweeper.direction={direction!r} is not allowed; use maximize or minimize "
                            "(or a list of them)")
     try:
-        study = optuna.create_study(study_name=study_name, storage=storage, directions=directions,
-                                    sampler=sampler, pruner=pruner, load_if_exists=True)
+        study = _create_or_load(study_name, storage, directions, sampler, pruner)
     except Exception as exc:  # SQLAlchemy and Optuna raise many types for an unusable storage
         raise LabError(f"hydra.sweeper.storage={storage!r} cannot be used ({type(exc).__name__}: "
                        f"{str(exc).splitlines()[0][:200]}); give a reachable RDB URL such as "
@@ -158,19 +235,78 @@ def open_study(study_name: str, storage: str | None, directions: list[str], samp
     return study
 
 
+def worker_id() -> str:
+    """``host:pid`` of this sweeper process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials that count towards ``n_trials``: finished, pruned, running, or failed by their job.
+
+    Trials cut off by a killed sweeper or asked beyond ``n_trials`` by a
+    concurrent worker end FAIL without a failure reason and do not count, so a
+    resumed or distributed study ends with exactly ``n_trials`` counted trials.
+    """
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            or (t.state == TrialState.FAIL and FAILURE_ATTR in t.user_attrs)]
+
+
+def fail_interrupted(study: optuna.Study) -> list[int]:
+    """End as uncounted FAIL the RUNNING trials whose sweeper process on this host is gone; returns their numbers."""
+    host = socket.gethostname()
+    stale = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker_host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
+        if worker_host == host and pid.isdigit() and not _alive(int(pid)):
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            stale.append(trial.number)
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def job_outcome(job_return, n_objectives: int) -> tuple[TrialState, list[float] | None, str]:
+    """(state, values, failure reason) of one launched job."""
+    try:
+        value = job_return.return_value
+    except optuna.TrialPruned:
+        return TrialState.PRUNED, None, ""
+    except Exception as exc:  # the job's own error, re-raised by Hydra's JobReturn
+        return TrialState.FAIL, None, f"{type(exc).__name__}: {exc}"
+    if isinstance(value, str) and value == PRUNED:
+        return TrialState.PRUNED, None, ""
+    values = objective_values(value, n_objectives)
+    if values is None:
+        return TrialState.FAIL, None, f"returned {value!r}, not {n_objectives} finite number(s)"
+    return TrialState.COMPLETE, values, ""
+
+
 class OptunaSweeper(Sweeper):
     """Hydra sweeper that asks Optuna for overrides and tells it each job's return value.
 
-    Parameters follow ``conf/hydra/sweeper/optuna.yaml``.
+    Parameters follow ``conf/hydra/sweeper/optuna.yaml``. Each job gets
+    ``optuna_trial=<number>``, through which it reports intermediate values to
+    the pruner and stores all its metrics on the trial. The MLflow parent run
+    of the sweep receives the study's summary, tables and plots.
     """
 
     def __init__(self, direction: Any = "maximize", study_name: str | None = None, storage: str | None = None,
                  n_trials: int = 20, n_jobs: int = 1, sampler: Any = None, pruner: Any = None,
                  params: Mapping | None = None, conditional: Mapping | None = None,
-                 max_failure_rate: float = 0.0):
+                 max_failure_rate: float = 0.0, report_every: int = 10):
         check_range("hydra.sweeper.n_trials", n_trials, 1, integer=True)
         check_range("hydra.sweeper.n_jobs", n_jobs, 1, integer=True)
         check_range("hydra.sweeper.max_failure_rate", max_failure_rate, 0, 1)
+        check_range("hydra.sweeper.report_every", report_every, 1, integer=True)
         directions = OmegaConf.to_container(direction) if OmegaConf.is_config(direction) else direction
         self.directions = [directions] if isinstance(directions, str) else list(directions)
         self.study_name = study_name
@@ -187,52 +323,116 @@ class OptunaSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context = hydra_context
         self.config = config
+        if "n_jobs" in config.hydra.launcher:
+            with open_dict(config):
+                config.hydra.launcher.n_jobs = self.n_jobs
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
                                                                task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> optuna.Study:
-        """Run trials until the study has ``n_trials`` finished ones; returns the study."""
-        cli_params = {}
-        for line in arguments:
-            key, _, value = line.partition("=")
-            cli_params[key] = value
+        """Run trials until the study counts ``n_trials``; returns the study."""
+        cli_params = dict(line.partition("=")[::2] for line in arguments)
         space = Space.from_config({**self.params, **cli_params}, self.conditional)
         if not space.params:
             raise LabError("hydra.sweeper.params is empty; give at least one choice/range/interval to search")
+        objectives = self.config.objective
+        objectives = [objectives] if isinstance(objectives, str) else list(objectives)
+        if len(objectives) != len(self.directions):
+            raise LabError(f"objective={objectives} has {len(objectives)} value(s) but hydra.sweeper.direction="
+                           f"{self.directions} has {len(self.directions)}; give one direction per objective")
         study = open_study(self.study_name, self.storage, self.directions, self.sampler, self.pruner)
         self.study = study
-        failures = 0
-        launched = 0
-        while True:
-            done = len(study.get_trials(deepcopy=False, states=FINISHED))
-            if done >= self.n_trials:
-                break
-            trials = [study.ask() for _ in range(min(self.n_jobs, self.n_trials - done))]
-            batch = [space.overrides(trial) for trial in trials]
+        self._reseed_on_resume(study)
+        stale = fail_interrupted(study)
+        if stale:
+            log.warning("trials %s were cut off by a stopped sweep; they do not count and are run again", stale)
+        parent = self._parent_run()
+        try:
+            self._run_trials(study, space)
+        except BaseException as exc:
+            if parent is not None:
+                parent[0].end_parent(parent[1], "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
+        if parent is not None:
+            self._log_study(study, objectives, *parent)
+        self._log_best(study)
+        return study
+
+    def _reseed_on_resume(self, study: optuna.Study) -> None:
+        """A resumed study gets its sampler seeded with ``seed + trials so far``.
+
+        Re-seeding with the original seed would replay the first sweep's
+        suggestions; offsetting keeps a resumed sweep deterministic and new.
+        Concurrent workers should be given different ``hydra.sweeper.sampler.seed``.
+        """
+        node = self.config.hydra.sweeper.get("sampler")
+        existing = len(study.get_trials(deepcopy=False))
+        if existing and node is not None and node.get("seed") is not None:
+            from hydra.utils import instantiate
+
+            study.sampler = instantiate(node, seed=int(node.seed) + existing)
+
+    def _run_trials(self, study: optuna.Study, space: Space) -> None:
+        failures = launched = 0
+        while (remaining := self.n_trials - len(counted_trials(study))) > 0:
+            trials = []
+            for _ in range(min(self.n_jobs, remaining)):
+                trial = study.ask()
+                trial.set_user_attr(WORKER_ATTR, worker_id())
+                ahead = sum(1 for t in counted_trials(study) if t.number <= trial.number)
+                if ahead > self.n_trials:
+                    # a concurrent worker asked for the last slot first
+                    study.tell(trial, state=TrialState.FAIL)
+                    continue
+                trials.append(trial)
+            if not trials:
+                continue
+            batch = [space.overrides(trial) + [f"optuna_trial={trial.number}"] for trial in trials]
             self.validate_batch_is_legal(batch)
-            returns = self.launcher.launch(batch, initial_job_idx=launched)
+            try:
+                returns = self.launcher.launch(batch, initial_job_idx=launched)
+            except BaseException:
+                for trial in trials:
+                    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                raise
             launched += len(batch)
-            for trial, overrides, ret in zip(trials, batch, returns):
-                try:
-                    values = objective_values(ret.return_value, len(self.directions))
-                except Exception as exc:  # the job's own error, re-raised by JobReturn
-                    log.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
-                    values = None
-                if values is None:
+            for trial, job_return in zip(trials, returns):
+                state, values, reason = job_outcome(job_return, len(self.directions))
+                if state == TrialState.FAIL:
                     failures += 1
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                else:
-                    study.tell(trial, values)
+                    log.warning("trial %d failed: %s", trial.number, reason)
+                    trial.set_user_attr(FAILURE_ATTR, reason[:2000])
+                study.tell(trial, values, state=state)
             if failures > self.max_failure_rate * launched:
                 raise LabError(f"{failures} of {launched} trials failed, more than "
                                f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; see the failed MLflow "
                                "runs for the errors")
-        self._report(study)
-        return study
 
-    def _report(self, study: optuna.Study) -> None:
-        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if not complete:
+    def _parent_run(self):
+        """(tracker, run id) of the sweep's MLflow parent run, when the multirun callback made one."""
+        from hydra.utils import instantiate
+
+        from src.tracking import PARENT_RUN_FILE
+
+        parent_file = os.path.join(self.config.hydra.sweep.dir, PARENT_RUN_FILE)
+        if not os.path.isfile(parent_file):
+            return None
+        with open(parent_file) as handle:
+            return instantiate(self.config.logger), handle.read().strip()
+
+    def _log_study(self, study: optuna.Study, objectives: list[str], tracker, run_id: str) -> None:
+        from src.study_summary import study_figures, study_summary
+
+        params, metrics, tables = study_summary(study, objectives, self.storage)
+        figures = study_figures(study, objectives)
+        tracker.log_study(run_id, params=params, metrics=metrics, tables=tables, figures=figures,
+                          tags={"mlflow.runName": f"study {study.study_name}", "optuna.study": study.study_name})
+        for figure in figures.values():
+            figure.clf()
+
+    def _log_best(self, study: optuna.Study) -> None:
+        if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            log.warning("study %s has no complete trial", study.study_name)
             return
         for trial in study.best_trials:
             log.info("best trial %d: values %s, params %s", trial.number, trial.values, trial.params)

@@ -133,3 +133,16 @@ def test_bad_data_options(synthetic_root, kwargs, match):
 def test_no_root_means_synthetic(tmp_path, root):
     ds = FootballDataset(root, n_images=2, synthetic_root=str(tmp_path / "syn"), synthetic_images=3)
     assert ds.source == "synthetic" and len(ds) == 2 and (tmp_path / "syn" / "SYNTHETIC.json").is_file()
+
+
+def test_frames_are_decoded_once_per_process_and_read_only(synthetic_root, monkeypatch):
+    first = FootballDataset(str(synthetic_root), n_images=2, scale=8, seed=5)
+    frame = first.frame(first.image_ids[0])
+    decoded = []
+    monkeypatch.setattr(FootballDataset, "_decode", lambda self, i: decoded.append(i))
+    again = FootballDataset(str(synthetic_root), n_images=2, scale=8, seed=5).frame(first.image_ids[0])
+    assert again is frame and decoded == []
+    with pytest.raises(ValueError, match="read-only"):
+        frame.image[0, 0] = 0
+    FootballDataset(str(synthetic_root), n_images=2, scale=8, seed=5, cache_frames=False).frame(first.image_ids[0])
+    assert decoded == [first.image_ids[0]]

@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import logging
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,9 @@ from src.data.synthetic import ensure_synthetic_dataset
 from src.errors import LabError, check_range
 
 log = logging.getLogger(__name__)
+# decoded frames shared by every dataset object of this process, so the trials of a sweep decode once
+_FRAMES: OrderedDict[tuple, Frame] = OrderedDict()
+FRAME_CACHE_SIZE = 1024
 
 
 def working_size(width: int, height: int, scale: int) -> tuple[int, int]:
@@ -110,6 +114,11 @@ class FootballDataset:
         Where the synthetic dataset lives when ``root`` is None.
     synthetic_images : int, default 12
         Size of the synthetic dataset.
+    cache_frames : bool, default True
+        Keep decoded frames in memory for the process (read-only arrays),
+        keyed by file, modification time and scale, so repeated runs of one
+        process (the trials of a sweep) decode each frame once. Off for
+        timing decoding.
 
     Everything that can be checked without decoding pixels is checked here,
     so a bad path or file fails before any work starts.
@@ -117,7 +126,7 @@ class FootballDataset:
 
     def __init__(self, root: str | None = None, n_images: int | None = 50, scale: int = 8, seed: int = 0, *,
                  image_dir: str = "images", annotation_file: str = "annotations/instances_default.json",
-                 synthetic_root: str | None = None, synthetic_images: int = 12):
+                 synthetic_root: str | None = None, synthetic_images: int = 12, cache_frames: bool = True):
         check_range("data.scale", scale, 1, integer=True)
         if n_images is not None:
             check_range("data.n_images", n_images, 1, integer=True)
@@ -132,6 +141,7 @@ class FootballDataset:
         self.root = Path(root)
         self.scale = scale
         self.seed = seed
+        self.cache_frames = cache_frames
         self.image_dir = self.root / image_dir
         self.annotation_path = self.root / annotation_file
         if not self.root.is_dir():
@@ -176,6 +186,22 @@ class FootballDataset:
 
     def frame(self, image_id: int) -> Frame:
         """Decode one frame and rasterize its ground truth at working size."""
+        if not self.cache_frames:
+            return self._decode(image_id)
+        paths = (self.image_path(image_id), self.annotation_path)
+        key = (image_id, self.scale, *((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths))
+        if key in _FRAMES:
+            _FRAMES.move_to_end(key)
+            return _FRAMES[key]
+        frame = self._decode(image_id)
+        for array in (frame.image, frame.mask):
+            array.setflags(write=False)
+        _FRAMES[key] = frame
+        if len(_FRAMES) > FRAME_CACHE_SIZE:
+            _FRAMES.popitem(last=False)
+        return frame
+
+    def _decode(self, image_id: int) -> Frame:
         info = self.coco.imgs[image_id]
         size = self.image_size(image_id)
         image = read_image(self.image_path(image_id), size, expected=(info["width"], info["height"]))

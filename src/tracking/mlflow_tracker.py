@@ -19,7 +19,8 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-from mlflow.entities import Metric
+import sqlalchemy.exc
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -66,7 +67,17 @@ class MLflowTracker:
         self.run_name = run_name
         self.log_images = log_images
 
-    def _experiment_id(self) -> str:
+    def _experiment_id(self, attempts: int = 5) -> str:
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._find_or_create_experiment()
+            except sqlalchemy.exc.IntegrityError:
+                # processes opening an empty database server together race to create MLflow's tables
+                if attempt == attempts:
+                    raise
+                time.sleep(0.5 * attempt)
+
+    def _find_or_create_experiment(self) -> str:
         mlflow.set_tracking_uri(self.tracking_uri)
         client = MlflowClient()
         experiment = client.get_experiment_by_name(self.experiment_name)
@@ -83,8 +94,15 @@ class MLflowTracker:
             return client.get_experiment_by_name(self.experiment_name).experiment_id
 
     @contextlib.contextmanager
-    def run(self, params: dict, tags: dict | None = None, parent_run_id: str | None = None):
-        """Start a run, yield its id, and end it FINISHED, FAILED or KILLED."""
+    def run(self, params: dict, tags: dict | None = None, parent_run_id: str | None = None, *,
+            fail_parent: bool = True, killed_by: tuple[type[BaseException], ...] = (KeyboardInterrupt,)):
+        """Start a run, yield its id, and end it FINISHED, FAILED or KILLED.
+
+        An exception of a ``killed_by`` type (Ctrl-C, a pruned trial) ends the
+        run KILLED, any other FAILED; with ``fail_parent`` a failure also fails
+        the parent run (a plain multirun), while an Optuna study judges its
+        failed trials itself.
+        """
         experiment_id = self._experiment_id()
         all_tags = dict(tags or {})
         if parent_run_id:
@@ -94,10 +112,10 @@ class MLflowTracker:
             mlflow.log_params(flatten(params))
             yield active.info.run_id
         except BaseException as exc:
-            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            killed = isinstance(exc, killed_by)
             mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
-            mlflow.end_run(status=status)
-            if parent_run_id:
+            mlflow.end_run(status="KILLED" if killed else "FAILED")
+            if parent_run_id and fail_parent and not killed:
                 self.end_parent(parent_run_id, "FAILED")
             raise
         mlflow.end_run(status="FINISHED")
@@ -147,6 +165,20 @@ class MLflowTracker:
         current = client.get_run(run_id).info.status
         if current == "RUNNING" or (current == "FINISHED" and status == "FAILED"):
             client.set_terminated(run_id, status=status)
+
+    def log_study(self, run_id: str, *, params: dict[str, str], metrics: dict[str, float],
+                  tables: dict[str, dict[str, list]], figures: dict, tags: dict[str, str] | None = None) -> None:
+        """Log a sweep's summary into its parent run: params, metrics, tags, tables (JSON) and figures (PNG)."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        client = MlflowClient()
+        client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+                         tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+                         metrics=[Metric(k, v, int(time.time() * 1000), 0) for k, v in metrics.items()
+                                  if math.isfinite(v)])
+        for name, table in tables.items():
+            client.log_table(run_id, table, name)
+        for name, figure in figures.items():
+            client.log_figure(run_id, figure, name)
 
     def run_info(self, run_id: str) -> dict:
         """Status, params, metrics and tags of a run (for tests and reports)."""

@@ -1,0 +1,125 @@
+"""Save a study's best (or any) trial as a named experiment config.
+
+``python -m src.export_trial kmeans_dice kmeans_tuned`` writes
+``conf/experiment/kmeans_tuned.yaml``: the sweep's ``hparams_search`` overrides
+that shape the runs (objective aside) plus the trial's parameters, so
+``python -m src.run experiment=kmeans_tuned`` repeats the trial in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import optuna
+import yaml
+
+from src.errors import LabError
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# keys of a search space file that shape the sweep, not the runs' numbers
+SWEEP_ONLY = ("defaults", "hydra", "objective", "logger")
+DEFAULT_STORAGE = f"sqlite:///{Path(__file__).resolve().parents[1] / 'mlruns' / 'optuna.db'}"
+
+
+def config_groups(conf_dir: Path = CONF_DIR) -> set[str]:
+    return {p.name for p in conf_dir.iterdir() if p.is_dir() and p.name not in ("hydra", "experiment")}
+
+
+def experiment_yaml(trial: optuna.trial.FrozenTrial, study_name: str, name: str, base: dict | None = None,
+                    groups: set[str] | None = None) -> str:
+    """A ``# @package _global_`` experiment file for ``trial``.
+
+    Parameters
+    ----------
+    trial : FrozenTrial
+        Its params are Hydra override keys (``clusterer.n_clusters``) or group
+        choices (``clusterer``), as the project's sweeper names them.
+    study_name : str
+    name : str
+        The experiment's name, also its ``task_name``.
+    base : dict, optional
+        The search space file's own ``defaults`` overrides and values that
+        shape every trial (e.g. ``features: resnet``), as ``{"defaults": [...],
+        "values": {dotted key: value}}``.
+    groups : set of str
+        Config group names; a param named like one becomes a defaults override.
+    """
+    groups = config_groups() if groups is None else groups
+    base = base or {"defaults": [], "values": {}}
+    defaults = list(base["defaults"])
+    values: dict = {}
+    for key, value in {**base["values"], **trial.params}.items():
+        if key in groups:
+            defaults = [d for d in defaults if f"override /{key}" not in d] + [f"override /{key}: {value}"]
+            continue
+        node = values
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    body = {"defaults": defaults} if defaults else {}
+    body["task_name"] = name
+    body.update(values)
+    values_text = " ".join(f"{v:.6g}" for v in trial.values) if trial.values else "none"
+    header = (f"# @package _global_\n# Trial {trial.number} of Optuna study {study_name!r} (objective value(s) "
+              f"{values_text}), written by src.export_trial.\n")
+    return header + yaml.safe_dump(body, sort_keys=False)
+
+
+def search_space_base(study_name: str, conf_dir: Path = CONF_DIR) -> dict:
+    """Defaults overrides and fixed values of the hparams_search file whose study is ``study_name``."""
+    for path in sorted((conf_dir / "hparams_search").glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text()) or {}
+        if spec.get("hydra", {}).get("sweeper", {}).get("study_name") == study_name:
+            defaults = [next(iter(d)) + ": " + str(next(iter(d.values()))) for d in spec.get("defaults", [])
+                        if isinstance(d, dict) and "hydra/" not in next(iter(d))]
+            return {"defaults": defaults, "values": _dotted({k: v for k, v in spec.items()
+                                                             if k not in SWEEP_ONLY})}
+    return {"defaults": [], "values": {}}
+
+
+def _dotted(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        flat.update(_dotted(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return flat
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", help="study name")
+    parser.add_argument("name", help="experiment name: conf/experiment/<name>.yaml")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="study storage URL (default: %(default)s)")
+    parser.add_argument("--trial", type=int, default=None, help="trial number (default: the best trial)")
+    parser.add_argument("--conf-dir", type=Path, default=CONF_DIR)
+    args = parser.parse_args(argv)
+    try:
+        study = optuna.load_study(study_name=args.study, storage=args.storage)
+    except KeyError:
+        raise SystemExit(f"error: study={args.study!r} is not in {args.storage}; "
+                         "run its sweep first or give --storage") from None
+    try:
+        if args.trial is None:
+            trial = study.best_trial
+        else:
+            trial = study.trials[args.trial]
+    except (ValueError, IndexError):
+        raise SystemExit(f"error: --trial={args.trial} is not a finished trial of {args.study!r} "
+                         f"(it has {len(study.trials)}); omit it for the best trial") from None
+    if len(study.directions) > 1 and args.trial is None:
+        raise SystemExit(f"error: study {args.study!r} has several objectives; pick a Pareto trial with --trial")
+    target = args.conf_dir / "experiment" / f"{args.name}.yaml"
+    text = experiment_yaml(trial, args.study, args.name, search_space_base(args.study, args.conf_dir),
+                           config_groups(args.conf_dir))
+    try:
+        target.write_text(text)
+    except OSError as exc:
+        raise LabError(f"cannot write {target}: {exc}") from None
+    print(f"{target}: trial {trial.number} of {args.study}, values {trial.values}")
+    return target
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Studies shared by several processes: parallel trials on SQLite, a killed sweeper, two workers on PostgreSQL."""
+
+import collections
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+
+import optuna
+import pytest
+
+from src.sweeper import FAILURE_ATTR, WORKER_ATTR, counted_trials
+from tests.test_run import ROOT, cli, only_run
+
+
+def sweep_args(tmp_path, synthetic_root, storage, *overrides):
+    return ["-m", "hparams_search=kmeans_dice", f"data.root={synthetic_root}", f"hydra.sweeper.storage={storage}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}", *overrides]
+
+
+def children_by_trial(tracking_uri):
+    runs = only_run(tracking_uri)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return collections.Counter(int(r.data.tags["optuna.trial"]) for r in children), children
+
+
+def test_parallel_trials_share_the_sqlite_stores(tmp_path, synthetic_root):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    proc = cli(tmp_path, *sweep_args(tmp_path, synthetic_root, storage, "hydra.sweeper.n_trials=6",
+                                     "hydra.sweeper.n_jobs=2"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr
+    study = optuna.load_study(study_name="kmeans_dice", storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 6
+    per_trial, children = children_by_trial(f"sqlite:///{tmp_path / 'cli.db'}")
+    assert per_trial == {n: 1 for n in range(6)}
+    assert {r.info.status for r in children} == {"FINISHED"}
+
+
+def test_trials_of_a_killed_sweeper_are_run_again(tmp_path, synthetic_root):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="kmeans_dice", storage=storage, direction="maximize")
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    cut_off = study.ask({"clusterer.n_clusters": optuna.distributions.IntDistribution(6, 24, step=2)})
+    cut_off.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{done.stdout.strip()}")
+    proc = cli(tmp_path, *sweep_args(tmp_path, synthetic_root, storage, "hydra.sweeper.n_trials=2"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = optuna.load_study(study_name="kmeans_dice", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert FAILURE_ATTR not in trials[0].user_attrs
+    assert "cut off by a stopped sweep" in proc.stderr + proc.stdout
+
+
+def find_postgres_bin(name):
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway PostgreSQL server on a free loopback port; yields the URL prefix for its databases."""
+    initdb = find_postgres_bin("initdb")
+    if initdb is None:
+        message = "PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run does this)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    bin_dir = os.path.dirname(os.path.realpath(initdb))
+    base = tempfile.mkdtemp(prefix="lab-postgres-")
+    # the server refuses to run as root, so it runs as the postgres account when there is one
+    as_user = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = os.path.join(base, "data")
+
+    def pg(*args):
+        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
+
+    pg(initdb, "-D", data, "-U", "lab", "--auth=trust", "-E", "UTF8")
+    pg(os.path.join(bin_dir, "pg_ctl"), "-D", data, "-l", os.path.join(base, "log"), "-w", "-o",
+       f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start")
+    try:
+        for database in ("optuna", "mlflow"):
+            pg(os.path.join(bin_dir, "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "lab", database)
+        yield f"postgresql://lab@127.0.0.1:{port}"
+    finally:
+        pg(os.path.join(bin_dir, "pg_ctl"), "-D", data, "-m", "fast", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study_on_postgresql(tmp_path, synthetic_root, postgres):
+    n_trials = 8
+    storage, tracking = f"{postgres}/optuna", f"{postgres}/mlflow"
+    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking)
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "src.run",
+         *sweep_args(tmp_path / f"w{i}", synthetic_root, storage, f"hydra.sweeper.n_trials={n_trials}",
+                     f"hydra.sweeper.sampler.seed={i}", "logger.log_images=false"),
+         f"paths.mlruns_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    for worker, (_, err) in zip(workers, outputs):
+        assert worker.returncode == 0, err[-3000:]
+    study = optuna.load_study(study_name="kmeans_dice", storage=storage)
+    counted = counted_trials(study)
+    assert len(counted) == n_trials and {t.state.name for t in counted} == {"COMPLETE"}
+    # both workers took part, and every trial ran exactly once with its own MLflow run
+    assert len({t.user_attrs[WORKER_ATTR] for t in counted}) == 2
+    per_trial, children = children_by_trial(tracking)
+    assert per_trial == {t.number: 1 for t in counted}
+    assert {r.info.status for r in children} == {"FINISHED"}
+    parents = [r for r in only_run(tracking) if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 2 and {r.info.status for r in parents} == {"FINISHED"}
