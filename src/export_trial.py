@@ -16,6 +16,8 @@ import yaml
 
 from src.errors import LabError
 
+COMPLETE = optuna.trial.TrialState.COMPLETE
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # keys of a search space file that shape the sweep, not the runs' numbers
 SWEEP_ONLY = ("defaults", "hydra", "objective", "logger")
@@ -93,27 +95,28 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("name", help="experiment name: conf/experiment/<name>.yaml")
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help="study storage URL (default: %(default)s)")
     parser.add_argument("--trial", type=int, default=None, help="trial number (default: the best trial)")
-    parser.add_argument("--conf-dir", type=Path, default=CONF_DIR)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="file to write (default: conf/experiment/<name>.yaml)")
     args = parser.parse_args(argv)
     try:
         study = optuna.load_study(study_name=args.study, storage=args.storage)
     except KeyError:
         raise SystemExit(f"error: study={args.study!r} is not in {args.storage}; "
                          "run its sweep first or give --storage") from None
-    try:
-        if args.trial is None:
-            trial = study.best_trial
-        else:
-            trial = study.trials[args.trial]
-    except (ValueError, IndexError):
-        raise SystemExit(f"error: --trial={args.trial} is not a finished trial of {args.study!r} "
-                         f"(it has {len(study.trials)}); omit it for the best trial") from None
     if len(study.directions) > 1 and args.trial is None:
         raise SystemExit(f"error: study {args.study!r} has several objectives; pick a Pareto trial with --trial")
-    target = args.conf_dir / "experiment" / f"{args.name}.yaml"
-    text = experiment_yaml(trial, args.study, args.name, search_space_base(args.study, args.conf_dir),
-                           config_groups(args.conf_dir))
     try:
+        trial = study.best_trial if args.trial is None else study.trials[args.trial]
+    except (ValueError, IndexError):
+        raise SystemExit(f"error: --trial={args.trial} is not a trial of {args.study!r} (it has "
+                         f"{len(study.trials)}, complete: {len(study.get_trials(states=(COMPLETE,)))}); "
+                         "omit it for the best trial") from None
+    if trial.state != COMPLETE:
+        raise SystemExit(f"error: --trial={args.trial} ended {trial.state.name}; export a COMPLETE trial")
+    target = args.out or CONF_DIR / "experiment" / f"{args.name}.yaml"
+    text = experiment_yaml(trial, args.study, args.name, search_space_base(args.study))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
     except OSError as exc:
         raise LabError(f"cannot write {target}: {exc}") from None

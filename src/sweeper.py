@@ -37,6 +37,7 @@ import sqlalchemy.exc
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.plugins import Plugins
+from hydra.errors import CompactHydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -52,6 +53,10 @@ WORKER_ATTR = "lab.worker"
 # what a job returns when its trial was pruned (a return, not an exception, keeps Hydra's error log quiet)
 PRUNED = "pruned"
 FAILURE_ATTR = "lab.failure"
+
+
+class SweepError(LabError, CompactHydraException):
+    """A bad search space, storage or failure budget: Hydra prints it as one line, without a traceback."""
 
 
 def distribution(override: Override) -> BaseDistribution:
@@ -134,6 +139,22 @@ class Space:
             if str(chosen[key]) == value:
                 chosen.update({name: suggest(trial, name, dist) for name, dist in sub.items()})
         return [f"{k}={v}" for k, v in self.fixed.items()] + [f"{k}={v}" for k, v in chosen.items()]
+
+
+    def examples(self) -> list[list[str]]:
+        """Override lists that together use every categorical option and every conditional branch."""
+        def first(dist):
+            return dist.choices[0] if isinstance(dist, CategoricalDistribution) else dist.low
+
+        base = {name: first(dist) for name, dist in self.params.items()}
+        variants = [dict(base)]
+        for name, dist in self.params.items():
+            for choice in getattr(dist, "choices", ())[1:]:
+                variants.append({**base, name: choice})
+        for (key, value), sub in self.conditional.items():
+            variants.append({**base, key: value, **{name: first(dist) for name, dist in sub.items()}})
+        fixed = [f"{k}={v}" for k, v in self.fixed.items()]
+        return [fixed + [f"{k}={v}" for k, v in variant.items()] for variant in variants]
 
 
 def objective_values(value: Any, n_objectives: int) -> list[float] | None:
@@ -331,6 +352,12 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> optuna.Study:
         """Run trials until the study counts ``n_trials``; returns the study."""
+        try:
+            return self._sweep(arguments)
+        except LabError as exc:
+            raise SweepError(f"error: {exc}") from None
+
+    def _sweep(self, arguments: list[str]) -> optuna.Study:
         cli_params = dict(line.partition("=")[::2] for line in arguments)
         space = Space.from_config({**self.params, **cli_params}, self.conditional)
         if not space.params:
@@ -340,6 +367,7 @@ class OptunaSweeper(Sweeper):
         if len(objectives) != len(self.directions):
             raise LabError(f"objective={objectives} has {len(objectives)} value(s) but hydra.sweeper.direction="
                            f"{self.directions} has {len(self.directions)}; give one direction per objective")
+        self._check_space(space)
         study = open_study(self.study_name, self.storage, self.directions, self.sampler, self.pruner)
         self.study = study
         self._reseed_on_resume(study)
@@ -357,6 +385,27 @@ class OptunaSweeper(Sweeper):
             self._log_study(study, objectives, *parent)
         self._log_best(study)
         return study
+
+    def _check_space(self, space: Space) -> None:
+        """Compose and build the stages for every option and branch of the space, before any trial.
+
+        A key or option that does not exist, or a value a stage rejects
+        (including the base config's, such as a missing data folder), fails
+        the sweep here with one line instead of failing every trial.
+        """
+        from src.run import build_stages
+
+        for overrides in space.examples():
+            try:
+                cfg = self.hydra_context.config_loader.load_sweep_config(
+                    master_config=self.config, sweep_overrides=overrides + ["optuna_trial=0"])
+            except Exception as exc:  # Hydra's config errors come in several types
+                message = " ".join(str(exc).split())
+                raise LabError(f"hydra.sweeper.params: {message[:300]} (with {' '.join(overrides)}); "
+                               "search only keys and options that exist in conf/") from None
+            with open_dict(cfg):
+                del cfg["hydra"]
+            build_stages(cfg)
 
     def _reseed_on_resume(self, study: optuna.Study) -> None:
         """A resumed study gets its sampler seeded with ``seed + trials so far``.

@@ -1,6 +1,9 @@
 """The Optuna sweeper: search-space grammar, study handling, and real sweeps through the CLI."""
 
+import json
 import math
+import shutil
+from pathlib import Path
 
 import optuna
 import pytest
@@ -8,8 +11,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from src.errors import LabError
-from src.sweeper import Space, distribution, objective_values, open_study, parse_space
-from tests.test_run import cli
+from src.sweeper import FAILURE_ATTR, Space, distribution, objective_values, open_study, parse_space
+from tests.test_run import cli, only_run
 
 
 def dist(line):
@@ -87,6 +90,12 @@ def sweep(tmp_path, synthetic_root, *overrides):
                *overrides)
 
 
+def error_line(proc):
+    """The one-line error of a failed sweep (Hydra adds its HYDRA_FULL_ERROR hint after it)."""
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    return lines[-1] if lines else proc.stderr[-2000:]
+
+
 def load(tmp_path, name):
     return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
 
@@ -102,24 +111,91 @@ def test_sweep_runs_trials_and_resumes_where_it_stopped(tmp_path, synthetic_root
     study = load(tmp_path, "kmeans_dice")
     assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
     assert {t.state.name for t in study.trials} == {"COMPLETE"}
+    # a resumed sampler does not replay the first sweep's suggestions
+    assert study.trials[3].params != study.trials[0].params
+    # every trial keeps all its metrics, whatever the objective
+    for trial in study.trials:
+        assert trial.user_attrs["metrics"]["dice_mean"] == trial.value
+        assert {"silhouette_mean", "inertia_mean", "seconds_per_image"} <= set(trial.user_attrs["metrics"])
 
 
-def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, synthetic_root):
-    # k above the pixel count of the tiny frames fails some trials before any work
-    proc = sweep(tmp_path, synthetic_root, "hydra.sweeper.n_trials=6", "data.scale=40",
-                 "clusterer.n_clusters=choice(4,5000)", "hydra.sweeper.max_failure_rate=1.0",
-                 "clusterer.fit_sample=null")
+def test_parent_run_holds_the_study_summary(tmp_path, synthetic_root):
+    proc = sweep(tmp_path, synthetic_root, "hydra.sweeper.n_trials=3")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    states = {t.params["clusterer.n_clusters"]: t.state.name for t in load(tmp_path, "kmeans_dice").trials}
-    assert states.get(5000) == "FAIL" and states.get(4) == "COMPLETE"
+    study = load(tmp_path, "kmeans_dice")
+    parents, children = runs_of(tmp_path)
+    assert len(parents) == 1 and sorted(children) == [0, 1, 2]
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "study kmeans_dice"
+    assert parent.data.params["study_name"] == "kmeans_dice"
+    assert parent.data.params["directions"] == "maximize"
+    assert parent.data.metrics["best_dice_mean"] == pytest.approx(study.best_value)
+    assert parent.data.params["best.clusterer.n_clusters"] == str(study.best_params["clusterer.n_clusters"])
+    artifacts = Path(parent.info.artifact_uri.removeprefix("file://"))
+    assert {"trials.json", "pareto_front.json", "optimization_history.png", "param_importances.png"} <= {
+        p.name for p in artifacts.iterdir()}
+    table = json.loads((artifacts / "trials.json").read_text())
+    assert table["data"] and len(table["data"]) == 3
 
 
-def test_failure_budget_stops_the_sweep(tmp_path, synthetic_root):
-    proc = sweep(tmp_path, synthetic_root, "hydra.sweeper.n_trials=4", "data.scale=40",
-                 "clusterer.n_clusters=choice(5000)", "hydra.sweeper.max_failure_rate=0.0",
-                 "clusterer.fit_sample=null")
+@pytest.fixture
+def broken_root(tmp_path, synthetic_root):
+    """The fixture dataset with one image file overwritten by garbage: runs fail while decoding, not before."""
+    root = shutil.copytree(synthetic_root, tmp_path / "broken")
+    next((root / "images").glob("*.jpg")).write_bytes(b"not a jpeg")
+    return root
+
+
+def sweep_on(tmp_path, data_root, *overrides):
+    return cli(tmp_path, "-m", "hparams_search=kmeans_dice", f"data.root={data_root}", "data.scale=16",
+               f"hydra.sweep.dir={tmp_path / 'sweep'}", f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna.db'}",
+               *overrides)
+
+
+def runs_of(tmp_path):
+    runs = only_run(f"sqlite:///{tmp_path / 'cli.db'}")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = {int(r.data.tags["optuna.trial"]): r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    return parents, children
+
+
+def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, synthetic_root, broken_root):
+    proc = cli(tmp_path, "-m", "hparams_search=kmeans_dice", f"data.root=choice({synthetic_root},{broken_root})",
+               f"hydra.sweep.dir={tmp_path / 'sweep'}", f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna.db'}",
+               "hydra.sweeper.n_trials=6", "hydra.sweeper.max_failure_rate=1.0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = load(tmp_path, "kmeans_dice").trials
+    states = {(t.params["data.root"], t.state.name) for t in trials}
+    assert states == {(str(synthetic_root), "COMPLETE"), (str(broken_root), "FAIL")}
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert all("cannot be read" in t.user_attrs[FAILURE_ATTR] for t in failed)
+    parents, children = runs_of(tmp_path)
+    assert [p.info.status for p in parents] == ["FINISHED"]
+    assert {children[t.number].info.status for t in failed} == {"FAILED"}
+    assert parents[0].data.metrics["trials_fail"] == len(failed)
+
+
+def test_failure_budget_stops_the_sweep(tmp_path, broken_root):
+    proc = sweep_on(tmp_path, broken_root, "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=0.0")
     assert proc.returncode != 0
-    assert "max_failure_rate=0.0" in proc.stderr.strip().splitlines()[-1]
+    assert "max_failure_rate=0.0" in error_line(proc)
+    parents, _ = runs_of(tmp_path)
+    assert [p.info.status for p in parents] == ["FAILED"]
+
+
+@pytest.mark.parametrize("lower, state, status", [(1.01, "PRUNED", "KILLED"), (0.0, "COMPLETE", "FINISHED")])
+def test_pruner_stops_trials_from_their_intermediate_dice(tmp_path, synthetic_root, lower, state, status):
+    proc = sweep_on(tmp_path, synthetic_root, "hydra.sweeper.n_trials=2", "hydra.sweeper.report_every=2",
+                    "+hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner",
+                    f"+hydra.sweeper.pruner.lower={lower}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = load(tmp_path, "kmeans_dice").trials
+    assert [t.state.name for t in trials] == [state] * 2
+    # six frames, reported every two: a trial below the threshold stops at its first report
+    expected_steps = [2] if state == "PRUNED" else [2, 4, 6]
+    assert all(sorted(t.intermediate_values) == expected_steps for t in trials)
+    _, children = runs_of(tmp_path)
+    assert {r.info.status for r in children.values()} == {status}
 
 
 def test_multi_objective_study_keeps_a_pareto_front(tmp_path, synthetic_root):
@@ -130,3 +206,18 @@ def test_multi_objective_study_keeps_a_pareto_front(tmp_path, synthetic_root):
     study = load(tmp_path, "dice_speed")
     assert all(len(t.values) == 2 and all(math.isfinite(v) for v in t.values) for t in study.trials)
     assert 1 <= len(study.best_trials) <= 3
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("clusterer.no_such_key=choice(1,2)", r"hydra.sweeper.params: .*no_such_key"),
+    ("clusterer=choice(kmeans,no_such_clusterer)", r"hydra.sweeper.params: .*no_such_clusterer"),
+    ("clusterer.n_clusters=choice(8,0)", r"clusterer.n_clusters=0 is out of range"),
+    ("data.root=/no/such/folder", r"data.root='/no/such/folder' is not a folder"),
+])
+def test_unknown_search_keys_fail_before_any_trial(tmp_path, synthetic_root, bad, message):
+    import re
+
+    proc = sweep(tmp_path, synthetic_root, "hydra.sweeper.n_trials=2", bad)
+    assert proc.returncode != 0
+    assert re.search(message, error_line(proc)), proc.stderr[-2000:]
+    assert not (tmp_path / "optuna.db").exists() or not load(tmp_path, "kmeans_dice").trials

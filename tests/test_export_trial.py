@@ -1,0 +1,55 @@
+"""Saving a trial as an experiment: the YAML it writes and a single run that repeats the trial."""
+
+import re
+
+import optuna
+import pytest
+import yaml
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from src.export_trial import experiment_yaml, main
+from tests.test_run import cli
+from tests.test_sweeper import load, sweep
+
+
+def test_params_become_nested_values_and_group_choices_become_overrides():
+    trial = optuna.trial.create_trial(
+        params={"clusterer": "dbscan", "clusterer.eps": 1.5, "features.blocks.position.weight": 0.25},
+        distributions={"clusterer": CategoricalDistribution(["kmeans", "dbscan"]),
+                       "clusterer.eps": FloatDistribution(1.0, 3.0),
+                       "features.blocks.position.weight": FloatDistribution(0.0, 1.0)},
+        value=0.8)
+    base = {"defaults": ["override /features: resnet", "override /clusterer: kmeans"], "values": {"data.scale": 4}}
+    text = experiment_yaml(trial, "study", "tuned", base, groups={"clusterer", "features"})
+    assert text.startswith("# @package _global_\n")
+    body = yaml.safe_load(text)
+    assert body["defaults"] == ["override /features: resnet", "override /clusterer: dbscan"]
+    assert body["task_name"] == "tuned"
+    assert body["clusterer"] == {"eps": 1.5}
+    assert body["features"] == {"blocks": {"position": {"weight": 0.25}}}
+    assert body["data"] == {"scale": 4}
+
+
+def test_exported_best_trial_repeats_its_value_in_one_run(tmp_path, synthetic_root):
+    proc = sweep(tmp_path, synthetic_root, "hydra.sweeper.n_trials=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    best = load(tmp_path, "kmeans_dice").best_trial
+    out = tmp_path / "extra" / "experiment" / "tuned.yaml"
+    main(["kmeans_dice", "tuned", "--storage", f"sqlite:///{tmp_path / 'optuna.db'}", "--out", str(out)])
+    run = cli(tmp_path, "--config-dir", str(tmp_path / "extra"), "experiment=tuned", f"data.root={synthetic_root}",
+              f"hydra.run.dir={tmp_path / 'run'}")
+    assert run.returncode == 0, run.stderr[-3000:]
+    dice = float(re.search(r"mean Dice (\d\.\d+)", run.stdout + run.stderr).group(1))
+    assert dice == pytest.approx(best.value, abs=5e-5)
+
+
+def test_bad_trial_numbers_and_studies_are_one_line(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.enqueue_trial({"k": 4})
+    study.optimize(lambda t: t.suggest_int("k", 2, 8), n_trials=1)
+    with pytest.raises(SystemExit, match=r"--trial=7 is not a trial of 's' \(it has 1, complete: 1\)"):
+        main(["s", "x", "--storage", storage, "--trial", "7", "--out", str(tmp_path / "x.yaml")])
+    with pytest.raises(SystemExit, match=r"study='nope' is not in"):
+        main(["nope", "x", "--storage", storage, "--out", str(tmp_path / "x.yaml")])
+    assert not (tmp_path / "x.yaml").exists()
