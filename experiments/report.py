@@ -54,7 +54,7 @@ TABLE = (
        for p in ("small_clusters", "players_morphology", "players_rag")]
     + [("features=color_position, scale 4", "kmeans", "players", ["data.scale=4"]),
        ("features=color_position, scale 16", "kmeans", "players", ["data.scale=16"]),
-       ("experiment=best", "kmeans (k=16)", "players (field ΔE 20)", ["experiment=best"])]
+       ("experiment=best", "kmeans (k=12, swept)", "players (field ΔE 20.5)", ["experiment=best"])]
 )
 OVERLAY_METHODS = [("default", []), ("best", ["experiment=best"]), ("CNN + k-means", ["experiment=cnn_kmeans"]),
                    ("CNN + DBSCAN noise", ["experiment=cnn_dbscan_noise"]), ("DBSCAN colour", ["clusterer=dbscan"]),

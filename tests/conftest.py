@@ -32,7 +32,7 @@ def football_root() -> Path:
 @pytest.fixture
 def make_cfg(tmp_path, synthetic_root):
     """Compose the root config with overrides, data on the synthetic set and MLflow in tmp_path."""
-    def _make(*overrides: str, data_root: Path | None = None):
+    def _make(*overrides: str, data_root: Path | None = None, return_hydra_config: bool = False):
         GlobalHydra.instance().clear()
         base = [
             f"data.root={data_root or synthetic_root}",
@@ -41,6 +41,7 @@ def make_cfg(tmp_path, synthetic_root):
             f"logger.tracking_uri=sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
         ]
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            return compose(config_name="config", overrides=base + list(overrides))
+            return compose(config_name="config", overrides=base + list(overrides),
+                           return_hydra_config=return_hydra_config)
     yield _make
     GlobalHydra.instance().clear()

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import OmegaConf
 
 from src.data import Frame
 from src.run import build
@@ -74,3 +75,20 @@ def test_no_data_configured_uses_synthetic(make_cfg, tmp_path):
     cfg = make_cfg("data=synthetic", "data.root=null")
     dataset = build(cfg.data, "data")
     assert dataset.source == "synthetic" and str(dataset.root).startswith(str(tmp_path))
+
+
+@pytest.mark.parametrize("name", options("hparams_search"))
+def test_every_search_space_composes_for_every_option_and_branch(make_cfg, name):
+    from src.sweeper import Space
+
+    cfg = make_cfg(f"hparams_search={name}", return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("LabOptunaSweeper")
+    space = Space.from_config(sweeper.params, sweeper.get("conditional") or {})
+    objectives = [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
+    directions = [sweeper.direction] if isinstance(sweeper.direction, str) else list(sweeper.direction)
+    assert len(objectives) == len(directions)
+    for overrides in space.examples():
+        composed = make_cfg(f"hparams_search={name}", *overrides)
+        for override in overrides:
+            assert OmegaConf.select(composed, override.split("=", 1)[0]) is not None, override

@@ -206,6 +206,13 @@ def test_multi_objective_study_keeps_a_pareto_front(tmp_path, synthetic_root):
     study = load(tmp_path, "dice_speed")
     assert all(len(t.values) == 2 and all(math.isfinite(v) for v in t.values) for t in study.trials)
     assert 1 <= len(study.best_trials) <= 3
+    parents, _ = runs_of(tmp_path)
+    assert parents[0].data.metrics["pareto_size"] == len(study.best_trials)
+    artifacts = Path(parents[0].info.artifact_uri.removeprefix("file://"))
+    front = json.loads((artifacts / "pareto_front.json").read_text())
+    assert front["columns"][:3] == ["number", "dice_mean", "seconds_per_image"]
+    assert sorted(row[0] for row in front["data"]) == sorted(t.number for t in study.best_trials)
+    assert (artifacts / "pareto_front.png").is_file()
 
 
 @pytest.mark.parametrize("bad, message", [
