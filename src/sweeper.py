@@ -17,7 +17,12 @@ command line):
 ``conditional`` maps ``"<key>=<value>"`` to more parameters that are only
 suggested when ``<key>`` took ``<value>`` (a group choice and its own
 parameters). A study is resumed when one of the same name exists in
-``storage``; ``n_trials`` counts every finished trial of the study.
+``storage``; ``n_trials`` counts the study's trials, across runs and workers
+(see ``counted_trials``).
+
+The module has two sides: ``OptunaSweeper`` asks and tells in the Hydra
+process, ``StudyTrial`` is the job's handle on its trial (intermediate
+values for the pruner, recorded metrics).
 """
 
 from __future__ import annotations
@@ -50,9 +55,9 @@ DIRECTIONS = ("maximize", "minimize")
 TrialState = optuna.trial.TrialState
 # user attributes the sweeper keeps on trials: which sweeper process ran it, and why a counted trial failed
 WORKER_ATTR = "lab.worker"
+FAILURE_ATTR = "lab.failure"
 # what a job returns when its trial was pruned (a return, not an exception, keeps Hydra's error log quiet)
 PRUNED = "pruned"
-FAILURE_ATTR = "lab.failure"
 
 
 class SweepError(LabError, CompactHydraException):
@@ -358,6 +363,20 @@ class OptunaSweeper(Sweeper):
             raise SweepError(f"error: {exc}") from None
 
     def _sweep(self, arguments: list[str]) -> optuna.Study:
+        parent = self._parent_run()
+        try:
+            study, objectives = self._run_study(arguments)
+        except BaseException as exc:
+            # the multirun callback opened the parent run; a sweep that stops ends it, never leaves it RUNNING
+            if parent is not None:
+                parent[0].end_parent(parent[1], "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
+        if parent is not None:
+            self._log_study(study, objectives, *parent)
+        self._log_best(study)
+        return study
+
+    def _run_study(self, arguments: list[str]) -> tuple[optuna.Study, list[str]]:
         cli_params = dict(line.partition("=")[::2] for line in arguments)
         space = Space.from_config({**self.params, **cli_params}, self.conditional)
         if not space.params:
@@ -374,17 +393,8 @@ class OptunaSweeper(Sweeper):
         stale = fail_interrupted(study)
         if stale:
             log.warning("trials %s were cut off by a stopped sweep; they do not count and are run again", stale)
-        parent = self._parent_run()
-        try:
-            self._run_trials(study, space)
-        except BaseException as exc:
-            if parent is not None:
-                parent[0].end_parent(parent[1], "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-            raise
-        if parent is not None:
-            self._log_study(study, objectives, *parent)
-        self._log_best(study)
-        return study
+        self._run_trials(study, space)
+        return study, objectives
 
     def _check_space(self, space: Space) -> None:
         """Compose and build the stages for every option and branch of the space, before any trial.

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -220,11 +221,12 @@ def test_multi_objective_study_keeps_a_pareto_front(tmp_path, synthetic_root):
     ("clusterer=choice(kmeans,no_such_clusterer)", r"hydra.sweeper.params: .*no_such_clusterer"),
     ("clusterer.n_clusters=choice(8,0)", r"clusterer.n_clusters=0 is out of range"),
     ("data.root=/no/such/folder", r"data.root='/no/such/folder' is not a folder"),
+    ("objective=[dice_mean,iou_mean]", r"has 2 value\(s\) but hydra.sweeper.direction=\['maximize'\] has 1"),
 ])
 def test_unknown_search_keys_fail_before_any_trial(tmp_path, synthetic_root, bad, message):
-    import re
-
     proc = sweep(tmp_path, synthetic_root, "hydra.sweeper.n_trials=2", bad)
     assert proc.returncode != 0
     assert re.search(message, error_line(proc)), proc.stderr[-2000:]
     assert not (tmp_path / "optuna.db").exists() or not load(tmp_path, "kmeans_dice").trials
+    parents, children = runs_of(tmp_path)
+    assert [p.info.status for p in parents] == ["FAILED"] and not children

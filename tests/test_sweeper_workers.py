@@ -1,13 +1,15 @@
-"""Studies shared by several processes: parallel trials on SQLite, a killed sweeper, two workers on PostgreSQL."""
+"""Studies across processes: parallel trials on SQLite, stopped and killed sweeps, two workers on PostgreSQL."""
 
 import collections
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import optuna
 import pytest
@@ -119,3 +121,36 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, synthetic_root, pos
     assert {r.info.status for r in children} == {"FINISHED"}
     parents = [r for r in only_run(tracking) if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 2 and {r.info.status for r in parents} == {"FINISHED"}
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL])
+def test_a_stopped_sweep_continues_where_it_stopped(tmp_path, synthetic_root, signal_number):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    args = [sys.executable, "-m", "src.run",
+            *sweep_args(tmp_path, synthetic_root, storage, "hydra.sweeper.n_trials=6", "logger.log_images=false"),
+            f"paths.mlruns_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'cli.db'}")
+    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.2)
+        if (tmp_path / "optuna.db").exists():
+            trials = optuna.load_study(study_name="kmeans_dice", storage=storage).trials
+            if sum(t.state.name == "COMPLETE" for t in trials) >= 2 and trials[-1].state.name == "RUNNING":
+                break
+    assert first.poll() is None, "the sweep ended before it could be stopped"
+    first.send_signal(signal_number)
+    first.wait(timeout=60)
+    before = {t.number: t.params for t in optuna.load_study(study_name="kmeans_dice", storage=storage).trials
+              if t.state.name == "COMPLETE"}
+    again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    study = optuna.load_study(study_name="kmeans_dice", storage=storage)
+    counted = counted_trials(study)
+    assert len(counted) == 6 and {t.state.name for t in counted} == {"COMPLETE"}
+    assert all(study.trials[n].params == params for n, params in before.items())   # nothing finished was lost
+    cut_off = [t for t in study.trials if t not in counted]
+    assert cut_off and all(t.state.name == "FAIL" and FAILURE_ATTR not in t.user_attrs for t in cut_off)
+    if signal_number == signal.SIGINT:
+        parents = [r for r in only_run(env["MLFLOW_TRACKING_URI"]) if "mlflow.parentRunId" not in r.data.tags]
+        assert sorted(r.info.status for r in parents) == ["FINISHED", "KILLED"]
