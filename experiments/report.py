@@ -64,8 +64,10 @@ BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "
 
 
 def compose_cfg(overrides: list[str]):
+    # every row decodes its frames, so its seconds per image include loading like a fresh run's
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=["logger.log_images=false", *overrides])
+        return compose(config_name="config", overrides=["logger.log_images=false", "data.cache_frames=false",
+                                                         *overrides])
 
 
 def results_of(overrides: list[str]):

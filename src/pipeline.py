@@ -15,12 +15,14 @@ from threadpoolctl import threadpool_limits
 
 from src.clustering import inertia, n_clusters, silhouette
 from src.data.frame import Frame
-from src.metrics import dice_from_counts, iou_from_counts, overlap_counts, pooled_scores
+from src.metrics import (dice, dice_from_counts, hungarian_miou, iou_from_counts, oracle_mask, overlap_counts,
+                         pooled_scores)
 from src.postprocess import PlayerMask
 
 COUNT_KEYS = ("tp", "fp", "fn")
 STAGES = ("load", "features", "cluster", "postprocess", "metrics")
-SUMMARY_KEYS = ("dice_mean", "iou_mean", "dice_pooled", "iou_pooled", "silhouette_mean", "inertia_mean",
+SUMMARY_KEYS = ("dice_mean", "iou_mean", "dice_pooled", "iou_pooled", "oracle_dice_mean", "hungarian_miou_mean",
+                "silhouette_mean", "inertia_mean",
                 "n_clusters_mean", "n_components_mean", "n_instances_mean", "component_count_error_mean",
                 "seconds_per_image") + tuple(f"seconds_{stage}" for stage in STAGES)
 
@@ -80,6 +82,9 @@ def process_frame(frame: Frame, features, clusterer, postprocess, *, silhouette_
             metrics.update({key: float(value) for key, value in counts.items()})
             metrics["dice"] = dice_from_counts(**counts)
             metrics["iou"] = iou_from_counts(**counts)
+            # the clustering's own quality, before post-processing chooses player clusters
+            metrics["oracle_dice"] = dice(oracle_mask(labels, frame.mask), frame.mask)
+            metrics["hungarian_miou"] = hungarian_miou(labels, frame.mask)
     return ImageResult(frame=frame, labels=labels, player=player, metrics=metrics, seconds=seconds)
 
 
@@ -115,8 +120,8 @@ def summarize(results: list[ImageResult]) -> dict[str, float]:
         values = [r.metrics[key] for r in results if key in r.metrics and np.isfinite(r.metrics[key])]
         return float(np.mean(values)) if values else float("nan")
 
-    per_image = dict.fromkeys(("dice", "iou", "silhouette", "inertia", "n_clusters", "n_components", "n_instances",
-                               "component_count_error"))
+    per_image = dict.fromkeys(("dice", "iou", "oracle_dice", "hungarian_miou", "silhouette", "inertia", "n_clusters",
+                               "n_components", "n_instances", "component_count_error"))
     per_image.update(dict.fromkeys(key for r in results for key in r.metrics if key not in COUNT_KEYS))
     summary = {f"{key}_mean": mean(key) for key in per_image}
     with_truth = [r.metrics for r in results if "tp" in r.metrics]
