@@ -300,6 +300,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether a Ctrl-C caused ``exc``: it or an exception it arose from is a KeyboardInterrupt.
+
+    An interrupt that lands inside a database call can surface as the
+    driver's own error, raised while handling it.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def job_outcome(job_return, n_objectives: int) -> tuple[TrialState, list[float] | None, str]:
     """(state, values, failure reason) of one launched job."""
     try:
@@ -369,7 +384,7 @@ class OptunaSweeper(Sweeper):
         except BaseException as exc:
             # the multirun callback opened the parent run; a sweep that stops ends it, never leaves it RUNNING
             if parent is not None:
-                parent[0].end_parent(parent[1], "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+                parent[0].end_parent(parent[1], "KILLED" if interrupted(exc) else "FAILED")
             raise
         if parent is not None:
             self._log_study(study, objectives, *parent)

@@ -12,7 +12,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from src.errors import LabError
-from src.sweeper import FAILURE_ATTR, Space, distribution, objective_values, open_study, parse_space
+from src.sweeper import FAILURE_ATTR, Space, distribution, interrupted, objective_values, open_study, parse_space
 from tests.test_run import cli, only_run
 
 
@@ -65,6 +65,17 @@ def test_conditional_parameters_only_when_their_branch_is_taken():
         assert set(chosen) == {"clusterer", expected}
         seen.add(chosen["clusterer"])
     assert seen == {"kmeans", "hdbscan"}
+
+
+def test_an_interrupt_is_recognised_through_the_errors_it_caused():
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("session rolled back")
+    except RuntimeError as exc:
+        assert interrupted(exc)
+    assert not interrupted(ValueError("x"))
 
 
 @pytest.mark.parametrize("value, n, expected", [

@@ -152,5 +152,8 @@ def test_a_stopped_sweep_continues_where_it_stopped(tmp_path, synthetic_root, si
     cut_off = [t for t in study.trials if t not in counted]
     assert cut_off and all(t.state.name == "FAIL" and FAILURE_ATTR not in t.user_attrs for t in cut_off)
     if signal_number == signal.SIGINT:
+        # the interrupted sweep's parent run is ended, never left RUNNING (KILLED; FAILED when the interrupt
+        # surfaced as another error, e.g. inside a database call)
         parents = [r for r in only_run(env["MLFLOW_TRACKING_URI"]) if "mlflow.parentRunId" not in r.data.tags]
-        assert sorted(r.info.status for r in parents) == ["FINISHED", "KILLED"]
+        statuses = sorted(r.info.status for r in parents)
+        assert statuses in (["FINISHED", "KILLED"], ["FAILED", "FINISHED"])
