@@ -13,6 +13,7 @@ import time
 
 import optuna
 import pytest
+import sqlalchemy.exc
 
 from src.sweeper import FAILURE_ATTR, WORKER_ATTR, counted_trials
 from tests.test_run import ROOT, cli, only_run
@@ -123,6 +124,14 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, synthetic_root, pos
     assert len(parents) == 2 and {r.info.status for r in parents} == {"FINISHED"}
 
 
+def trials_so_far(storage):
+    """The study's trials, or none while the sweep is still creating its database or study."""
+    try:
+        return optuna.load_study(study_name="kmeans_dice", storage=storage).trials
+    except (KeyError, sqlalchemy.exc.SQLAlchemyError):
+        return []
+
+
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL])
 def test_a_stopped_sweep_continues_where_it_stopped(tmp_path, synthetic_root, signal_number):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
@@ -134,10 +143,9 @@ def test_a_stopped_sweep_continues_where_it_stopped(tmp_path, synthetic_root, si
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.2)
-        if (tmp_path / "optuna.db").exists():
-            trials = optuna.load_study(study_name="kmeans_dice", storage=storage).trials
-            if sum(t.state.name == "COMPLETE" for t in trials) >= 2 and trials[-1].state.name == "RUNNING":
-                break
+        trials = trials_so_far(storage)
+        if sum(t.state.name == "COMPLETE" for t in trials) >= 2 and trials[-1].state.name == "RUNNING":
+            break
     assert first.poll() is None, "the sweep ended before it could be stopped"
     first.send_signal(signal_number)
     first.wait(timeout=60)
