@@ -100,7 +100,7 @@ def postgres():
 
 @pytest.mark.slow
 def test_two_workers_share_one_study_on_postgresql(tmp_path, synthetic_root, postgres):
-    n_trials = 8
+    n_trials = 12
     storage, tracking = f"{postgres}/optuna", f"{postgres}/mlflow"
     env = dict(os.environ, MLFLOW_TRACKING_URI=tracking)
     workers = [subprocess.Popen(
