@@ -36,6 +36,8 @@ class ImageResult:
     player: PlayerMask
     metrics: dict[str, float]
     seconds: dict[str, float] = field(default_factory=dict)
+    # per-iteration values of a clusterer that optimises (e.g. DynaSeg's loss, q' and mu)
+    fit_history: list[dict[str, float]] = field(default_factory=list)
 
 
 @contextmanager
@@ -85,7 +87,8 @@ def process_frame(frame: Frame, features, clusterer, postprocess, *, silhouette_
             # the clustering's own quality, before post-processing chooses player clusters
             metrics["oracle_dice"] = dice(oracle_mask(labels, frame.mask), frame.mask)
             metrics["hungarian_miou"] = hungarian_miou(labels, frame.mask)
-    return ImageResult(frame=frame, labels=labels, player=player, metrics=metrics, seconds=seconds)
+    return ImageResult(frame=frame, labels=labels, player=player, metrics=metrics, seconds=seconds,
+                       fit_history=list(getattr(clusterer, "fit_history", [])))
 
 
 def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: int = 2000, seed: int = 0,

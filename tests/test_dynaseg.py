@@ -33,11 +33,11 @@ def test_loss_and_label_count_fall():
     clusterer = DynaSegClusterer(n_channels=16, n_blocks=2, iterations=40, mu_mode="fixed", stop="threshold",
                                  min_labels=2, device="cpu")
     labels = clusterer.fit_predict(features)
-    first, last = clusterer.history[0], clusterer.history[-1]
+    first, last = clusterer.fit_history[0], clusterer.fit_history[-1]
     assert first["n_labels"] > last["n_labels"]
     assert last["loss"] < first["loss"]
     assert labels.shape == features.shape[:2] and labels.min() == 0
-    assert clusterer.fit_metrics["dynaseg_iterations"] == len(clusterer.history)
+    assert clusterer.fit_metrics["dynaseg_iterations"] == len(clusterer.fit_history)
 
 
 def test_silhouette_stop_keeps_the_two_regions_apart():
@@ -70,3 +70,21 @@ def test_same_seed_same_labels_and_input_untouched():
 def test_bad_values_are_one_line(kwargs, message):
     with pytest.raises(LabError, match=message):
         DynaSegClusterer(**kwargs)
+
+
+def test_a_run_logs_the_loss_curve_of_every_image(make_cfg):
+    from mlflow.tracking import MlflowClient
+
+    from src.run import run_and_log
+
+    cfg = make_cfg("clusterer=dynaseg", "clusterer.n_channels=8", "clusterer.n_blocks=1", "clusterer.iterations=4",
+                   "clusterer.stop=threshold", "clusterer.min_labels=2", "data.n_images=2", "data.scale=16",
+                   "logger.log_images=false")
+    summary, run_id = run_and_log(cfg)
+    client = MlflowClient(cfg.logger.tracking_uri)
+    keys = [k for k in client.get_run(run_id).data.metrics if k.startswith("fit/loss/")]
+    assert len(keys) == 2
+    for key in keys:
+        steps = [m.step for m in client.get_metric_history(run_id, key)]
+        assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= 4
+    assert 1 <= summary["dynaseg_iterations_mean"] <= 4

@@ -105,7 +105,7 @@ class DynaSegClusterer:
     seed : int, default 0
 
     After ``fit_predict``, ``fit_metrics`` holds the iterations run, the
-    target q', the final q' and the final loss, and ``history`` the loss, q'
+    target q', the final q' and the final loss, and ``fit_history`` the loss, q'
     and mu of every iteration.
     """
 
@@ -136,7 +136,7 @@ class DynaSegClusterer:
                                    "cpu" if device == "auto" else device)
         self.seed = seed
         self.fit_metrics: dict[str, float] = {}
-        self.history: list[dict[str, float]] = []
+        self.fit_history: list[dict[str, float]] = []
 
     def check_input(self, n_pixels: int) -> None:
         if n_pixels < 2:
@@ -159,7 +159,7 @@ class DynaSegClusterer:
                                         weight_decay=self.weight_decay)
             image = torch.from_numpy(np.ascontiguousarray(features.transpose(2, 0, 1), dtype=np.float32))
             image = image[None].to(self.device)
-            self.history, target = [], None
+            self.fit_history, target = [], None
             for step in range(1, self.iterations + 1):
                 optimizer.zero_grad()
                 pixel_features, responses = model(image)
@@ -171,12 +171,12 @@ class DynaSegClusterer:
                 loss = F.cross_entropy(responses, labels) + mu * continuity_loss(responses)
                 loss.backward()
                 optimizer.step()
-                self.history.append({"loss": float(loss.detach()), "n_labels": float(n_labels), "mu": mu})
+                self.fit_history.append({"loss": float(loss.detach()), "n_labels": float(n_labels), "mu": mu})
                 if n_labels <= target:
                     break
             with torch.no_grad():
                 final = model(image)[1].argmax(dim=1)[0].cpu().numpy()
         _, labels = np.unique(final, return_inverse=True)
-        self.fit_metrics = {"dynaseg_iterations": float(len(self.history)), "dynaseg_target": float(target),
-                            "dynaseg_labels": float(labels.max() + 1), "dynaseg_loss": self.history[-1]["loss"]}
+        self.fit_metrics = {"dynaseg_iterations": float(len(self.fit_history)), "dynaseg_target": float(target),
+                            "dynaseg_labels": float(labels.max() + 1), "dynaseg_loss": self.fit_history[-1]["loss"]}
         return labels.reshape(h, w)

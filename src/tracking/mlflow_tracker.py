@@ -1,7 +1,8 @@
 """MLflow logging: the only module that imports mlflow.
 
 A run logs the resolved config as flattened params, per-image metrics as
-steps and as a table, summary metrics, and artifacts: per-image mask,
+steps and as a table, summary metrics, the per-iteration curves of an
+optimising clusterer (``fit/<value>/<image>``), and artifacts: per-image mask,
 overlay, cluster labels and components PNGs, the per-image metrics CSV and
 the config. A run that raises is ended FAILED (KILLED on Ctrl-C) with the
 error as a tag, so no run is left RUNNING.
@@ -128,6 +129,10 @@ class MLflowTracker:
         step_metrics = [Metric(f"image/{key}", value, now, step)
                         for step, result in enumerate(results) for key, value in result.metrics.items()
                         if math.isfinite(value)]
+        # an optimising clusterer's curve per image, one metric per image and value, stepped by iteration
+        step_metrics += [Metric(f"fit/{key}/{result.frame.stem}", value, now, iteration)
+                         for result in results for iteration, values in enumerate(result.fit_history, 1)
+                         for key, value in values.items() if math.isfinite(value)]
         client = MlflowClient()
         run_id = mlflow.active_run().info.run_id
         for start in range(0, len(step_metrics), 1000):
