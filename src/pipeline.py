@@ -38,6 +38,8 @@ class ImageResult:
     seconds: dict[str, float] = field(default_factory=dict)
     # per-iteration values of a clusterer that optimises (e.g. DynaSeg's loss, q' and mu)
     fit_history: list[dict[str, float]] = field(default_factory=list)
+    # label maps it kept at chosen iterations, by iteration
+    fit_snapshots: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @contextmanager
@@ -87,8 +89,19 @@ def process_frame(frame: Frame, features, clusterer, postprocess, *, silhouette_
             # the clustering's own quality, before post-processing chooses player clusters
             metrics["oracle_dice"] = dice(oracle_mask(labels, frame.mask), frame.mask)
             metrics["hungarian_miou"] = hungarian_miou(labels, frame.mask)
+        history, snapshots = snapshot_scores(clusterer, frame, postprocess)
     return ImageResult(frame=frame, labels=labels, player=player, metrics=metrics, seconds=seconds,
-                       fit_history=list(getattr(clusterer, "fit_history", [])))
+                       fit_history=history, fit_snapshots=snapshots)
+
+
+def snapshot_scores(clusterer, frame: Frame, postprocess) -> tuple[list[dict[str, float]], dict[int, np.ndarray]]:
+    """The clusterer's per-iteration history, with the Dice of each kept label map after post-processing."""
+    history = [dict(values) for values in getattr(clusterer, "fit_history", [])]
+    snapshots = dict(getattr(clusterer, "fit_snapshots", {}))
+    if frame.mask is not None:
+        for iteration, snapshot in snapshots.items():
+            history[iteration - 1]["dice"] = dice(postprocess(snapshot, frame.image).mask, frame.mask)
+    return history, snapshots
 
 
 def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: int = 2000, seed: int = 0,

@@ -66,6 +66,10 @@ def test_same_seed_same_labels_and_input_untouched():
     ({"mu_mode": "dynamic"}, r"clusterer.mu_mode='dynamic'"),
     ({"stop": "never"}, r"clusterer.stop='never'"),
     ({"device": "tpu"}, r"clusterer.device='tpu'"),
+    ({"extractor": "vit"}, r"clusterer.extractor='vit' is not allowed; choose one of \['cnn', 'fpn'\]"),
+    ({"snapshots": [3, 0]}, r"clusterer.snapshots=0 is out of range; allowed \[1, inf\]"),
+    ({"sync_every": 0}, r"clusterer.sync_every=0 is out of range"),
+    ({"threads": 0}, r"clusterer.threads=0 is out of range"),
 ])
 def test_bad_values_are_one_line(kwargs, message):
     with pytest.raises(LabError, match=message):
@@ -88,3 +92,80 @@ def test_a_run_logs_the_loss_curve_of_every_image(make_cfg):
         steps = [m.step for m in client.get_metric_history(run_id, key)]
         assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= 4
     assert 1 <= summary["dynaseg_iterations_mean"] <= 4
+
+
+@pytest.mark.parametrize("extractor", ["cnn", "fpn"])
+def test_host_checks_do_not_change_the_result(extractor):
+    features, _ = two_regions(seed=1)
+    settings = dict(n_channels=16, n_blocks=2, extractor=extractor, iterations=40, mu_mode="fsf", stop="threshold",
+                    device="cpu")
+    probe = DynaSegClusterer(min_labels=2, **settings)
+    probe.fit_predict(features)
+    threshold = int(probe.fit_history[9]["n_labels"])  # reached by iteration 10
+    runs = []
+    for sync_every in (1, 50):
+        clusterer = DynaSegClusterer(min_labels=threshold, snapshots=[1, 2, 39], sync_every=sync_every, **settings)
+        runs.append((clusterer.fit_predict(features), clusterer.fit_history, clusterer.fit_snapshots))
+    (labels, history, snapshots), (labels50, history50, snapshots50) = runs
+    # sync_every=50 never asks the host, so it trained all 40 steps past the stop and must still agree
+    assert len(history) <= 10
+    assert np.array_equal(labels, labels50) and history == history50
+    assert sorted(snapshots) == sorted(snapshots50) == [k for k in (1, 2) if k <= len(history)]
+    assert all(np.array_equal(snapshots[k], snapshots50[k]) for k in snapshots)
+    # the labels returned are those of the iteration that reached the threshold
+    assert history[-1]["n_labels"] <= threshold
+    assert len(history) == 1 or history[-2]["n_labels"] > threshold
+    assert len(np.unique(labels)) == history[-1]["n_labels"]
+
+
+def test_fpn_decoder_learns_on_many_input_channels():
+    features, truth = two_regions(seed=2)
+    rng = np.random.default_rng(0)
+    # stand-in for upsampled backbone stages: the two-region signal spread over 40 channels
+    stages = features @ rng.normal(size=(3, 40)).astype(np.float32)
+    clusterer = DynaSegClusterer(n_channels=16, extractor="fpn", iterations=60, mu_mode="scf", device="cpu")
+    labels = clusterer.fit_predict(stages)
+    assert clusterer.fit_history[-1]["loss"] < clusterer.fit_history[0]["loss"]
+    assert hungarian_miou(labels, truth) > 0.9
+
+
+def test_out_of_memory_is_one_line_and_fails_the_run(make_cfg, monkeypatch):
+    import torch
+    from mlflow.tracking import MlflowClient
+
+    from src.clustering.dynaseg import DynaSegClusterer as Clusterer
+    from src.run import run
+
+    def exhausted(self, image):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(Clusterer, "_optimise", exhausted)
+    cfg = make_cfg("clusterer=dynaseg", "data.n_images=2", "data.scale=16")
+    with pytest.raises(LabError, match=r"^clusterer=dynaseg ran out of cpu memory on a \d+x\d+ image with "
+                                       r"n_channels=100; lower clusterer.n_channels"):
+        run(cfg)
+    (failed,) = MlflowClient(cfg.logger.tracking_uri).search_runs(
+        [e.experiment_id for e in MlflowClient(cfg.logger.tracking_uri).search_experiments()])
+    assert failed.info.status == "FAILED" and "ran out of" in failed.data.tags["error"]
+
+
+def test_label_maps_of_chosen_iterations_are_logged_as_images(make_cfg):
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+
+    from src.run import run_and_log
+
+    cfg = make_cfg("clusterer=dynaseg", "clusterer.n_channels=8", "clusterer.n_blocks=1", "clusterer.iterations=3",
+                   "clusterer.stop=threshold", "clusterer.min_labels=2", "clusterer.snapshots=[1,3]",
+                   "data.n_images=1", "data.scale=16")
+    _, run_id = run_and_log(cfg)
+    root = Path(MlflowClient(cfg.logger.tracking_uri).get_run(run_id).info.artifact_uri.removeprefix("file://"))
+    names = sorted(p.name for p in (root / "fit_labels").iterdir())
+    assert names and all(n.endswith(("_iter0001.png", "_iter0003.png")) for n in names)
+    assert any(n.endswith("_iter0001.png") for n in names)
+    # each kept label map is also scored: its Dice after post-processing is a step metric at that iteration
+    client = MlflowClient(cfg.logger.tracking_uri)
+    (key,) = [k for k in client.get_run(run_id).data.metrics if k.startswith("fit/dice/")]
+    history = client.get_metric_history(run_id, key)
+    assert 1 in [m.step for m in history] and all(0.0 <= m.value <= 1.0 for m in history)

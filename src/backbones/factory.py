@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from src.backbones.weights import list_offline_weights, offline_state_dict
 from src.errors import LabError, check_choice, check_range
+from src.torch_threads import torch_threads
 
 log = logging.getLogger(__name__)
 WEIGHT_CHOICES = ("imagenet", "random")
@@ -79,13 +80,8 @@ class Backbone:
         x = (x - self._mean) / self._std
         # multi-branch networks (HRNet) need sides divisible by their deepest stride; pad, then crop back
         x = F.pad(x, (0, -w % PAD_MULTIPLE, 0, -h % PAD_MULTIPLE), mode="replicate")
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            with torch.inference_mode():
-                outputs = self.model(x)
-        finally:
-            torch.set_num_threads(previous)
+        with torch_threads(self.threads), torch.inference_mode():
+            outputs = self.model(x)
         return [out[0, :, :-(-h // r), :-(-w // r)].numpy() for out, r in zip(outputs, self.reductions)]
 
 

@@ -8,6 +8,11 @@ follow the number of labels still in use, q': FSF ``mu = q' / alpha`` and
 SCF ``mu = alpha / q'``, and stops at a number of clusters chosen by
 silhouette on the first iteration's features, so the optimisation cannot
 collapse to a single cluster. Imports torch; built only when selected.
+
+The loop keeps q', mu, the stop test and the history on the device and asks
+the host only every ``sync_every`` iterations, so a GPU is not stalled by a
+synchronisation per step; the result does not depend on ``sync_every``
+because the labels are kept from the iteration at which q' reached its target.
 """
 
 from __future__ import annotations
@@ -20,13 +25,15 @@ from torch import nn
 from src.clustering.auto_k import AutoKClusterer
 from src.clustering.kmeans import KMeansClusterer
 from src.errors import LabError, check_choice, check_range
+from src.torch_threads import torch_threads
 
 MU_MODES = ("fixed", "fsf", "scf")
 DEFAULT_ALPHA = {"fsf": 15.0, "scf": 50.0}
 STOP_MODES = ("silhouette", "threshold")
+EXTRACTORS = ("cnn", "fpn")
 
 
-def dynamic_mu(mode: str, n_labels: int, *, mu: float = 5.0, alpha: float | None = None) -> float:
+def dynamic_mu(mode: str, n_labels, *, mu: float = 5.0, alpha: float | None = None):
     """Weight of the continuity loss for ``n_labels`` labels in use (q').
 
     Parameters
@@ -34,8 +41,8 @@ def dynamic_mu(mode: str, n_labels: int, *, mu: float = 5.0, alpha: float | None
     mode : {"fixed", "fsf", "scf"}
         ``fixed``: ``mu``; ``fsf`` (feature similarity first): ``q' / alpha``;
         ``scf`` (spatial continuity first): ``alpha / q'``.
-    n_labels : int
-        Number of distinct labels, q' >= 1.
+    n_labels : int or torch.Tensor
+        Number of distinct labels, q' >= 1; a tensor gives a tensor (no host sync).
     mu : float, default 5.0
         The fixed weight.
     alpha : float, optional
@@ -48,15 +55,29 @@ def dynamic_mu(mode: str, n_labels: int, *, mu: float = 5.0, alpha: float | None
     return n_labels / alpha if mode == "fsf" else alpha / n_labels
 
 
-class PixelCNN(nn.Module):
-    """M blocks of 3x3 conv, ReLU, BatchNorm at full resolution, then a 1x1 conv and BatchNorm to q responses."""
+def conv_block(in_channels: int, out_channels: int) -> list[nn.Module]:
+    return [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(out_channels)]
 
-    def __init__(self, in_channels: int, n_channels: int = 100, n_blocks: int = 3):
+
+class PixelCNN(nn.Module):
+    """A feature extractor, then a 1x1 conv and BatchNorm to q responses.
+
+    ``extractor="cnn"``: M blocks of 3x3 conv, ReLU, BatchNorm at full
+    resolution (Kim et al.). ``extractor="fpn"``: the decoder of a feature
+    pyramid over pretrained backbone stages that the features stage has already
+    upsampled to the working size and concatenated: a 1x1 lateral conv, then a
+    3x3 output conv, ReLU and BatchNorm. Bilinear upsampling commutes with a 1x1
+    conv, so one lateral over the concatenated stages equals the FPN's top-down
+    sum of per-stage laterals at the finest level.
+    """
+
+    def __init__(self, in_channels: int, n_channels: int = 100, n_blocks: int = 3, extractor: str = "cnn"):
         super().__init__()
-        layers = []
-        for block in range(n_blocks):
-            layers += [nn.Conv2d(in_channels if block == 0 else n_channels, n_channels, 3, padding=1),
-                       nn.ReLU(inplace=True), nn.BatchNorm2d(n_channels)]
+        if extractor == "fpn":
+            layers = [nn.Conv2d(in_channels, n_channels, 1), *conv_block(n_channels, n_channels)]
+        else:
+            layers = [layer for block in range(n_blocks)
+                      for layer in conv_block(in_channels if block == 0 else n_channels, n_channels)]
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Conv2d(n_channels, n_channels, 1)
         self.norm = nn.BatchNorm2d(n_channels)
@@ -82,7 +103,11 @@ class DynaSegClusterer:
     n_channels : int, default 100
         p = q, the feature and response channels (>= 2).
     n_blocks : int, default 3
-        M conv blocks of the extractor (>= 1).
+        M conv blocks of the ``cnn`` extractor (>= 1).
+    extractor : {"cnn", "fpn"}, default "cnn"
+        ``cnn`` trains M conv blocks on the input features (colour, position);
+        ``fpn`` trains a feature-pyramid decoder on pretrained backbone stages
+        (use with ``features=backbone_stages``).
     iterations : int, default 50
         T, the most optimisation steps per image (>= 1).
     mu_mode : {"fixed", "fsf", "scf"}, default "scf"
@@ -100,21 +125,30 @@ class DynaSegClusterer:
     silhouette_sample : int, default 1000
     lr, momentum, weight_decay : float
         SGD settings, default 0.1, 0.9, 1e-4.
+    snapshots : sequence of int, default ()
+        Iterations whose label maps are kept in ``fit_snapshots`` (logged as
+        images); those after the stop or after T are not reached.
     device : str, default "auto"
         "auto" (CUDA when present), "cpu" or "cuda".
+    sync_every : int or None
+        Iterations between host checks of the stop test; None: 1 on CPU, 10 on CUDA.
+    threads : int, default 2
+        Torch CPU threads.
     seed : int, default 0
 
     After ``fit_predict``, ``fit_metrics`` holds the iterations run, the
-    target q', the final q' and the final loss, and ``fit_history`` the loss, q'
-    and mu of every iteration.
+    target q', the final q' and the final loss, ``fit_history`` the loss, q'
+    and mu of every iteration, and ``fit_snapshots`` the chosen label maps.
     """
 
-    def __init__(self, n_channels: int = 100, n_blocks: int = 3, iterations: int = 50, mu_mode: str = "scf",
-                 mu: float = 5.0, alpha: float | None = None, stop: str = "silhouette", min_labels: int = 3,
-                 k_values=(2, 3, 4, 5, 6, 8), silhouette_sample: int = 1000, lr: float = 0.1, momentum: float = 0.9,
-                 weight_decay: float = 1e-4, device: str = "auto", seed: int = 0):
+    def __init__(self, n_channels: int = 100, n_blocks: int = 3, extractor: str = "cnn", iterations: int = 50,
+                 mu_mode: str = "scf", mu: float = 5.0, alpha: float | None = None, stop: str = "silhouette",
+                 min_labels: int = 3, k_values=(2, 3, 4, 5, 6, 8), silhouette_sample: int = 1000, lr: float = 0.1,
+                 momentum: float = 0.9, weight_decay: float = 1e-4, snapshots=(), device: str = "auto",
+                 sync_every: int | None = None, threads: int = 2, seed: int = 0):
         check_range("clusterer.n_channels", n_channels, 2, integer=True)
         check_range("clusterer.n_blocks", n_blocks, 1, integer=True)
+        check_choice("clusterer.extractor", extractor, EXTRACTORS)
         check_range("clusterer.iterations", iterations, 1, integer=True)
         check_choice("clusterer.mu_mode", mu_mode, MU_MODES)
         check_range("clusterer.mu", mu, 0)
@@ -123,20 +157,28 @@ class DynaSegClusterer:
         check_choice("clusterer.stop", stop, STOP_MODES)
         check_range("clusterer.min_labels", min_labels, 2, integer=True)
         check_range("clusterer.lr", lr, 0, low_open=True)
+        for step in snapshots:
+            check_range("clusterer.snapshots", step, 1, integer=True)
         check_choice("clusterer.device", device, ("auto", "cpu", "cuda"))
         if device == "cuda" and not torch.cuda.is_available():
             raise LabError("clusterer.device='cuda' but no CUDA device is visible; use auto or cpu")
-        self.n_channels, self.n_blocks, self.iterations = n_channels, n_blocks, iterations
-        self.mu_mode, self.mu, self.alpha = mu_mode, mu, alpha
+        if sync_every is not None:
+            check_range("clusterer.sync_every", sync_every, 1, integer=True)
+        check_range("clusterer.threads", threads, 1, integer=True)
+        self.n_channels, self.n_blocks, self.extractor = n_channels, n_blocks, extractor
+        self.iterations, self.mu_mode, self.mu, self.alpha = iterations, mu_mode, mu, alpha
         self.stop, self.min_labels = stop, min_labels
         self.target_picker = AutoKClusterer(KMeansClusterer(fit_sample=min(2000, max(silhouette_sample, 8))),
                                             k_values=k_values, silhouette_sample=silhouette_sample, seed=seed)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.snapshots = frozenset(snapshots)
         self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                                    "cpu" if device == "auto" else device)
-        self.seed = seed
+        self.sync_every = sync_every or (10 if self.device.type == "cuda" else 1)
+        self.threads, self.seed = threads, seed
         self.fit_metrics: dict[str, float] = {}
         self.fit_history: list[dict[str, float]] = []
+        self.fit_snapshots: dict[int, np.ndarray] = {}
 
     def check_input(self, n_pixels: int) -> None:
         if n_pixels < 2:
@@ -152,31 +194,56 @@ class DynaSegClusterer:
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) labels 0..q'-1."""
         h, w, c = features.shape
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(self.seed)
-            model = PixelCNN(c, self.n_channels, self.n_blocks).to(self.device)
-            optimizer = torch.optim.SGD(model.parameters(), lr=self.lr, momentum=self.momentum,
-                                        weight_decay=self.weight_decay)
-            image = torch.from_numpy(np.ascontiguousarray(features.transpose(2, 0, 1), dtype=np.float32))
-            image = image[None].to(self.device)
-            self.fit_history, target = [], None
-            for step in range(1, self.iterations + 1):
-                optimizer.zero_grad()
-                pixel_features, responses = model(image)
-                if target is None:
-                    target = self._target(pixel_features)
-                labels = responses.argmax(dim=1)
-                n_labels = int(torch.unique(labels).numel())
-                mu = dynamic_mu(self.mu_mode, n_labels, mu=self.mu, alpha=self.alpha)
-                loss = F.cross_entropy(responses, labels) + mu * continuity_loss(responses)
-                loss.backward()
-                optimizer.step()
-                self.fit_history.append({"loss": float(loss.detach()), "n_labels": float(n_labels), "mu": mu})
-                if n_labels <= target:
-                    break
-            with torch.no_grad():
-                final = model(image)[1].argmax(dim=1)[0].cpu().numpy()
-        _, labels = np.unique(final, return_inverse=True)
+        self.check_input(h * w)
+        image = torch.from_numpy(np.ascontiguousarray(features.transpose(2, 0, 1), dtype=np.float32))
+        try:
+            with torch_threads(self.threads), \
+                    torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                torch.manual_seed(self.seed)
+                labels, target = self._optimise(image[None].to(self.device))
+        except torch.OutOfMemoryError:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise LabError(f"clusterer=dynaseg ran out of {self.device.type} memory on a {h}x{w} image with "
+                           f"n_channels={self.n_channels}; lower clusterer.n_channels, raise data.scale or use "
+                           f"clusterer.device=cpu") from None
+        _, labels = np.unique(labels, return_inverse=True)
         self.fit_metrics = {"dynaseg_iterations": float(len(self.fit_history)), "dynaseg_target": float(target),
                             "dynaseg_labels": float(labels.max() + 1), "dynaseg_loss": self.fit_history[-1]["loss"]}
         return labels.reshape(h, w)
+
+    def _optimise(self, image: torch.Tensor) -> tuple[np.ndarray, int]:
+        """SGD on one (1, C, H, W) image; returns the labels at the stop (or after T steps) and the target q'."""
+        model = PixelCNN(image.shape[1], self.n_channels, self.n_blocks, self.extractor).to(self.device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=self.lr, momentum=self.momentum,
+                                    weight_decay=self.weight_decay)
+        target, kept, stopped = None, None, torch.zeros((), dtype=torch.bool, device=self.device)
+        records, snapshots = [], {}
+        for step in range(1, self.iterations + 1):
+            optimizer.zero_grad(set_to_none=True)
+            pixel_features, responses = model(image)
+            if target is None:
+                target = self._target(pixel_features)
+            labels = responses.argmax(dim=1)
+            n_labels = (torch.bincount(labels.flatten(), minlength=self.n_channels) > 0).sum().float()
+            mu = torch.as_tensor(dynamic_mu(self.mu_mode, n_labels, mu=self.mu, alpha=self.alpha),
+                                 dtype=torch.float32, device=self.device)
+            loss = F.cross_entropy(responses, labels) + mu * continuity_loss(responses)
+            loss.backward()
+            optimizer.step()
+            records.append(torch.stack([loss.detach(), n_labels, mu]))
+            if step in self.snapshots:
+                snapshots[step] = labels[0]
+            # the labels follow each step until q' first reaches the target, then stay
+            kept = labels if kept is None else torch.where(stopped, kept, labels)
+            stopped = stopped | (n_labels <= target)
+            if step % self.sync_every == 0 and bool(stopped):
+                break
+        history = torch.stack(records).cpu().numpy()
+        reached_at = np.flatnonzero(history[:, 1] <= target)
+        last = reached_at[0] + 1 if len(reached_at) else len(history)
+        self.fit_history = [{"loss": float(loss), "n_labels": float(n), "mu": float(mu)}
+                            for loss, n, mu in history[:last]]
+        self.fit_snapshots = {step: labels.cpu().numpy() for step, labels in sorted(snapshots.items())
+                              if step <= last}
+        return kept[0].cpu().numpy(), target

@@ -3,8 +3,9 @@
 A run logs the resolved config as flattened params, per-image metrics as
 steps and as a table, summary metrics, the per-iteration curves of an
 optimising clusterer (``fit/<value>/<image>``), and artifacts: per-image mask,
-overlay, cluster labels and components PNGs, the per-image metrics CSV and
-the config. A run that raises is ended FAILED (KILLED on Ctrl-C) with the
+overlay, cluster labels and components PNGs, the label maps an optimising
+clusterer kept at chosen iterations (``fit_labels/<image>_iter<step>.png``),
+the per-image metrics CSV and the config. A run that raises is ended FAILED (KILLED on Ctrl-C) with the
 error as a tag, so no run is left RUNNING.
 """
 
@@ -206,6 +207,9 @@ def _write_images(folder: Path, results) -> None:
         }
         for sub, picture in pictures.items():
             Image.fromarray(np.ascontiguousarray(picture)).save(folder / sub / f"{stem}.png")
+        for iteration, labels in result.fit_snapshots.items():
+            (folder / "fit_labels").mkdir(exist_ok=True)
+            Image.fromarray(viz.label_image(labels)).save(folder / "fit_labels" / f"{stem}_iter{iteration:04d}.png")
 
 
 __all__ = ["MLflowTracker", "PARENT_RUN_FILE", "flatten"]
