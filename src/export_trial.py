@@ -60,7 +60,8 @@ def experiment_yaml(trial: optuna.trial.FrozenTrial, study_name: str, name: str,
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    body = {"defaults": defaults} if defaults else {}
+    # Hydra reads an override in a defaults list as a one-key mapping, not as a "key: value" string
+    body = {"defaults": [dict([d.split(": ", 1)]) for d in defaults]} if defaults else {}
     body["task_name"] = name
     body.update(values)
     values_text = " ".join(f"{v:.6g}" for v in trial.values) if trial.values else "none"
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--trial", type=int, default=None, help="trial number (default: the best trial)")
     parser.add_argument("--out", type=Path, default=None,
                         help="file to write (default: conf/experiment/<name>.yaml)")
+    parser.add_argument("--drop", action="append", default=[], metavar="KEY",
+                        help="leave out a fixed value of the search space file and everything under it, e.g. "
+                             "--drop data to score the trial on the default frames (repeatable)")
     args = parser.parse_args(argv)
     try:
         study = optuna.load_study(study_name=args.study, storage=args.storage)
@@ -114,7 +118,10 @@ def main(argv: list[str] | None = None) -> Path:
     if trial.state != COMPLETE:
         raise SystemExit(f"error: --trial={args.trial} ended {trial.state.name}; export a COMPLETE trial")
     target = args.out or CONF_DIR / "experiment" / f"{args.name}.yaml"
-    text = experiment_yaml(trial, args.study, args.name, search_space_base(args.study))
+    base = search_space_base(args.study)
+    base["values"] = {key: value for key, value in base["values"].items()
+                      if not any(key == drop or key.startswith(f"{drop}.") for drop in args.drop)}
+    text = experiment_yaml(trial, args.study, args.name, base)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)

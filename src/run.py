@@ -44,13 +44,36 @@ def build_stages(cfg: DictConfig) -> dict:
     check_range("silhouette_sample", cfg.silhouette_sample, 2, integer=True)
     if cfg.threads is not None:
         check_range("threads", cfg.threads, 1, integer=True)
-    stages = {name: build(cfg[name], name) for name in ("features", "clusterer", "postprocess", "logger")}
+    stages = {"logger": build(cfg.logger, "logger")}
+    features = with_local_artifacts(cfg.features, stages["logger"])
+    stages.update({"features": build(features, "features"), "clusterer": build(cfg.clusterer, "clusterer"),
+                   "postprocess": build(cfg.postprocess, "postprocess")})
     stages["data"] = build(cfg.data, "data")
     check_input = getattr(stages["clusterer"], "check_input", None)
     if check_input is not None:
         dataset = stages["data"]
         check_input(min(w * h for w, h in map(dataset.image_size, dataset.image_ids)))
     return stages
+
+
+def with_local_artifacts(node: DictConfig, tracker) -> DictConfig:
+    """A copy of ``node`` whose ``runs:/<run_id>/<path>`` strings (a trained model) are local folders."""
+    container = OmegaConf.to_container(node, resolve=True)
+
+    def localize(value):
+        if isinstance(value, dict):
+            return {key: localize(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [localize(item) for item in value]
+        if isinstance(value, str) and value.startswith("runs:/"):
+            try:
+                return tracker.download(value)
+            except Exception as exc:  # mlflow raises several types for a run or path it cannot find
+                raise LabError(f"{value!r} cannot be downloaded from {tracker.tracking_uri} "
+                               f"({type(exc).__name__}); check the run id and path") from None
+        return value
+
+    return OmegaConf.create(localize(container))
 
 
 def _sweep_parent_file() -> Path | None:

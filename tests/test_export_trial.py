@@ -23,11 +23,45 @@ def test_params_become_nested_values_and_group_choices_become_overrides():
     text = experiment_yaml(trial, "study", "tuned", base, groups={"clusterer", "features"})
     assert text.startswith("# @package _global_\n")
     body = yaml.safe_load(text)
-    assert body["defaults"] == ["override /features: resnet", "override /clusterer: dbscan"]
+    assert body["defaults"] == [{"override /features": "resnet"}, {"override /clusterer": "dbscan"}]
     assert body["task_name"] == "tuned"
     assert body["clusterer"] == {"eps": 1.5}
     assert body["features"] == {"blocks": {"position": {"weight": 0.25}}}
     assert body["data"] == {"scale": 4}
+
+
+def test_an_exported_group_choice_composes(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import CONF_DIR
+
+    trial = optuna.trial.create_trial(params={"clusterer": "dbscan", "clusterer.eps": 1.5},
+                                      distributions={"clusterer": CategoricalDistribution(["kmeans", "dbscan"]),
+                                                     "clusterer.eps": FloatDistribution(1.0, 3.0)}, value=0.8)
+    folder = tmp_path / "extra" / "experiment"
+    folder.mkdir(parents=True)
+    base = {"defaults": ["override /postprocess: noise_players"], "values": {}}
+    (folder / "tuned.yaml").write_text(experiment_yaml(trial, "study", "tuned", base))
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"hydra.searchpath=[file://{tmp_path / 'extra'}]",
+                                                       "experiment=tuned"])
+    assert cfg.clusterer._target_.endswith("DBSCANClusterer") and cfg.clusterer.eps == 1.5
+    assert "noise" in cfg.postprocess.steps
+
+
+def test_dropped_keys_stay_out_of_the_experiment(tmp_path, monkeypatch):
+    import src.export_trial as export
+
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.optimize(lambda t: t.suggest_int("clusterer.n_clusters", 2, 8), n_trials=1)
+    monkeypatch.setattr(export, "search_space_base", lambda name: {
+        "defaults": [], "values": {"data.n_images": 20, "data.seed": 1, "clusterer.fit_sample": 500}})
+    out = tmp_path / "x.yaml"
+    main(["s", "x", "--storage", storage, "--out", str(out), "--drop", "data"])
+    body = yaml.safe_load(out.read_text())
+    assert "data" not in body and body["clusterer"]["fit_sample"] == 500
+    assert body["clusterer"]["n_clusters"] == study.best_trial.params["clusterer.n_clusters"]
 
 
 def test_exported_best_trial_repeats_its_value_in_one_run(tmp_path, synthetic_root):

@@ -158,6 +158,25 @@ class MLflowTracker:
     def set_tags(self, tags: dict[str, str]) -> None:
         mlflow.set_tags(tags)
 
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """One metric of the active run (a training curve steps it by epoch)."""
+        mlflow.log_metric(key, value, step=step)
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)})
+
+    def log_folder(self, folder: str | Path, artifact_path: str) -> None:
+        """A folder (e.g. a trained model's ``model.json`` and ``weights.pt``) as artifacts of the active run."""
+        mlflow.log_artifacts(str(folder), artifact_path)
+
+    def log_image(self, image: np.ndarray, artifact_file: str) -> None:
+        mlflow.log_image(np.ascontiguousarray(image), artifact_file=artifact_file)
+
+    def download(self, uri: str) -> str:
+        """A local copy of artifacts named by a ``runs:/<run_id>/<path>`` URI."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        return mlflow.artifacts.download_artifacts(artifact_uri=uri)
+
     def start_parent(self, name: str, tags: dict | None = None) -> str:
         """Create a RUNNING parent run for a sweep and return its id."""
         experiment_id = self._experiment_id()

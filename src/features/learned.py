@@ -1,0 +1,56 @@
+"""Features from a trained autoencoder or U-Net: one named map, upsampled to the working size (imports torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from src.data.frame import Frame
+from src.errors import LabError, check_range
+from src.models.checkpoint import load_model
+from src.torch_threads import torch_threads
+
+
+class LearnedFeatures:
+    """A map of a model trained by ``python -m src.train``, bilinearly upsampled to the frame.
+
+    Parameters
+    ----------
+    checkpoint : str
+        Folder with ``model.json`` and ``weights.pt`` (``runs:/<run_id>/model``
+        URIs are downloaded to such a folder by ``src.run`` before this is built).
+    architecture : str
+        The architecture expected in the checkpoint (``autoencoder`` or ``unet``).
+    layer : str, default "code"
+        A name from the model's ``feature_info``: ``code``/``bottleneck`` or ``dec1``.. (coarse to fine).
+    weight : float, default 1.0
+    threads : int, default 2
+
+    Returns (from ``__call__``) an (H, W, C) float32 array, C = the layer's channels.
+    """
+
+    def __init__(self, checkpoint: str, architecture: str, layer: str = "code", weight: float = 1.0,
+                 threads: int = 2):
+        check_range("features.learned.weight", weight, 0)
+        check_range("features.learned.threads", threads, 1, integer=True)
+        self.model, self.description = load_model(checkpoint, option="features.learned.checkpoint",
+                                                   expected=architecture)
+        if layer not in self.model.feature_info:
+            raise LabError(f"features.learned.layer={layer!r} is not a map of {architecture}; choose one of "
+                           f"{list(self.model.feature_info)}")
+        self.checkpoint, self.layer, self.weight, self.threads = checkpoint, layer, weight, threads
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"features.learned.checkpoint": str(self.checkpoint),
+                "features.learned.trained_by": str(self.description.get("mlflow_run_id", "unknown"))}
+
+    def __call__(self, frame: Frame) -> np.ndarray:
+        h, w = frame.shape
+        x = torch.from_numpy(np.array(frame.image, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0)
+        with torch_threads(self.threads), torch.inference_mode():
+            maps = self.model.feature_maps(x)[self.layer]
+            reduction = self.model.feature_info[self.layer][1]
+            padded = F.interpolate(maps, scale_factor=reduction, mode="bilinear", align_corners=False)
+        return np.ascontiguousarray(padded[0, :, :h, :w].permute(1, 2, 0).numpy(), dtype=np.float32)

@@ -1,0 +1,114 @@
+"""Hydra entry point: ``python -m src.train [model=autoencoder|unet_recon|unet_supervised] [overrides]``.
+
+Trains the model on the frames outside the evaluation sample, scores it on
+that sample (reconstruction error, or Dice/IoU/Hungarian mIoU for the
+supervised U-Net), writes it to ``out_dir`` and logs the loss curve,
+pictures, scores and the model folder (``model/``) to one MLflow run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from src.errors import LabError, check_choice
+from src.run import build
+
+log = logging.getLogger("src.train")
+
+
+def prepare(cfg: DictConfig) -> dict:
+    """Check every option and decode the frames; nothing is trained or logged yet."""
+    from src.data import FootballDataset
+    from src.models import create_model
+    from src.models.checkpoint import TASKS
+    from src.training import LOSSES, TrainSettings, training_ids
+
+    check_choice("model.task", cfg.model.task, TASKS)
+    options = OmegaConf.to_container(cfg.train, resolve=True)
+    options["loss"] = options["loss"] or LOSSES[cfg.model.task][0]
+    settings = TrainSettings(**options)
+    settings.check(cfg.model.task)
+    model = create_model(cfg.model.name, **OmegaConf.to_container(cfg.model.kwargs, resolve=True))
+    evaluation = build(cfg.data, "data")
+    everything = FootballDataset(**_all_frames(cfg))
+    ids = training_ids(everything.image_ids, evaluation.image_ids, settings.frames, settings.allow_overlap)
+    train_frames = [everything.frame(i) for i in ids]
+    eval_frames = evaluation.frames()
+    shapes = {f.image.shape for f in train_frames + eval_frames}
+    if len(shapes) > 1:
+        raise LabError(f"data.scale={evaluation.scale} gives frames of several sizes {sorted(shapes)}; "
+                       "training stacks frames, so use a dataset of one frame size")
+    return {"settings": settings, "model": model, "train_frames": train_frames, "eval_frames": eval_frames,
+            "dataset": evaluation}
+
+
+def _all_frames(cfg: DictConfig) -> dict:
+    options = OmegaConf.to_container(cfg.data, resolve=True)
+    options.pop("_target_")
+    return {**options, "n_images": None}
+
+
+def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
+    """Train, score, save and log one model; returns the scores and the MLflow run id."""
+    from src import viz
+    from src.models.checkpoint import save_model
+    from src.training import evaluate_reconstruction, evaluate_segmentation, predict, train
+
+    parts = prepare(cfg)
+    settings, model = parts["settings"], parts["model"]
+    tracker = build(cfg.logger, "logger")
+    images = np.stack([f.image for f in parts["train_frames"]])
+    eval_images = np.stack([f.image for f in parts["eval_frames"]])
+    segmentation = cfg.model.task == "segmentation"
+    targets = np.stack([f.mask for f in parts["train_frames"]]) if segmentation else None
+    params = OmegaConf.to_container(cfg, resolve=True)
+    params.pop("paths", None)
+    tags = {"task": "train", "model.task": cfg.model.task, "supervised": str(segmentation).lower(),
+            "train.n_frames": str(len(images)), "dataset": parts["dataset"].source}
+    with tracker.run(params, tags=tags) as run_id:
+        history = train(model, images, targets, settings, seed=cfg.seed,
+                        on_epoch=lambda epoch, loss: tracker.log_metric("train/loss", loss, step=epoch))
+        if segmentation:
+            scores = evaluate_segmentation(model, eval_images, np.stack([f.mask for f in parts["eval_frames"]]),
+                                           threads=settings.threads)
+        else:
+            scores = evaluate_reconstruction(model, eval_images, threads=settings.threads)
+        scores.update({"train_seconds": float(sum(history.seconds)), "train_seconds_per_epoch":
+                       float(np.median(history.seconds)), "train_loss_final": history.loss[-1]})
+        tracker.log_metrics({f"eval/{k}" if k not in ("train_seconds", "train_seconds_per_epoch",
+                                                        "train_loss_final") else k: v for k, v in scores.items()})
+        outputs = predict(model, eval_images[:cfg.n_pictures], threads=settings.threads)
+        for frame, output in zip(parts["eval_frames"], outputs):
+            picture = (viz.overlay(frame.image, output[0] > 0, frame.mask) if segmentation else
+                       np.concatenate([frame.image, (np.clip(output.transpose(1, 2, 0), 0, 1) * 255)
+                                       .astype(np.uint8)], axis=1))
+            tracker.log_image(picture, f"{'predictions' if segmentation else 'reconstructions'}/{frame.stem}.png")
+        meta = {"mlflow_run_id": run_id, "train_image_ids": [f.image_id for f in parts["train_frames"]],
+                "scale": parts["dataset"].scale, "settings": dataclasses.asdict(settings)}
+        kwargs = OmegaConf.to_container(cfg.model.kwargs, resolve=True)
+        save_model(model.cpu(), cfg.out_dir, name=cfg.model.name, kwargs=kwargs, task=cfg.model.task, meta=meta)
+        with tempfile.TemporaryDirectory() as tmp:
+            save_model(model, tmp, name=cfg.model.name, kwargs=kwargs, task=cfg.model.task, meta=meta)
+            tracker.log_folder(tmp, "model")
+    log.info("trained %s (%s) on %d frames in %.1f s; %s", cfg.model.name, cfg.model.task, len(images),
+             scores["train_seconds"], ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    log.info("model in %s and in MLflow run %s (runs:/%s/model)", cfg.out_dir, run_id, run_id)
+    return scores, run_id
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    try:
+        run_training(cfg)
+    except LabError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()

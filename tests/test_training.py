@@ -1,0 +1,152 @@
+"""Autoencoder and U-Net: shapes, training on tiny frames, checkpoints, the frame split, bad options, src.train."""
+
+import numpy as np
+import pytest
+import torch
+
+from src.errors import LabError
+from src.models import create_model, list_models
+from src.models.checkpoint import load_model, save_model
+from src.training import TrainSettings, evaluate_segmentation, foreground_weights, train, training_ids
+
+
+def blobs(n=6, h=24, w=32, seed=0):
+    """Green frames with a red box each, and the box masks."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, h, w, 3), np.uint8)
+    images[...] = (40, 140, 50)
+    masks = np.zeros((n, h, w), bool)
+    for k in range(n):
+        r, c = rng.integers(2, h - 10), rng.integers(2, w - 10)
+        masks[k, r:r + 8, c:c + 6] = True
+    images[masks] = (210, 40, 40)
+    images = np.clip(images + rng.normal(0, 6, images.shape), 0, 255).astype(np.uint8)
+    return images, masks
+
+
+def test_registry_lists_both_models():
+    assert list_models() == ["autoencoder", "unet"]
+
+
+@pytest.mark.parametrize("name, kwargs", [("autoencoder", {}), ("unet", {}), ("unet", {"out_channels": 1})])
+def test_maps_have_the_advertised_channels_and_reductions(name, kwargs):
+    model = create_model(name, **kwargs).eval()
+    x = torch.rand(1, 3, 27, 45)  # sides that are not multiples of the deepest stride
+    with torch.no_grad():
+        maps = model.feature_maps(x)
+    assert maps["output"].shape[-2:] == (27, 45)
+    for layer, (channels, reduction) in model.feature_info.items():
+        assert maps[layer].shape[1] == channels
+        # maps cover the input padded to the deepest stride; a feature extractor crops after upsampling
+        padded = (-(-27 // model.multiple) * model.multiple, -(-45 // model.multiple) * model.multiple)
+        assert (maps[layer].shape[-2] * reduction, maps[layer].shape[-1] * reduction) == padded
+
+
+@pytest.mark.parametrize("model_name, kwargs, loss, use_masks", [
+    ("autoencoder", {"widths": [8, 16], "code_channels": 4}, "mse", False),
+    ("unet", {"widths": [8, 16]}, "weighted_mse", False),
+    ("unet", {"widths": [8, 16], "out_channels": 1}, "bce_dice", True),
+])
+def test_training_lowers_the_loss_and_is_seeded(model_name, kwargs, loss, use_masks):
+    images, masks = blobs()
+    settings = TrainSettings(epochs=6, batch_size=3, lr=0.01, loss=loss, device="cpu")
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(123)  # training must not depend on the global generator, only on seed
+        model = create_model(model_name, **kwargs)
+        runs.append(train(model, images, masks if use_masks else None, settings, seed=5).loss)
+    assert runs[0] == runs[1]
+    assert runs[0][-1] < runs[0][0]
+
+
+def test_supervised_unet_learns_the_boxes():
+    images, masks = blobs(n=8)
+    model = create_model("unet", widths=[8, 16], out_channels=1)
+    train(model, images, masks, TrainSettings(epochs=40, batch_size=4, lr=0.02, loss="bce_dice", device="cpu"))
+    assert evaluate_segmentation(model, images, masks)["dice_mean"] > 0.8
+
+
+def test_foreground_weights_mark_pixels_unlike_the_frame():
+    images, masks = blobs(n=2)
+    weights = foreground_weights(images, 4.0, 25.0)
+    assert np.all(weights[masks] == 5.0) and np.all(weights[~masks] == 1.0)
+
+
+def test_training_frames_leave_out_the_evaluation_sample():
+    assert training_ids([1, 2, 3, 4, 5], [2, 4], "outside_eval", False) == [1, 3, 5]
+    assert training_ids([1, 2, 3], [2], "all", True) == [1, 2, 3]
+    with pytest.raises(LabError, match=r"train.frames='all' trains on 1 of the 1 evaluation frames"):
+        training_ids([1, 2, 3], [2], "all", False)
+    with pytest.raises(LabError, match=r"leaves no frame to train on"):
+        training_ids([1, 2], [1, 2], "outside_eval", False)
+
+
+@pytest.mark.parametrize("changes, task, message", [
+    ({"epochs": 0}, "reconstruction", r"train.epochs=0 is out of range"),
+    ({"loss": "bce_dice"}, "reconstruction", r"train.loss='bce_dice' is not allowed; choose one of \['mse', "),
+    ({"frames": "some"}, "reconstruction", r"train.frames='some' is not allowed"),
+    ({"lr": 0.0}, "segmentation", r"train.lr=0.0 is out of range"),
+])
+def test_bad_training_options_are_one_line(changes, task, message):
+    settings = TrainSettings(**{"loss": "bce_dice" if task == "segmentation" else "mse", **changes})
+    with pytest.raises(LabError, match=message):
+        settings.check(task)
+
+
+def test_checkpoints_round_trip_and_refuse_another_architecture(tmp_path):
+    model = create_model("autoencoder", widths=[8, 16], code_channels=4)
+    save_model(model, tmp_path / "ae", name="autoencoder", kwargs={"widths": [8, 16], "code_channels": 4},
+               task="reconstruction")
+    loaded, description = load_model(tmp_path / "ae", option="x", expected="autoencoder")
+    assert description["task"] == "reconstruction"
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    with pytest.raises(LabError, match=r"x='.*ae' is a 'autoencoder' checkpoint, not 'unet'"):
+        load_model(tmp_path / "ae", option="x", expected="unet")
+    save_model(create_model("unet", widths=[8, 16]), tmp_path / "bad", name="autoencoder",
+               kwargs={"widths": [8, 16], "code_channels": 4}, task="reconstruction")
+    with pytest.raises(LabError, match=r"weights.pt does not fit the architecture in model.json"):
+        load_model(tmp_path / "bad", option="x")
+    with pytest.raises(LabError, match=r"holds no trained model"):
+        load_model(tmp_path / "none", option="x")
+
+
+def test_train_then_cluster_its_features_by_run_id(make_train_cfg, make_cfg):
+    from mlflow.tracking import MlflowClient
+
+    from src.run import run_and_log
+    from src.train import run_training
+
+    cfg = make_train_cfg("model=autoencoder", "model.kwargs.widths=[8,16]", "model.kwargs.code_channels=4",
+                         "train.epochs=2", "train.batch_size=2", "data.n_images=2", "data.scale=16")
+    scores, run_id = run_training(cfg)
+    client = MlflowClient(cfg.logger.tracking_uri)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and np.isfinite(scores["recon_mse"])
+    assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [1, 2]
+    artifacts = {a.path for a in client.list_artifacts(run_id, "model")}
+    assert artifacts == {"model/model.json", "model/weights.pt"}
+    assert {a.path for a in client.list_artifacts(run_id)} >= {"reconstructions"}
+    summary, features_run = run_and_log(make_cfg(
+        "features=autoencoder", f"features.blocks.learned.checkpoint=runs:/{run_id}/model", "data.n_images=2",
+        "data.scale=16", "logger.log_images=false"))
+    assert 0.0 <= summary["dice_mean"] <= 1.0
+    assert client.get_run(features_run).data.tags["features.learned.trained_by"] == run_id
+
+
+def test_training_on_the_evaluation_frames_is_refused_before_any_run(make_train_cfg):
+    from src.train import run_training
+
+    cfg = make_train_cfg("train.frames=all", "data.n_images=2")
+    with pytest.raises(LabError, match=r"train.frames='all' trains on 2 of the 2 evaluation frames"):
+        run_training(cfg)
+    import mlflow
+    mlflow.set_tracking_uri(cfg.logger.tracking_uri)
+    assert mlflow.search_runs(search_all_experiments=True).empty
+
+
+def test_a_checkpoint_of_another_architecture_is_refused_by_the_feature_set(make_cfg, models_dir):
+    from src.run import build
+
+    cfg = make_cfg("features=unet_recon", f"features.blocks.learned.checkpoint={models_dir}/autoencoder_reconstruction")
+    with pytest.raises(LabError, match=r"is a 'autoencoder' checkpoint, not 'unet'"):
+        build(cfg.features, "features")
