@@ -15,6 +15,7 @@ from skimage import color
 
 from src.errors import LabError, check_choice, check_range
 from src.metrics import dice, hungarian_miou, iou, overlap_counts, pooled_scores
+from src.models.blocks import images_to_tensor
 from src.torch_threads import torch_threads
 
 LOSSES = {"reconstruction": ("mse", "weighted_mse"), "segmentation": ("bce_dice",)}
@@ -80,11 +81,6 @@ def foreground_weights(images: np.ndarray, weight: float, distance: float) -> np
     return out
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-
-
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     probs = torch.sigmoid(logits)
     overlap = (probs * target).sum(dim=(1, 2, 3))
@@ -111,7 +107,7 @@ def train(model: torch.nn.Module, images: np.ndarray, targets: np.ndarray | None
     """
     device = torch.device("cuda" if settings.device == "auto" and torch.cuda.is_available() else
                           "cpu" if settings.device == "auto" else settings.device)
-    x = to_tensor(images)
+    x = images_to_tensor(images)
     if targets is not None:
         y = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))[:, None]
     elif settings.loss == "weighted_mse":
@@ -163,7 +159,7 @@ def predict(model: torch.nn.Module, images: np.ndarray, *, threads: int = 2, bat
     outputs = []
     with torch_threads(threads), torch.inference_mode():
         for first in range(0, len(images), batch_size):
-            outputs.append(model(to_tensor(images[first:first + batch_size]).to(device)).cpu())
+            outputs.append(model(images_to_tensor(images[first:first + batch_size]).to(device)).cpu())
     return torch.cat(outputs).numpy()
 
 
@@ -186,6 +182,6 @@ def evaluate_reconstruction(model, images: np.ndarray, *, threads: int = 2) -> d
     start = time.perf_counter()
     output = predict(model, images, threads=threads)
     seconds = (time.perf_counter() - start) / len(images)
-    mse = ((output - to_tensor(images).numpy()) ** 2).mean(axis=(1, 2, 3))
+    mse = ((output - images_to_tensor(images).numpy()) ** 2).mean(axis=(1, 2, 3))
     return {"recon_mse": float(mse.mean()), "recon_psnr": float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-12)))),
             "seconds_per_image": seconds}

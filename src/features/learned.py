@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from src.data.frame import Frame
 from src.errors import LabError, check_range
+from src.models.blocks import images_to_tensor
 from src.models.checkpoint import load_model
 from src.torch_threads import torch_threads
 
@@ -48,7 +49,7 @@ class LearnedFeatures:
 
     def __call__(self, frame: Frame) -> np.ndarray:
         h, w = frame.shape
-        x = torch.from_numpy(np.array(frame.image, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0)
+        x = images_to_tensor(frame.image[None])
         with torch_threads(self.threads), torch.inference_mode():
             maps = self.model.feature_maps(x)[self.layer]
             reduction = self.model.feature_info[self.layer][1]

@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from src.errors import check_range
-from src.models.blocks import check_widths, double_conv, pad_to
+from src.models.blocks import MapModel, check_widths, double_conv, pad_to
 
 
-class ConvAutoencoder(nn.Module):
+class ConvAutoencoder(MapModel):
     """Encoder of stride-2 levels, a 1x1 bottleneck code, and a mirrored decoder, without skips.
 
     Parameters
@@ -43,10 +43,6 @@ class ConvAutoencoder(nn.Module):
                              **{f"dec{i + 1}": (up[i + 1], self.multiple // 2 ** (i + 1))
                                 for i in range(len(self.widths))}}
 
-    @property
-    def feature_names(self) -> list[str]:
-        return list(self.feature_info)
-
     def feature_maps(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named maps of (N, C, H, W) images: ``code`` and ``dec1..`` (decoder levels, coarse to fine)."""
         h, w = images.shape[-2:]
@@ -60,6 +56,3 @@ class ConvAutoencoder(nn.Module):
             maps[f"dec{i + 1}"] = x
         maps["output"] = torch.sigmoid(self.head(x))[..., :h, :w]
         return maps
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.feature_maps(images)["output"]

@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from src.errors import check_range
-from src.models.blocks import check_widths, double_conv, pad_to
+from src.models.blocks import MapModel, check_widths, double_conv, pad_to
 
 
-class UNet(nn.Module):
+class UNet(MapModel):
     """U-Net (Ronneberger et al. 2015), small: reconstruction or segmentation head.
 
     Parameters
@@ -45,10 +45,6 @@ class UNet(nn.Module):
                              **{f"dec{i + 1}": (reverse[i + 1], self.multiple // 2 ** (i + 1))
                                 for i in range(len(self.widths) - 1)}}
 
-    @property
-    def feature_names(self) -> list[str]:
-        return list(self.feature_info)
-
     def feature_maps(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         h, w = images.shape[-2:]
         x = pad_to(images, self.multiple)
@@ -64,6 +60,3 @@ class UNet(nn.Module):
         out = self.head(x)
         maps["output"] = (torch.sigmoid(out) if self.reconstructs else out)[..., :h, :w]
         return maps
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.feature_maps(images)["output"]
