@@ -104,7 +104,7 @@ def main() -> None:
         f"Written by `experiments/learned_report.py` on {date.today()} ({platform.node()}, {os.cpu_count()} cores, "
         "CPU). Models are trained on the 150 frames outside the report's 50-frame sample (seed 0) and every row "
         "is scored on those 50 frames, at scale 8 (240x135) unless said otherwise. Clustering rows use k-means "
-        "(k = 8) and the `players` chain, like the REPORT.md rows.",
+        f"(k = {compose_cfg([]).clusterer.n_clusters}) and the `players` chain, like the REPORT.md rows.",
         "",
         "## Scores on the 50 evaluation frames", "", *rows, "",
         "## Training", "", *training, "",
