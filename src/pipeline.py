@@ -14,6 +14,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from src.clustering import inertia, n_clusters, silhouette
+from src.clustering.fit import ClusterFit, fit_images
 from src.data.frame import Frame
 from src.metrics import (dice, dice_from_counts, hungarian_miou, iou_from_counts, oracle_mask, overlap_counts,
                          pooled_scores)
@@ -60,14 +61,27 @@ def load_frames(dataset) -> tuple[list[Frame], list[float]]:
     return frames, seconds
 
 
-def process_frame(frame: Frame, features, clusterer, postprocess, *, silhouette_sample: int = 2000,
-                  seed: int = 0) -> ImageResult:
-    """Features -> clusters -> player mask -> metrics for one frame."""
-    seconds: dict[str, float] = {}
-    with timed(seconds, "features"):
-        feats = features(frame)
-    with timed(seconds, "cluster"):
-        labels = clusterer.fit_predict(feats)
+def process_frames(frames: list[Frame], features, clusterer, postprocess, *, silhouette_sample: int = 2000,
+                   seed: int = 0) -> list[ImageResult]:
+    """Features -> clusters -> player mask -> metrics for frames clustered in one call (see ``fit_images``);
+    the clustering time is shared evenly among them."""
+    seconds: list[dict[str, float]] = [{} for _ in frames]
+    feats = []
+    for frame, spent in zip(frames, seconds):
+        with timed(spent, "features"):
+            feats.append(features(frame))
+    start = time.perf_counter()
+    fits = fit_images(clusterer, feats)
+    for spent in seconds:
+        spent["cluster"] = (time.perf_counter() - start) / len(frames)
+    return [score_frame(frame, image_feats, fit, postprocess, spent, silhouette_sample=silhouette_sample, seed=seed)
+            for frame, image_feats, fit, spent in zip(frames, feats, fits, seconds)]
+
+
+def score_frame(frame: Frame, feats: np.ndarray, fit: ClusterFit, postprocess, seconds: dict[str, float], *,
+                silhouette_sample: int = 2000, seed: int = 0) -> ImageResult:
+    """Player mask and metrics of one clustered frame."""
+    labels = fit.labels
     with timed(seconds, "postprocess"):
         player = postprocess(labels, frame.image)
     with timed(seconds, "metrics"):
@@ -79,7 +93,7 @@ def process_frame(frame: Frame, features, clusterer, postprocess, *, silhouette_
             "n_instances": float(frame.n_instances),
             "component_count_error": float(abs(player.n_components - frame.n_instances)),
             # what the clusterer chose for this image (e.g. k picked by silhouette), when it says
-            **getattr(clusterer, "fit_metrics", {}),
+            **fit.metrics,
         }
         if frame.mask is not None:
             counts = overlap_counts(player.mask, frame.mask)
@@ -89,19 +103,18 @@ def process_frame(frame: Frame, features, clusterer, postprocess, *, silhouette_
             # the clustering's own quality, before post-processing chooses player clusters
             metrics["oracle_dice"] = dice(oracle_mask(labels, frame.mask), frame.mask)
             metrics["hungarian_miou"] = hungarian_miou(labels, frame.mask)
-        history, snapshots = snapshot_scores(clusterer, frame, postprocess)
+        history = snapshot_scores(fit, frame, postprocess)
     return ImageResult(frame=frame, labels=labels, player=player, metrics=metrics, seconds=seconds,
-                       fit_history=history, fit_snapshots=snapshots)
+                       fit_history=history, fit_snapshots=fit.snapshots)
 
 
-def snapshot_scores(clusterer, frame: Frame, postprocess) -> tuple[list[dict[str, float]], dict[int, np.ndarray]]:
+def snapshot_scores(fit: ClusterFit, frame: Frame, postprocess) -> list[dict[str, float]]:
     """The clusterer's per-iteration history, with the Dice of each kept label map after post-processing."""
-    history = [dict(values) for values in getattr(clusterer, "fit_history", [])]
-    snapshots = dict(getattr(clusterer, "fit_snapshots", {}))
+    history = [dict(values) for values in fit.history]
     if frame.mask is not None:
-        for iteration, snapshot in snapshots.items():
+        for iteration, snapshot in fit.snapshots.items():
             history[iteration - 1]["dice"] = dice(postprocess(snapshot, frame.image).mask, frame.mask)
-    return history, snapshots
+    return history
 
 
 def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: int = 2000, seed: int = 0,
@@ -115,18 +128,20 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     frame's problems are small, and waking a thread pool for each costs more
     than it saves. ``on_result`` is called with the results so far after each
     frame (a sweep reports intermediate scores through it and may stop the run
-    by raising).
+    by raising). A clusterer with ``images_per_batch`` gets that many frames at once.
     """
     frames, load_seconds = load_frames(dataset)
+    batch_size = getattr(clusterer, "images_per_batch", 1)
     results = []
     with threadpool_limits(limits=threads):
-        for frame, seconds in zip(frames, load_seconds):
-            result = process_frame(frame, features, clusterer, postprocess, silhouette_sample=silhouette_sample,
-                                   seed=seed)
-            result.seconds["load"] = seconds
-            results.append(result)
-            if on_result is not None:
-                on_result(results)
+        for start in range(0, len(frames), batch_size):
+            batch = process_frames(frames[start:start + batch_size], features, clusterer, postprocess,
+                                   silhouette_sample=silhouette_sample, seed=seed)
+            for result, seconds in zip(batch, load_seconds[start:start + batch_size]):
+                result.seconds["load"] = seconds
+                results.append(result)
+                if on_result is not None:
+                    on_result(results)
     return results, summarize(results)
 
 

@@ -9,7 +9,7 @@ from src.clustering import (AgglomerativeClusterer, AutoKClusterer, DBSCANCluste
                             region_adjacency)
 from src.data import Frame
 from src.errors import LabError
-from src.pipeline import process_frame
+from src.pipeline import process_frames
 from src.postprocess import EnclosedByField, FieldClusters, PostprocessChain
 
 
@@ -66,7 +66,7 @@ def test_only_noise_still_yields_mask_and_metrics():
     frame = Frame(image=image, mask=truth, image_id=1, file_name="t.jpg", scale=1, n_instances=1)
     features = lambda f: np.zeros((24, 32, 2), np.float32) + np.arange(24 * 32).reshape(24, 32, 1)  # noqa: E731
     chain = PostprocessChain({"field": FieldClusters(), "enclosed": EnclosedByField()})
-    result = process_frame(frame, features, DBSCANClusterer(eps=0.1, min_samples=50, fit_sample=None), chain)
+    (result,) = process_frames([frame], features, DBSCANClusterer(eps=0.1, min_samples=50, fit_sample=None), chain)
     assert (result.labels == -1).all()
     assert result.metrics["dice"] == 0.0 and result.metrics["n_clusters"] == 0
     assert np.isnan(result.metrics["silhouette"]) and result.metrics["inertia"] == 0.0
@@ -135,7 +135,7 @@ def test_auto_k_choice_reaches_the_pipeline_metrics():
         def __call__(self, frame):
             return three_blobs()
 
-    result = process_frame(frame, Blobs(), auto, PostprocessChain({}))
+    (result,) = process_frames([frame], Blobs(), auto, PostprocessChain({}))
     assert result.metrics["chosen_k"] == 3
 
 

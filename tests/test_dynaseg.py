@@ -70,6 +70,7 @@ def test_same_seed_same_labels_and_input_untouched():
     ({"snapshots": [3, 0]}, r"clusterer.snapshots=0 is out of range; allowed \[1, inf\]"),
     ({"sync_every": 0}, r"clusterer.sync_every=0 is out of range"),
     ({"threads": 0}, r"clusterer.threads=0 is out of range"),
+    ({"images_per_batch": 0}, r"clusterer.images_per_batch=0 is out of range"),
 ])
 def test_bad_values_are_one_line(kwargs, message):
     with pytest.raises(LabError, match=message):
@@ -136,7 +137,7 @@ def test_out_of_memory_is_one_line_and_fails_the_run(make_cfg, monkeypatch):
     from src.clustering.dynaseg import DynaSegClusterer as Clusterer
     from src.run import run
 
-    def exhausted(self, image):
+    def exhausted(self, images):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
     monkeypatch.setattr(Clusterer, "_optimise", exhausted)
@@ -169,3 +170,65 @@ def test_label_maps_of_chosen_iterations_are_logged_as_images(make_cfg):
     (key,) = [k for k in client.get_run(run_id).data.metrics if k.startswith("fit/dice/")]
     history = client.get_metric_history(run_id, key)
     assert 1 in [m.step for m in history] and all(0.0 <= m.value <= 1.0 for m in history)
+
+
+@pytest.mark.parametrize("mu_mode, stop", [("fixed", "threshold"), ("scf", "silhouette")])
+def test_images_optimised_together_get_the_labels_of_one_at_a_time(mu_mode, stop):
+    images = [two_regions(seed=seed)[0] for seed in range(3)] + [two_regions(h=16, w=20, seed=3)[0]]
+    settings = dict(n_channels=16, n_blocks=2, iterations=30, mu_mode=mu_mode, stop=stop, min_labels=3,
+                    snapshots=[1, 5], device="cpu")
+    alone = DynaSegClusterer(**settings).fit_many(images)
+    together = DynaSegClusterer(images_per_batch=3, **settings).fit_many(images)
+    # each image stops at its own iteration even inside a batch; the odd-sized last one runs on its own
+    assert len({len(fit.history) for fit in alone}) > 1
+    for one, batched in zip(alone, together):
+        assert np.array_equal(one.labels, batched.labels)
+        assert len(one.history) == len(batched.history)
+        assert [h["n_labels"] for h in one.history] == [h["n_labels"] for h in batched.history]
+        assert [h["loss"] for h in one.history] == pytest.approx([h["loss"] for h in batched.history], rel=1e-4)
+        assert sorted(one.snapshots) == sorted(batched.snapshots)
+        assert one.metrics["dynaseg_target"] == batched.metrics["dynaseg_target"]
+
+
+def test_out_of_memory_halves_the_batch_before_giving_up(monkeypatch, caplog):
+    import torch
+
+    from src.clustering.dynaseg import DynaSegClusterer as Clusterer
+
+    real, sizes = Clusterer._optimise, []
+
+    def small_memory(self, images):
+        sizes.append(len(images))
+        if len(images) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real(self, images)
+
+    monkeypatch.setattr(Clusterer, "_optimise", small_memory)
+    images = [two_regions(seed=seed)[0] for seed in range(3)]
+    fits = Clusterer(n_channels=8, n_blocks=1, iterations=3, images_per_batch=4, device="cpu").fit_many(images)
+    assert sizes == [3, 1, 1, 1] and len(fits) == 3 and all(f.labels.shape == (24, 32) for f in fits)
+    assert "ran out of cpu memory on 3 images at once; trying 1" in caplog.text
+
+
+def test_a_run_in_batches_scores_every_frame_as_one_at_a_time(make_cfg):
+    from src.pipeline import evaluate
+    from src.run import build_stages
+
+    runs = []
+    for per_batch in (1, 2):
+        stages = build_stages(make_cfg("clusterer=dynaseg", "clusterer.n_channels=8", "clusterer.n_blocks=1",
+                                       "clusterer.iterations=5", f"clusterer.images_per_batch={per_batch}",
+                                       "clusterer.snapshots=[2]", "data.n_images=3", "data.scale=16"))
+        seen = []
+        results, summary = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"],
+                                    on_result=lambda so_far: seen.append(len(so_far)))
+        runs.append((results, summary, seen))
+    (alone, summary_alone, seen_alone), (batched, summary_batched, seen_batched) = runs
+    # results still arrive one frame at a time, so a sweep can prune mid-run
+    assert seen_alone == seen_batched == [1, 2, 3]
+    for one, two in zip(alone, batched):
+        assert one.frame.image_id == two.frame.image_id and np.array_equal(one.labels, two.labels)
+        assert one.metrics["dice"] == two.metrics["dice"]
+        assert [h.get("dice") for h in one.fit_history] == [h.get("dice") for h in two.fit_history]
+        assert two.seconds["cluster"] > 0 and two.seconds["load"] >= 0
+    assert summary_alone["dice_mean"] == summary_batched["dice_mean"]

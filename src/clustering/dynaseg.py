@@ -13,9 +13,14 @@ The loop keeps q', mu, the stop test and the history on the device and asks
 the host only every ``sync_every`` iterations, so a GPU is not stalled by a
 synchronisation per step; the result does not depend on ``sync_every``
 because the labels are kept from the iteration at which q' reached its target.
+``images_per_batch`` images of one size can train together, each with its own
+network, as grouped convolutions: one pass of bigger kernels instead of many
+small ones, which is what a GPU wants.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import torch
@@ -23,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from src.clustering.auto_k import AutoKClusterer
+from src.clustering.fit import ClusterFit
 from src.clustering.kmeans import KMeansClusterer
 from src.errors import LabError, check_choice, check_range
 from src.torch_threads import torch_threads
@@ -31,6 +37,8 @@ MU_MODES = ("fixed", "fsf", "scf")
 DEFAULT_ALPHA = {"fsf": 15.0, "scf": 50.0}
 STOP_MODES = ("silhouette", "threshold")
 EXTRACTORS = ("cnn", "fpn")
+
+log = logging.getLogger(__name__)
 
 
 def dynamic_mu(mode: str, n_labels, *, mu: float = 5.0, alpha: float | None = None):
@@ -55,8 +63,9 @@ def dynamic_mu(mode: str, n_labels, *, mu: float = 5.0, alpha: float | None = No
     return n_labels / alpha if mode == "fsf" else alpha / n_labels
 
 
-def conv_block(in_channels: int, out_channels: int) -> list[nn.Module]:
-    return [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(out_channels)]
+def conv_block(in_channels: int, out_channels: int, copies: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(in_channels * copies, out_channels * copies, 3, padding=1, groups=copies),
+            nn.ReLU(inplace=True), nn.BatchNorm2d(out_channels * copies)]
 
 
 class PixelCNN(nn.Module):
@@ -69,29 +78,47 @@ class PixelCNN(nn.Module):
     3x3 output conv, ReLU and BatchNorm. Bilinear upsampling commutes with a 1x1
     conv, so one lateral over the concatenated stages equals the FPN's top-down
     sum of per-stage laterals at the finest level.
+
+    ``copies`` > 1 holds that many independent networks side by side as
+    grouped convolutions: copy ``i`` reads input channels ``i*C:(i+1)*C`` and
+    writes channels ``i*p:(i+1)*p``, and BatchNorm over one image's pixels
+    normalises each copy on its own image, so several images train in one pass.
     """
 
-    def __init__(self, in_channels: int, n_channels: int = 100, n_blocks: int = 3, extractor: str = "cnn"):
+    def __init__(self, in_channels: int, n_channels: int = 100, n_blocks: int = 3, extractor: str = "cnn", *,
+                 copies: int = 1):
         super().__init__()
+        self.settings = (in_channels, n_channels, n_blocks, extractor)
         if extractor == "fpn":
-            layers = [nn.Conv2d(in_channels, n_channels, 1), *conv_block(n_channels, n_channels)]
+            layers = [nn.Conv2d(in_channels * copies, n_channels * copies, 1, groups=copies),
+                      *conv_block(n_channels, n_channels, copies)]
         else:
             layers = [layer for block in range(n_blocks)
-                      for layer in conv_block(in_channels if block == 0 else n_channels, n_channels)]
+                      for layer in conv_block(in_channels if block == 0 else n_channels, n_channels, copies)]
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Conv2d(n_channels, n_channels, 1)
-        self.norm = nn.BatchNorm2d(n_channels)
+        self.classifier = nn.Conv2d(n_channels * copies, n_channels * copies, 1, groups=copies)
+        self.norm = nn.BatchNorm2d(n_channels * copies)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1, C, H, W) -> features (1, p, H, W) and normalised responses r' (1, q, H, W)."""
+        """(1, copies*C, H, W) -> features (1, copies*p, H, W) and normalised responses r' (1, copies*q, H, W)."""
         features = self.features(image)
         return features, self.norm(self.classifier(features))
 
 
+def replicate(model: PixelCNN, copies: int) -> PixelCNN:
+    """``copies`` independent networks in one grouped ``PixelCNN``, each starting from ``model``'s weights."""
+    if copies == 1:
+        return model
+    stacked = PixelCNN(*model.settings, copies=copies).to(next(model.parameters()).device)
+    stacked.load_state_dict({name: value.repeat(copies, *[1] * (value.dim() - 1)) if value.dim() else value
+                             for name, value in model.state_dict().items()})
+    return stacked
+
+
 def continuity_loss(responses: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference of vertically and horizontally adjacent responses (L1 spatial continuity)."""
-    vertical = (responses[:, :, 1:, :] - responses[:, :, :-1, :]).abs().mean()
-    horizontal = (responses[:, :, :, 1:] - responses[:, :, :, :-1]).abs().mean()
+    """(N, q, H, W) -> (N,): mean absolute difference of vertically and horizontally adjacent responses per image."""
+    vertical = (responses[:, :, 1:, :] - responses[:, :, :-1, :]).abs().mean(dim=(1, 2, 3))
+    horizontal = (responses[:, :, :, 1:] - responses[:, :, :, :-1]).abs().mean(dim=(1, 2, 3))
     return vertical + horizontal
 
 
@@ -132,20 +159,26 @@ class DynaSegClusterer:
         "auto" (CUDA when present), "cpu" or "cuda".
     sync_every : int or None
         Iterations between host checks of the stop test; None: 1 on CPU, 10 on CUDA.
+    images_per_batch : int, default 1
+        Images of the same size optimised together by ``fit_many`` (one
+        network each, side by side as grouped convolutions); the labels are
+        those of one image at a time up to float rounding. Out of memory, a
+        batch is halved and tried again.
     threads : int, default 2
         Torch CPU threads.
     seed : int, default 0
 
-    After ``fit_predict``, ``fit_metrics`` holds the iterations run, the
-    target q', the final q' and the final loss, ``fit_history`` the loss, q'
-    and mu of every iteration, and ``fit_snapshots`` the chosen label maps.
+    ``fit_many`` returns a ``ClusterFit`` per image: the iterations run, the
+    target q', the final q' and the final loss as metrics, the loss, q' and mu
+    of every iteration as history, and the chosen label maps. ``fit_predict``
+    keeps them in ``fit_metrics``, ``fit_history`` and ``fit_snapshots``.
     """
 
     def __init__(self, n_channels: int = 100, n_blocks: int = 3, extractor: str = "cnn", iterations: int = 50,
                  mu_mode: str = "scf", mu: float = 5.0, alpha: float | None = None, stop: str = "silhouette",
                  min_labels: int = 3, k_values=(2, 3, 4, 5, 6, 8), silhouette_sample: int = 1000, lr: float = 0.1,
                  momentum: float = 0.9, weight_decay: float = 1e-4, snapshots=(), device: str = "auto",
-                 sync_every: int | None = None, threads: int = 2, seed: int = 0):
+                 sync_every: int | None = None, images_per_batch: int = 1, threads: int = 2, seed: int = 0):
         check_range("clusterer.n_channels", n_channels, 2, integer=True)
         check_range("clusterer.n_blocks", n_blocks, 1, integer=True)
         check_choice("clusterer.extractor", extractor, EXTRACTORS)
@@ -164,6 +197,7 @@ class DynaSegClusterer:
             raise LabError("clusterer.device='cuda' but no CUDA device is visible; use auto or cpu")
         if sync_every is not None:
             check_range("clusterer.sync_every", sync_every, 1, integer=True)
+        check_range("clusterer.images_per_batch", images_per_batch, 1, integer=True)
         check_range("clusterer.threads", threads, 1, integer=True)
         self.n_channels, self.n_blocks, self.extractor = n_channels, n_blocks, extractor
         self.iterations, self.mu_mode, self.mu, self.alpha = iterations, mu_mode, mu, alpha
@@ -175,7 +209,7 @@ class DynaSegClusterer:
         self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                                    "cpu" if device == "auto" else device)
         self.sync_every = sync_every or (10 if self.device.type == "cuda" else 1)
-        self.threads, self.seed = threads, seed
+        self.images_per_batch, self.threads, self.seed = images_per_batch, threads, seed
         self.fit_metrics: dict[str, float] = {}
         self.fit_history: list[dict[str, float]] = []
         self.fit_snapshots: dict[int, np.ndarray] = {}
@@ -185,65 +219,106 @@ class DynaSegClusterer:
             raise LabError(f"clusterer=dynaseg needs at least 2 pixels per image, got {n_pixels}")
 
     def _target(self, features: torch.Tensor) -> int:
+        """The stop target for one image's (p, H, W) first-iteration features."""
         if self.stop == "threshold":
             return self.min_labels
-        pixels = features[0].permute(1, 2, 0).detach().cpu().numpy()
-        self.target_picker.fit_predict(pixels)
+        self.target_picker.fit_predict(features.permute(1, 2, 0).detach().cpu().numpy())
         return int(self.target_picker.fit_metrics["chosen_k"])
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) labels 0..q'-1."""
-        h, w, c = features.shape
-        self.check_input(h * w)
-        image = torch.from_numpy(np.ascontiguousarray(features.transpose(2, 0, 1), dtype=np.float32))
-        try:
-            with torch_threads(self.threads), \
-                    torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                torch.manual_seed(self.seed)
-                labels, target = self._optimise(image[None].to(self.device))
-        except torch.OutOfMemoryError:
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            raise LabError(f"clusterer=dynaseg ran out of {self.device.type} memory on a {h}x{w} image with "
-                           f"n_channels={self.n_channels}; lower clusterer.n_channels, raise data.scale or use "
-                           f"clusterer.device=cpu") from None
-        _, labels = np.unique(labels, return_inverse=True)
-        self.fit_metrics = {"dynaseg_iterations": float(len(self.fit_history)), "dynaseg_target": float(target),
-                            "dynaseg_labels": float(labels.max() + 1), "dynaseg_loss": self.fit_history[-1]["loss"]}
-        return labels.reshape(h, w)
+        (fit,) = self.fit_many([features])
+        self.fit_metrics, self.fit_history, self.fit_snapshots = fit.metrics, fit.history, fit.snapshots
+        return fit.labels
 
-    def _optimise(self, image: torch.Tensor) -> tuple[np.ndarray, int]:
-        """SGD on one (1, C, H, W) image; returns the labels at the stop (or after T steps) and the target q'."""
-        model = PixelCNN(image.shape[1], self.n_channels, self.n_blocks, self.extractor).to(self.device)
+    def fit_many(self, features: list[np.ndarray]) -> list[ClusterFit]:
+        """Optimise each (H, W, C) array, up to ``images_per_batch`` of one size at a time; a ``ClusterFit`` each."""
+        for image in features:
+            self.check_input(image.shape[0] * image.shape[1])
+        fits: list[ClusterFit | None] = [None] * len(features)
+        per_batch, start = self.images_per_batch, 0
+        while start < len(features):
+            shape = features[start].shape
+            stop = start + 1
+            while stop < min(start + per_batch, len(features)) and features[stop].shape == shape:
+                stop += 1
+            try:
+                fits[start:stop] = self._fit_batch(features[start:stop])
+            except torch.OutOfMemoryError:
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if stop - start == 1:
+                    raise LabError(f"clusterer=dynaseg ran out of {self.device.type} memory on a "
+                                   f"{shape[0]}x{shape[1]} image with n_channels={self.n_channels}; lower "
+                                   f"clusterer.n_channels, raise data.scale or use clusterer.device=cpu") from None
+                per_batch = (stop - start) // 2
+                log.warning("clusterer=dynaseg ran out of %s memory on %d images at once; trying %d",
+                            self.device.type, stop - start, per_batch)
+                continue
+            start = stop
+        return fits
+
+    def _fit_batch(self, features: list[np.ndarray]) -> list[ClusterFit]:
+        images = torch.from_numpy(np.stack([np.ascontiguousarray(f.transpose(2, 0, 1), dtype=np.float32)
+                                            for f in features]))
+        with torch_threads(self.threads), \
+                torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            fits = self._optimise(images.to(self.device))
+        for fit in fits:
+            _, labels = np.unique(fit.labels, return_inverse=True)
+            fit.labels = labels.reshape(fit.labels.shape)
+            fit.metrics.update(dynaseg_labels=float(labels.max() + 1), dynaseg_loss=fit.history[-1]["loss"],
+                               dynaseg_iterations=float(len(fit.history)))
+        return fits
+
+    def _optimise(self, images: torch.Tensor) -> list[ClusterFit]:
+        """SGD on (N, C, H, W) images, one network each (all starting from the same seeded weights); per image
+        the labels at its stop (or after T steps), its target q', and its history up to the stop."""
+        n, c, h, w = images.shape
+        single = PixelCNN(c, self.n_channels, self.n_blocks, self.extractor).to(self.device)
+        model = replicate(single, n)
         optimizer = torch.optim.SGD(model.parameters(), lr=self.lr, momentum=self.momentum,
                                     weight_decay=self.weight_decay)
-        target, kept, stopped = None, None, torch.zeros((), dtype=torch.bool, device=self.device)
+        stacked = images.reshape(1, n * c, h, w)
+        targets, kept = None, None
+        stopped = torch.zeros(n, dtype=torch.bool, device=self.device)
         records, snapshots = [], {}
         for step in range(1, self.iterations + 1):
             optimizer.zero_grad(set_to_none=True)
-            pixel_features, responses = model(image)
-            if target is None:
-                target = self._target(pixel_features)
+            pixel_features, responses = model(stacked)
+            responses = responses.view(n, self.n_channels, h, w)
+            if targets is None:
+                per_image = pixel_features.view(n, -1, h, w)
+                targets = torch.tensor([self._target(f) for f in per_image], device=self.device)
             labels = responses.argmax(dim=1)
-            n_labels = (torch.bincount(labels.flatten(), minlength=self.n_channels) > 0).sum().float()
+            in_use = torch.zeros(n, self.n_channels, device=self.device).scatter_(1, labels.flatten(1), 1.0)
+            n_labels = in_use.sum(dim=1)
             mu = torch.as_tensor(dynamic_mu(self.mu_mode, n_labels, mu=self.mu, alpha=self.alpha),
-                                 dtype=torch.float32, device=self.device)
-            loss = F.cross_entropy(responses, labels) + mu * continuity_loss(responses)
-            loss.backward()
+                                 dtype=torch.float32, device=self.device).expand(n)
+            losses = (F.cross_entropy(responses, labels, reduction="none").mean(dim=(1, 2))
+                      + mu * continuity_loss(responses))
+            # each network's parameters get the gradient of its own image's loss only
+            losses.sum().backward()
             optimizer.step()
-            records.append(torch.stack([loss.detach(), n_labels, mu]))
+            records.append(torch.stack([losses.detach(), n_labels, mu]))
             if step in self.snapshots:
-                snapshots[step] = labels[0]
-            # the labels follow each step until q' first reaches the target, then stay
-            kept = labels if kept is None else torch.where(stopped, kept, labels)
-            stopped = stopped | (n_labels <= target)
-            if step % self.sync_every == 0 and bool(stopped):
+                snapshots[step] = labels
+            # an image's labels follow each step until its q' first reaches its target, then stay
+            kept = labels if kept is None else torch.where(stopped[:, None, None], kept, labels)
+            stopped = stopped | (n_labels <= targets)
+            if step % self.sync_every == 0 and bool(stopped.all()):
                 break
         history = torch.stack(records).cpu().numpy()
-        reached_at = np.flatnonzero(history[:, 1] <= target)
-        last = reached_at[0] + 1 if len(reached_at) else len(history)
-        self.fit_history = [{"loss": float(loss), "n_labels": float(n), "mu": float(mu)}
-                            for loss, n, mu in history[:last]]
-        self.fit_snapshots = {step: labels.cpu().numpy() for step, labels in sorted(snapshots.items())
-                              if step <= last}
-        return kept[0].cpu().numpy(), target
+        kept, targets = kept.cpu().numpy(), targets.cpu().numpy()
+        snapshots = {step: labels.cpu().numpy() for step, labels in sorted(snapshots.items())}
+        fits = []
+        for i in range(n):
+            reached_at = np.flatnonzero(history[:, 1, i] <= targets[i])
+            last = reached_at[0] + 1 if len(reached_at) else len(history)
+            fits.append(ClusterFit(
+                kept[i], {"dynaseg_target": float(targets[i])},
+                [{"loss": float(loss), "n_labels": float(count), "mu": float(weight)}
+                 for loss, count, weight in history[:last, :, i]],
+                {step: labels[i] for step, labels in snapshots.items() if step <= last}))
+        return fits
