@@ -24,6 +24,8 @@ log = logging.getLogger("src.train")
 
 def prepare(cfg: DictConfig) -> dict:
     """Check every option and decode the frames; nothing is trained or logged yet."""
+    import torch
+
     from src.data import FootballDataset
     from src.models import create_model
     from src.models.checkpoint import TASKS
@@ -34,7 +36,10 @@ def prepare(cfg: DictConfig) -> dict:
     options["loss"] = options["loss"] or LOSSES[cfg.model.task][0]
     settings = TrainSettings(**options)
     settings.check(cfg.model.task)
-    model = create_model(cfg.model.name, **OmegaConf.to_container(cfg.model.kwargs, resolve=True))
+    # the initial weights are a random choice too: they come from the config's seed, not the global generator
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = create_model(cfg.model.name, **OmegaConf.to_container(cfg.model.kwargs, resolve=True))
     evaluation = build(cfg.data, "data")
     everything = FootballDataset(**_all_frames(cfg))
     ids = training_ids(everything.image_ids, evaluation.image_ids, settings.frames, settings.allow_overlap)

@@ -133,6 +133,19 @@ def test_train_then_cluster_its_features_by_run_id(make_train_cfg, make_cfg):
     assert client.get_run(features_run).data.tags["features.learned.trained_by"] == run_id
 
 
+def test_the_same_training_config_gives_the_same_model(make_train_cfg):
+    from src.train import run_training
+
+    overrides = ("model=unet_recon", "model.kwargs.widths=[4,8]", "train.epochs=1", "train.batch_size=2",
+                 "data.n_images=2", "data.scale=16")
+    first, _ = run_training(make_train_cfg(*overrides))
+    torch.manual_seed(999)  # the global generator must not matter: the initial weights come from the config's seed
+    again, _ = run_training(make_train_cfg(*overrides))
+    other, _ = run_training(make_train_cfg(*overrides, "seed=1"))
+    assert first["train_loss_final"] == again["train_loss_final"] and first["recon_mse"] == again["recon_mse"]
+    assert other["train_loss_final"] != first["train_loss_final"]
+
+
 def test_training_on_the_evaluation_frames_is_refused_before_any_run(make_train_cfg):
     from src.train import run_training
 
