@@ -17,7 +17,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import LabError, check_choice, check_range
+from src.signals import stop_signals, stops_as_interrupts
 from src.tracking import PARENT_RUN_FILE
+from src.urls import redact
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
@@ -53,6 +55,7 @@ def build_stages(cfg: DictConfig) -> dict:
     if check_input is not None:
         dataset = stages["data"]
         check_input(min(w * h for w, h in map(dataset.image_size, dataset.image_ids)))
+    stages["logger"].check()
     return stages
 
 
@@ -69,7 +72,7 @@ def with_local_artifacts(node: DictConfig, tracker) -> DictConfig:
             try:
                 return tracker.download(value)
             except Exception as exc:  # mlflow raises several types for a run or path it cannot find
-                raise LabError(f"{value!r} cannot be downloaded from {tracker.tracking_uri} "
+                raise LabError(f"{value!r} cannot be downloaded from {redact(tracker.tracking_uri)} "
                                f"({type(exc).__name__}); check the run id and path") from None
         return value
 
@@ -163,7 +166,7 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
     log.info("dataset: %s (%s), %d images at scale %d", dataset.source, dataset.root, len(results), dataset.scale)
     log.info("mean Dice %.4f | mean IoU %.4f | pooled Dice %.4f | %.3f s/image",
              summary["dice_mean"], summary["iou_mean"], summary["dice_pooled"], summary["seconds_per_image"])
-    log.info("MLflow run %s in %s (experiment %r)", run_id, tracker.tracking_uri, tracker.experiment_name)
+    log.info("MLflow run %s in %s (experiment %r)", run_id, redact(tracker.tracking_uri), tracker.experiment_name)
     return summary, run_id
 
 
@@ -197,17 +200,34 @@ class SweepParentRun(Callback):
             build(config.logger, "logger").end_parent(parent_file.read_text().strip(), "FINISHED")
 
 
+class RedactSavedConfig(Callback):
+    """Masks credentials of store URLs in the config files Hydra saved for a job (``.hydra/*.yaml``)."""
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        if config.hydra.output_subdir is None:
+            return
+        folder = Path(config.hydra.runtime.output_dir) / config.hydra.output_subdir
+        for path in folder.glob("*.yaml"):
+            text = path.read_text()
+            if redact(text) != text:
+                partial = path.with_name(f".{path.name}.tmp")
+                partial.write_text(redact(text))
+                partial.replace(path)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | tuple[float, ...]:
     try:
-        return run(cfg)
+        with stops_as_interrupts():
+            return run(cfg)
     except LabError as exc:
         if _sweep_parent_file() is not None:
             # in a sweep the job's exception is the sweeper's record of a failed trial
-            log.error("error: %s", exc)
+            log.error("error: %s", redact(str(exc)))
             raise
-        raise SystemExit(f"error: {exc}") from None
+        raise SystemExit(redact(f"error: {exc}")) from None
 
 
 if __name__ == "__main__":
-    main()
+    with stop_signals("src.run"):
+        main()

@@ -27,11 +27,11 @@ values for the pruner, recorded metrics).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import os
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +49,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from src.errors import LabError, check_range
+from src.processes import is_dead, process_token
+from src.signals import interrupted
+from src.urls import redact, store_lock
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("maximize", "minimize")
@@ -230,10 +233,13 @@ def _create_or_load(study_name: str, storage: str | None, directions: list[str],
                     attempts: int = 5) -> optuna.Study:
     for attempt in range(1, attempts + 1):
         try:
-            backend = None if storage is None else rdb_storage(storage)
-            return optuna.create_study(study_name=study_name, storage=backend, directions=directions,
-                                       sampler=sampler, pruner=optuna.pruners.NopPruner() if pruner is None else pruner,
-                                       load_if_exists=True)
+            # a new SQLite file gets its tables from one process at a time
+            with store_lock(storage) if storage else contextlib.nullcontext():
+                backend = None if storage is None else rdb_storage(storage)
+                return optuna.create_study(study_name=study_name, storage=backend, directions=directions,
+                                           sampler=sampler,
+                                           pruner=optuna.pruners.NopPruner() if pruner is None else pruner,
+                                           load_if_exists=True)
         except (sqlalchemy.exc.IntegrityError, optuna.exceptions.DuplicatedStudyError):
             # workers starting together on an empty database race to create its tables or the study
             if attempt == attempts:
@@ -251,19 +257,14 @@ def open_study(study_name: str, storage: str | None, directions: list[str], samp
     try:
         study = _create_or_load(study_name, storage, directions, sampler, pruner)
     except Exception as exc:  # SQLAlchemy and Optuna raise many types for an unusable storage
-        raise LabError(f"hydra.sweeper.storage={storage!r} cannot be used ({type(exc).__name__}: "
-                       f"{str(exc).splitlines()[0][:200]}); give a reachable RDB URL such as "
+        raise LabError(redact(f"hydra.sweeper.storage={storage!r} cannot be used ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200]})") + "; give a reachable RDB URL such as "
                        "sqlite:///path/optuna.db or postgresql://user@host/db") from None
     stored = [d.name.lower() for d in study.directions]
     if stored != list(directions):
-        raise LabError(f"hydra.sweeper.study_name={study_name!r} exists in {storage} with directions {stored}, "
+        raise LabError(f"hydra.sweeper.study_name={study_name!r} exists in {redact(storage)} with directions {stored}, "
                        f"not {list(directions)}; pick another study_name")
     return study
-
-
-def worker_id() -> str:
-    """``host:pid`` of this sweeper process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -280,39 +281,12 @@ def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def fail_interrupted(study: optuna.Study) -> list[int]:
     """End as uncounted FAIL the RUNNING trials whose sweeper process on this host is gone; returns their numbers."""
-    host = socket.gethostname()
     stale = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker_host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
-        if worker_host == host and pid.isdigit() and not _alive(int(pid)):
+        if is_dead(str(trial.user_attrs.get(WORKER_ATTR, ""))):
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             stale.append(trial.number)
     return stale
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def interrupted(exc: BaseException) -> bool:
-    """Whether a Ctrl-C caused ``exc``: it or an exception it arose from is a KeyboardInterrupt.
-
-    An interrupt that lands inside a database call can surface as the
-    driver's own error, raised while handling it.
-    """
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def job_outcome(job_return, n_objectives: int) -> tuple[TrialState, list[float] | None, str]:
@@ -375,7 +349,7 @@ class OptunaSweeper(Sweeper):
         try:
             return self._sweep(arguments)
         except LabError as exc:
-            raise SweepError(f"error: {exc}") from None
+            raise SweepError(redact(f"error: {exc}")) from None
 
     def _sweep(self, arguments: list[str]) -> optuna.Study:
         parent = self._parent_run()
@@ -452,7 +426,7 @@ class OptunaSweeper(Sweeper):
             trials = []
             for _ in range(min(self.n_jobs, remaining)):
                 trial = study.ask()
-                trial.set_user_attr(WORKER_ATTR, worker_id())
+                trial.set_user_attr(WORKER_ATTR, process_token())
                 ahead = sum(1 for t in counted_trials(study) if t.number <= trial.number)
                 if ahead > self.n_trials:
                     # a concurrent worker asked for the last slot first

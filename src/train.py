@@ -17,6 +17,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import LabError, check_choice
+from src.signals import stop_signals, stops_as_interrupts
+from src.urls import redact
 from src.run import build
 
 log = logging.getLogger("src.train")
@@ -65,9 +67,10 @@ def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
     from src.models.checkpoint import save_model
     from src.training import evaluate_reconstruction, evaluate_segmentation, predict, train
 
+    tracker = build(cfg.logger, "logger")
+    tracker.check()
     parts = prepare(cfg)
     settings, model = parts["settings"], parts["model"]
-    tracker = build(cfg.logger, "logger")
     images = np.stack([f.image for f in parts["train_frames"]])
     eval_images = np.stack([f.image for f in parts["eval_frames"]])
     segmentation = cfg.model.task == "segmentation"
@@ -110,10 +113,12 @@ def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
     try:
-        run_training(cfg)
+        with stops_as_interrupts():
+            run_training(cfg)
     except LabError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        raise SystemExit(redact(f"error: {exc}")) from None
 
 
 if __name__ == "__main__":
-    main()
+    with stop_signals("src.train"):
+        main()

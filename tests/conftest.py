@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -75,3 +80,44 @@ def make_train_cfg(tmp_path, synthetic_root, models_dir):
     make = _composer("train", tmp_path, synthetic_root, models_dir)
     yield lambda *overrides, **kwargs: make(f"out_dir={tmp_path / 'trained'}", *overrides, **kwargs)
     GlobalHydra.instance().clear()
+
+
+def find_postgres_bin(name):
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway PostgreSQL server on a free loopback port; yields the URL prefix for its databases."""
+    initdb = find_postgres_bin("initdb")
+    if initdb is None:
+        message = "PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run does this)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    bin_dir = os.path.dirname(os.path.realpath(initdb))
+    base = tempfile.mkdtemp(prefix="lab-postgres-")
+    # the server refuses to run as root, so it runs as the postgres account when there is one
+    as_user = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = os.path.join(base, "data")
+
+    def pg(*args):
+        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
+
+    pg(initdb, "-D", data, "-U", "lab", "--auth=trust", "-E", "UTF8")
+    pg(os.path.join(bin_dir, "pg_ctl"), "-D", data, "-l", os.path.join(base, "log"), "-w", "-o",
+       f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start")
+    try:
+        for database in ("optuna", "mlflow"):
+            pg(os.path.join(bin_dir, "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "lab", database)
+        yield f"postgresql://lab@127.0.0.1:{port}"
+    finally:
+        pg(os.path.join(bin_dir, "pg_ctl"), "-D", data, "-m", "fast", "stop")
+        shutil.rmtree(base, ignore_errors=True)

@@ -19,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
+from src.data.coco_check import check_coco
 from src.data.frame import Frame
 from src.data.synthetic import ensure_synthetic_dataset
 from src.errors import LabError, check_range
@@ -64,6 +65,8 @@ def read_image(path: Path, size: tuple[int, int], *, expected: tuple[int, int] |
                 )
             im.draft("RGB", size)
             rgb = im.convert("RGB")
+    except Image.DecompressionBombError as exc:
+        raise LabError(f"image {path} is too large to decode safely ({exc}); downscale it") from None
     except (OSError, SyntaxError, UnidentifiedImageError) as exc:
         raise LabError(f"image {path} cannot be read ({exc}); replace the file or drop it from the annotations") from None
     if rgb.size != tuple(size):
@@ -126,7 +129,8 @@ class FootballDataset:
 
     def __init__(self, root: str | None = None, n_images: int | None = 50, scale: int = 8, seed: int = 0, *,
                  image_dir: str = "images", annotation_file: str = "annotations/instances_default.json",
-                 synthetic_root: str | None = None, synthetic_images: int = 12, cache_frames: bool = True):
+                 synthetic_root: str | None = None, synthetic_images: int = 12, cache_frames: bool = True,
+                 strict: bool = False):
         check_range("data.scale", scale, 1, integer=True)
         if n_images is not None:
             check_range("data.n_images", n_images, 1, integer=True)
@@ -147,7 +151,7 @@ class FootballDataset:
         if not self.root.is_dir():
             raise LabError(f"data.root={str(root)!r} is not a folder; point it (or FOOTBALL_DATA) at a dataset "
                            "with images/ and annotations/, or leave it unset for the synthetic set")
-        self.coco = _load_coco(self.annotation_path)
+        self.coco = _load_coco(self.annotation_path, strict=strict)
         self.image_ids = self._sample(n_images)
         for image_id in self.image_ids:
             self._check_image(image_id)
@@ -226,7 +230,7 @@ class FootballDataset:
         return [self.frame(i) for i in self.image_ids]
 
 
-def _load_coco(path: Path) -> COCO:
+def _load_coco(path: Path, *, strict: bool = False) -> COCO:
     if not path.is_file():
         raise LabError(f"annotation file {path} does not exist; data.annotation_file must name a COCO json "
                        "inside data.root")
@@ -238,11 +242,7 @@ def _load_coco(path: Path) -> COCO:
             or not isinstance(dataset.get("annotations"), list):
         raise LabError(f"annotation file {path} is not a COCO instances file: it needs 'images' and "
                        "'annotations' lists")
-    for key in ("id", "file_name", "width", "height"):
-        bad = next((img for img in dataset["images"] if key not in img), None)
-        if bad is not None:
-            raise LabError(f"annotation file {path}: an image entry has no {key!r} ({bad}); every image needs "
-                           "id, file_name, width and height")
+    dataset = check_coco(dataset, path, strict=strict)
     coco = COCO()
     coco.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):

@@ -5,8 +5,11 @@ steps and as a table, summary metrics, the per-iteration curves of an
 optimising clusterer (``fit/<value>/<image>``), and artifacts: per-image mask,
 overlay, cluster labels and components PNGs, the label maps an optimising
 clusterer kept at chosen iterations (``fit_labels/<image>_iter<step>.png``),
-the per-image metrics CSV and the config. A run that raises is ended FAILED (KILLED on Ctrl-C) with the
-error as a tag, so no run is left RUNNING.
+the per-image metrics CSV and the config. A run that raises is ended FAILED (KILLED on Ctrl-C or
+SIGTERM) with the error as a tag; artifacts are logged all or none. Each run is tagged with its process
+(``lab.process``), so a run whose process died without ending it (``kill -9``, power loss) is recognised
+and ended FAILED by the next run or by ``python -m src.cleanup``. Credentials in URLs never
+reach a param, tag or artifact.
 """
 
 from __future__ import annotations
@@ -24,12 +27,24 @@ import numpy as np
 import sqlalchemy.exc
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from PIL import Image
 
 from src import viz
+from src.errors import LabError
+from src.processes import is_dead, process_token
+from src.signals import interrupted
+from src.urls import redact, sqlite_path, store_lock
 
 log = logging.getLogger(__name__)
 PARENT_RUN_FILE = "mlflow_parent_run_id"
+# the tag naming the process that owns a run (``host:pid:start``)
+PROCESS_TAG = "lab.process"
+# the landing page of the MLflow UI for an experiment: its runs, not the GenAI overview
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+# stores this process has opened (created or migrated) under the store lock
+_OPENED: set[str] = set()
 
 
 def flatten(tree, prefix: str = "") -> dict[str, str]:
@@ -69,6 +84,50 @@ class MLflowTracker:
         self.run_name = run_name
         self.log_images = log_images
 
+    def _client(self) -> MlflowClient:
+        """A client of this tracker's store; the first one in a process opens the store under its lock."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        if self.tracking_uri not in _OPENED:
+            _make_sqlite_folder(self.tracking_uri)
+            with store_lock(self.tracking_uri):
+                MlflowClient().search_experiments(max_results=1)
+            _OPENED.add(self.tracking_uri)
+        return MlflowClient()
+
+    def check(self) -> None:
+        """Open the store, find or create the experiment and write to it; one-line LabError if it cannot.
+
+        Called before any work, so an unreachable, unwritable or broken store
+        fails the run at once instead of after the frames were processed.
+        """
+        shown = redact(self.tracking_uri)
+        try:
+            self._probe_database()
+            experiment_id = self._experiment_id()
+            # a write, so a read-only store fails here; it also makes the UI open on the runs
+            self._client().set_experiment_tag(experiment_id, *next(iter(EXPERIMENT_KIND.items())))
+        except LabError:
+            raise
+        except Exception as exc:  # SQLAlchemy, sqlite3, OS and MLflow errors alike
+            raise LabError(f"logger.tracking_uri={shown} cannot be used: {_root_cause(exc)}; point "
+                           "MLFLOW_TRACKING_URI (or logger.tracking_uri) at a writable store") from None
+
+    def _probe_database(self) -> None:
+        """Connect once to a database store, without MLflow's minutes of retries for an unreachable server."""
+        scheme = self.tracking_uri.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in _DATABASE_SCHEMES:
+            return
+        _make_sqlite_folder(self.tracking_uri)
+
+        connect_args = {} if scheme == "sqlite" else {"connect_timeout": 10}
+        engine = sqlalchemy.create_engine(self.tracking_uri, poolclass=sqlalchemy.pool.NullPool,
+                                          connect_args=connect_args)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+
     def _experiment_id(self, attempts: int = 5) -> str:
         for attempt in range(1, attempts + 1):
             try:
@@ -80,8 +139,7 @@ class MLflowTracker:
                 time.sleep(0.5 * attempt)
 
     def _find_or_create_experiment(self) -> str:
-        mlflow.set_tracking_uri(self.tracking_uri)
-        client = MlflowClient()
+        client = self._client()
         experiment = client.get_experiment_by_name(self.experiment_name)
         if experiment is not None:
             return experiment.experiment_id
@@ -90,7 +148,9 @@ class MLflowTracker:
             Path(self.artifact_location).mkdir(parents=True, exist_ok=True)
             location = Path(self.artifact_location).resolve().as_uri()
         try:
-            return client.create_experiment(self.experiment_name, artifact_location=location)
+            with store_lock(self.tracking_uri):
+                return client.create_experiment(self.experiment_name, artifact_location=location,
+                                                tags=EXPERIMENT_KIND)
         except mlflow.exceptions.MlflowException:
             # another process created it in between
             return client.get_experiment_by_name(self.experiment_name).experiment_id
@@ -100,27 +160,68 @@ class MLflowTracker:
             fail_parent: bool = True, killed_by: tuple[type[BaseException], ...] = (KeyboardInterrupt,)):
         """Start a run, yield its id, and end it FINISHED, FAILED or KILLED.
 
-        An exception of a ``killed_by`` type (Ctrl-C, a pruned trial) ends the
-        run KILLED, any other FAILED; with ``fail_parent`` a failure also fails
-        the parent run (a plain multirun), while an Optuna study judges its
-        failed trials itself.
+        An exception of a ``killed_by`` type (Ctrl-C, SIGTERM, a pruned trial)
+        ends the run KILLED, any other FAILED; with ``fail_parent`` a failure
+        also fails the parent run (a plain multirun), while an Optuna study
+        judges its failed trials itself. Runs of dead processes of this host
+        are ended FAILED first.
         """
         experiment_id = self._experiment_id()
-        all_tags = dict(tags or {})
+        self.close_stale_runs()
+        all_tags = {key: redact(str(value)) for key, value in (tags or {}).items()}
+        all_tags[PROCESS_TAG] = process_token()
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         active = mlflow.start_run(experiment_id=experiment_id, run_name=self.run_name, tags=all_tags)
+        run_id = active.info.run_id
         try:
-            mlflow.log_params(flatten(params))
-            yield active.info.run_id
+            mlflow.log_params({key: redact(value) for key, value in flatten(params).items()})
+            yield run_id
         except BaseException as exc:
-            killed = isinstance(exc, killed_by)
-            mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
-            mlflow.end_run(status="KILLED" if killed else "FAILED")
+            killed = isinstance(exc, killed_by) or interrupted(exc)
+            self._end_with_error(run_id, "KILLED" if killed else "FAILED", exc)
             if parent_run_id and fail_parent and not killed:
                 self.end_parent(parent_run_id, "FAILED")
             raise
         mlflow.end_run(status="FINISHED")
+
+    def _end_with_error(self, run_id: str, status: str, exc: BaseException) -> None:
+        """End the active run with ``status`` and the error as a tag; say so if even that cannot be written."""
+        reason = redact(f"{type(exc).__name__}: {exc}")[:5000]
+        try:
+            mlflow.set_tag("error", reason)
+        except Exception:  # a full disk or a lost server may refuse the tag but still end the run
+            pass
+        try:
+            mlflow.end_run(status=status)  # leaves the active run first, then writes the status
+        except Exception as end_exc:
+            log.error("MLflow run %s could not be ended %s (%s); once this process has ended, the next run or "
+                      "`python -m src.cleanup` ends it FAILED", run_id, status,
+                      redact(_root_cause(end_exc)))
+
+    def close_stale_runs(self) -> list[str]:
+        """End FAILED every RUNNING run of the store whose process on this host has died.
+
+        A run records its process in the ``lab.process`` tag; a process that
+        was killed (``kill -9``), crashed or lost power could not end its run.
+        Runs of other hosts, of live processes, or without the tag (not the
+        lab's) are left alone. Returns the ids of the runs it ended.
+        """
+        client = self._client()
+        experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+        closed = []
+        for run in client.search_runs(experiments, f"attributes.status = 'RUNNING' and tags.`{PROCESS_TAG}` != ''",
+                                      max_results=5000) if experiments else []:
+            owner = run.data.tags[PROCESS_TAG]
+            if not is_dead(owner):
+                continue
+            client.set_tag(run.info.run_id, "error", f"process {owner} ended without ending this run "
+                           "(killed, crashed or powered off); ended FAILED by a later run or src.cleanup")
+            client.set_terminated(run.info.run_id, status="FAILED")
+            closed.append(run.info.run_id)
+        if closed:
+            log.warning("ended %d MLflow run(s) of dead processes as FAILED: %s", len(closed), ", ".join(closed))
+        return closed
 
     def log_results(self, results, summary: dict[str, float], config_yaml: str,
                     extra_files: dict[str, str] | None = None) -> None:
@@ -134,13 +235,12 @@ class MLflowTracker:
         step_metrics += [Metric(f"fit/{key}/{result.frame.stem}", value, now, iteration)
                          for result in results for iteration, values in enumerate(result.fit_history, 1)
                          for key, value in values.items() if math.isfinite(value)]
-        client = MlflowClient()
+        client = self._client()
         run_id = mlflow.active_run().info.run_id
         for start in range(0, len(step_metrics), 1000):
             client.log_batch(run_id, metrics=step_metrics[start:start + 1000])
         rows = [{"image_id": r.frame.image_id, "file_name": r.frame.file_name, **r.metrics,
                  **{f"seconds_{k}": v for k, v in r.seconds.items()}} for r in results]
-        mlflow.log_table({key: [row.get(key) for row in rows] for key in rows[0]}, "per_image_metrics.json")
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             with open(tmp / "per_image_metrics.csv", "w", newline="") as handle:
@@ -148,15 +248,28 @@ class MLflowTracker:
                 writer.writeheader()
                 writer.writerows(rows)
             (tmp / "config").mkdir()
-            (tmp / "config" / "config.yaml").write_text(config_yaml)
+            (tmp / "config" / "config.yaml").write_text(redact(config_yaml))
             for name, text in (extra_files or {}).items():
-                (tmp / "config" / name).write_text(text)
+                (tmp / "config" / name).write_text(redact(text))
             if self.log_images:
                 _write_images(tmp, results)
-            mlflow.log_artifacts(str(tmp))
+            table = {key: [row.get(key) for row in rows] for key in rows[0]}
+            self._log_all_or_nothing(run_id, lambda: (mlflow.log_artifacts(str(tmp)),
+                                                      mlflow.log_table(table, "per_image_metrics.json")))
 
-    def set_tags(self, tags: dict[str, str]) -> None:
-        mlflow.set_tags(tags)
+    def _log_all_or_nothing(self, run_id: str, log_them) -> None:
+        """Call ``log_them``; if it fails (a full disk), delete what it logged and raise one LabError line."""
+        try:
+            log_them()
+        except Exception as exc:
+            artifact_uri = mlflow.get_run(run_id).info.artifact_uri
+            try:
+                get_artifact_repository(artifact_uri).delete_artifacts()
+                kept = "none was kept"
+            except Exception as delete_exc:
+                kept = f"the partial ones could not be deleted ({_root_cause(delete_exc)})"
+            raise LabError(f"the artifacts of MLflow run {run_id} could not be written to {redact(artifact_uri)} "
+                           f"({_root_cause(exc)}); {kept}, and the run is FAILED") from None
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """One metric of the active run (a training curve steps it by epoch)."""
@@ -174,19 +287,20 @@ class MLflowTracker:
 
     def download(self, uri: str) -> str:
         """A local copy of artifacts named by a ``runs:/<run_id>/<path>`` URI."""
-        mlflow.set_tracking_uri(self.tracking_uri)
+        self._client()
         return mlflow.artifacts.download_artifacts(artifact_uri=uri)
 
     def start_parent(self, name: str, tags: dict | None = None) -> str:
         """Create a RUNNING parent run for a sweep and return its id."""
         experiment_id = self._experiment_id()
-        run = MlflowClient().create_run(experiment_id, run_name=name, tags=tags or {})
+        self.close_stale_runs()
+        tags = {key: redact(str(value)) for key, value in (tags or {}).items()}
+        run = self._client().create_run(experiment_id, run_name=name, tags={**tags, PROCESS_TAG: process_token()})
         return run.info.run_id
 
     def end_parent(self, run_id: str, status: str = "FINISHED") -> None:
         """End a parent run unless it already ended; FAILED sticks over FINISHED."""
-        mlflow.set_tracking_uri(self.tracking_uri)
-        client = MlflowClient()
+        client = self._client()
         current = client.get_run(run_id).info.status
         if current == "RUNNING" or (current == "FINISHED" and status == "FAILED"):
             client.set_terminated(run_id, status=status)
@@ -194,10 +308,9 @@ class MLflowTracker:
     def log_study(self, run_id: str, *, params: dict[str, str], metrics: dict[str, float],
                   tables: dict[str, dict[str, list]], figures: dict, tags: dict[str, str] | None = None) -> None:
         """Log a sweep's summary into its parent run: params, metrics, tags, tables (JSON) and figures (PNG)."""
-        mlflow.set_tracking_uri(self.tracking_uri)
-        client = MlflowClient()
-        client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
-                         tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+        client = self._client()
+        client.log_batch(run_id, params=[Param(k, redact(str(v))[:6000]) for k, v in params.items()],
+                         tags=[RunTag(k, redact(str(v))) for k, v in (tags or {}).items()],
                          metrics=[Metric(k, v, int(time.time() * 1000), 0) for k, v in metrics.items()
                                   if math.isfinite(v)])
         for name, table in tables.items():
@@ -207,8 +320,7 @@ class MLflowTracker:
 
     def run_info(self, run_id: str) -> dict:
         """Status, params, metrics and tags of a run (for tests and reports)."""
-        mlflow.set_tracking_uri(self.tracking_uri)
-        run = MlflowClient().get_run(run_id)
+        run = self._client().get_run(run_id)
         return {"status": run.info.status, "params": run.data.params, "metrics": run.data.metrics,
                 "tags": run.data.tags, "artifact_uri": run.info.artifact_uri}
 
@@ -231,4 +343,20 @@ def _write_images(folder: Path, results) -> None:
             Image.fromarray(viz.label_image(labels)).save(folder / "fit_labels" / f"{stem}_iter{iteration:04d}.png")
 
 
-__all__ = ["MLflowTracker", "PARENT_RUN_FILE", "flatten"]
+def _make_sqlite_folder(uri: str) -> None:
+    database = sqlite_path(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The first line of the innermost cause of ``exc``, with its type: what went wrong, not where."""
+    seen = set()
+    while (exc.__cause__ or exc.__context__) is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+__all__ = ["MLflowTracker", "PARENT_RUN_FILE", "PROCESS_TAG", "flatten"]
