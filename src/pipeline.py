@@ -5,6 +5,7 @@ Knows neither Hydra nor MLflow: it takes built stage objects and returns numbers
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from src.metrics import (dice, dice_from_counts, hungarian_miou, iou_from_counts
                          pooled_scores)
 from src.postprocess import PlayerMask
 
+log = logging.getLogger(__name__)
 COUNT_KEYS = ("tp", "fp", "fn")
 STAGES = ("load", "features", "cluster", "postprocess", "metrics")
 SUMMARY_KEYS = ("dice_mean", "iou_mean", "dice_pooled", "iou_pooled", "oracle_dice_mean", "hungarian_miou_mean",
@@ -142,7 +144,25 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
                 results.append(result)
                 if on_result is not None:
                     on_result(results)
+    warn_degenerate(results)
     return results, summarize(results)
+
+
+def warn_degenerate(results: list[ImageResult]) -> None:
+    """One warning line for each way a run produced nothing to select: all noise, one cluster, empty masks."""
+    total = len(results)
+    all_noise = sum(bool((r.labels < 0).all()) for r in results)
+    one_cluster = sum(r.metrics["n_clusters"] <= 1 and not (r.labels < 0).any() for r in results)
+    empty = sum(not r.player.mask.any() for r in results)
+    if all_noise:
+        log.warning("the clustering labelled every pixel noise (-1) in %d of %d frames, so their masks are empty: "
+                    "a density clusterer's radius is too small for these features (DBSCAN: clusterer.eps=auto)",
+                    all_noise, total)
+    if one_cluster:
+        log.warning("the clustering found a single cluster in %d of %d frames, so nothing stands apart from the "
+                    "pitch: raise the number of clusters or lower the clusterer's radius", one_cluster, total)
+    if empty == total and total and not all_noise:
+        log.warning("the player mask is empty in all %d frames: the post-processing dropped every candidate", total)
 
 
 def summarize(results: list[ImageResult]) -> dict[str, float]:

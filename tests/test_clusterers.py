@@ -52,6 +52,23 @@ def test_dbscan_marks_sparse_pixels_as_noise():
     assert labels[5, 5] == labels[15, 15] == -1 and (labels == 0).sum() == 397
 
 
+def test_dbscan_auto_eps_follows_each_frames_k_distances():
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(30, 30, 2)).astype(np.float32)
+    dense[3, 4] = dense[20, 7] = (25.0, 25.0)      # two far, sparse pixels
+    clusterer = DBSCANClusterer(eps="auto", eps_scale=1.5, min_samples=5, fit_sample=None)
+    labels = clusterer.fit_predict(dense)
+    flat = dense.reshape(-1, 2).astype(np.float64)
+    from sklearn.neighbors import NearestNeighbors
+    kth = NearestNeighbors(n_neighbors=5).fit(flat).kneighbors(flat)[0][:, -1]
+    assert clusterer.fit_metrics["dbscan_eps"] == pytest.approx(1.5 * np.median(kth))
+    assert labels[3, 4] == labels[20, 7] == -1 and (labels >= 0).mean() > 0.8
+    # the same frame spread ten times wider gets a radius ten times larger and the same labels
+    wide = DBSCANClusterer(eps="auto", eps_scale=1.5, min_samples=5, fit_sample=None)
+    assert np.array_equal(wide.fit_predict(dense * 10), labels)
+    assert wide.fit_metrics["dbscan_eps"] == pytest.approx(10 * clusterer.fit_metrics["dbscan_eps"], rel=1e-5)
+
+
 def test_sample_then_assign_is_deterministic():
     feats = np.random.default_rng(2).normal(size=(30, 30, 3)).astype(np.float32)
     a = GaussianMixtureClusterer(n_clusters=4, fit_sample=300, seed=5).fit_predict(feats)
@@ -83,6 +100,8 @@ def test_region_adjacency_by_hand():
     (lambda: DBSCANClusterer(eps=0), r"clusterer.eps=0 is out of range; allowed \(0, inf\]"),
     (lambda: DBSCANClusterer(eps=-1.0), r"clusterer.eps=-1.0 is out of range"),
     (lambda: DBSCANClusterer(min_samples=0), r"clusterer.min_samples=0 is out of range"),
+    (lambda: DBSCANClusterer(eps="automatic"), r"clusterer.eps='automatic' must be a number"),
+    (lambda: DBSCANClusterer(eps_scale=0), r"clusterer.eps_scale=0 is out of range"),
     (lambda: GaussianMixtureClusterer(covariance_type="round"), r"clusterer.covariance_type='round' is not allowed"),
     (lambda: HDBSCANClusterer(min_cluster_size=1), r"clusterer.min_cluster_size=1 is out of range"),
     (lambda: MeanShiftClusterer(quantile=0), r"clusterer.quantile=0 is out of range"),

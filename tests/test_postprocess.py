@@ -159,7 +159,22 @@ def test_recluster_drops_field_coloured_candidates():
     assert np.array_equal(out, truth)
 
 
+def test_recluster_of_noise_touches_only_noise_pixels():
+    image, labels, truth = scene()
+    candidates = truth.copy()
+    candidates[12:14, 10:20] = True       # pitch pixels among the candidates ...
+    noisy = labels.copy()
+    noisy[12:14, 10:20] = -1              # ... that a density clusterer left as noise
+    noisy[5:9, 5:8] = -1                  # one player is noise too, the other a cluster
+    state = MaskState(labels=noisy, image=image, mask=candidates, field=(labels == 0) & ~candidates)
+    out = ReclusterCandidates(n_clusters=2, max_distance=20.0, pixels="noise", seed=0)(state).mask
+    assert np.array_equal(out, truth)
+    without_noise = MaskState(labels=labels, image=image, mask=candidates, field=state.field)
+    assert ReclusterCandidates(n_clusters=2, pixels="noise")(without_noise) is without_noise
+
+
 @pytest.mark.parametrize("step, message", [
+    (lambda: ReclusterCandidates(pixels="all"), r"recluster.pixels='all' is not allowed"),
     (lambda: MergeSimilarRegions(0), r"merge.threshold=0"),
     (lambda: CloseMask(0), r"close.radius=0"),
     (lambda: FillHoles(0), r"fill.max_size=0"),

@@ -120,26 +120,51 @@ class DBSCANClusterer(SampledClusterer):
     lies within ``eps``, else it is noise (-1), as DBSCAN treats new points.
     Sparse pixels (players, in the noise mode) come out as -1.
 
+    With ``eps="auto"`` the radius comes from each frame's own k-distance
+    curve (k = ``min_samples``): ``eps_scale`` times the median distance of a
+    sampled pixel to its k-th neighbour. The pitch, crowd and boards are dense
+    and cover most of a broadcast frame, so pixels no more than ``eps_scale``
+    times sparser than the typical pixel are core, and the rare structures
+    (players) are noise, whatever the feature set's number of channels or
+    spread. The radius used is in ``fit_metrics["dbscan_eps"]``.
+
     Parameters
     ----------
-    eps : float, default 0.3
-        Neighbourhood radius in standardized feature units; must be > 0.
+    eps : float or "auto", default "auto"
+        Neighbourhood radius in standardized feature units (> 0), or "auto".
+    eps_scale : float, default 1.5
+        With ``eps="auto"``: the radius as a multiple of the median k-distance (> 0).
     min_samples : int, default 10
     algorithm : {"brute", "kd_tree", "ball_tree", "auto"}, default "brute"
     fit_sample : int or None, default 4000
     seed : int, default 0
     """
 
-    def __init__(self, eps: float = 0.3, min_samples: int = 10, algorithm: str = "brute",
-                 fit_sample: int | None = 4000, seed: int = 0):
-        check_range("clusterer.eps", eps, 0, low_open=True)
+    def __init__(self, eps: float | str = "auto", eps_scale: float = 1.5, min_samples: int = 10,
+                 algorithm: str = "brute", fit_sample: int | None = 4000, seed: int = 0):
+        if eps != "auto":
+            check_range("clusterer.eps", eps, 0, low_open=True)
+        check_range("clusterer.eps_scale", eps_scale, 0, low_open=True)
         check_range("clusterer.min_samples", min_samples, 1, integer=True)
         check_choice("clusterer.algorithm", algorithm, {"brute", "kd_tree", "ball_tree", "auto"})
         super().__init__(fit_sample, seed)
-        self.eps, self.min_samples, self.algorithm = eps, min_samples, algorithm
+        self.eps, self.eps_scale, self.min_samples, self.algorithm = eps, eps_scale, min_samples, algorithm
+        self.fit_metrics: dict[str, float] = {}
+
+    def radius(self, sample: np.ndarray) -> float:
+        """The radius for this sample: ``eps``, or ``eps_scale`` x its median k-distance."""
+        if self.eps != "auto":
+            return float(self.eps)
+        k = min(self.min_samples, len(sample))
+        # the nearest neighbour of a sampled pixel is itself, as in DBSCAN's own count of min_samples
+        distance, _ = NearestNeighbors(n_neighbors=k, algorithm=self.algorithm).fit(sample).kneighbors(sample)
+        median = float(np.median(distance[:, -1]))
+        return self.eps_scale * median if median > 0 else float(np.finfo(np.float32).eps)
 
     def _estimator(self, flat):
-        return DBSCAN(eps=self.eps, min_samples=self.min_samples, algorithm=self.algorithm)
+        self.eps_ = self.radius(flat)
+        self.fit_metrics = {"dbscan_eps": self.eps_}
+        return DBSCAN(eps=self.eps_, min_samples=self.min_samples, algorithm=self.algorithm)
 
     def _assign(self, estimator, sample, sample_labels, flat):
         """DBSCAN's own rule for new points: the cluster of the nearest core sample within ``eps``, else noise."""
@@ -147,7 +172,7 @@ class DBSCANClusterer(SampledClusterer):
         if len(core) == 0:
             return np.full(len(flat), -1)
         distance, nearest = NearestNeighbors(n_neighbors=1, algorithm=self.algorithm).fit(sample[core]).kneighbors(flat)
-        return np.where(distance[:, 0] <= self.eps, sample_labels[core][nearest[:, 0]], -1)
+        return np.where(distance[:, 0] <= self.eps_, sample_labels[core][nearest[:, 0]], -1)
 
 
 class HDBSCANClusterer(SampledClusterer):

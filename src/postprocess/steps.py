@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 from skimage import color, graph, measure, morphology
 from sklearn.cluster import KMeans
 
-from src.errors import LabError, check_range
+from src.errors import LabError, check_choice, check_range
 
 
 @dataclass(frozen=True)
@@ -264,25 +264,33 @@ class ReclusterCandidates:
     n_clusters : int, default 4
     max_distance : float, default 20.0
         Delta E 1976.
+    pixels : {"candidates", "noise"}, default "candidates"
+        Which candidates are clustered again: all, or only the noise (label
+        -1) of a density clusterer. Noise mixes players with stray pitch
+        pixels, so it needs this second look; with "noise" a label map
+        without noise passes unchanged.
     seed : int, default 0
     """
 
-    def __init__(self, n_clusters: int = 4, max_distance: float = 20.0, seed: int = 0):
+    def __init__(self, n_clusters: int = 4, max_distance: float = 20.0, pixels: str = "candidates", seed: int = 0):
         check_range("postprocess.recluster.n_clusters", n_clusters, 2, integer=True)
         check_range("postprocess.recluster.max_distance", max_distance, 0, low_open=True)
+        check_choice("postprocess.recluster.pixels", pixels, {"candidates", "noise"})
         self.n_clusters = n_clusters
         self.max_distance = max_distance
+        self.pixels = pixels
         self.seed = seed
 
     def __call__(self, state: MaskState) -> MaskState:
         field = state.field if state.field is not None and state.field.any() else ~state.mask
-        if state.mask.sum() <= self.n_clusters or not field.any():
+        chosen = state.mask & (state.labels < 0) if self.pixels == "noise" else state.mask
+        if chosen.sum() <= self.n_clusters or not field.any():
             return state
         lab = color.rgb2lab(state.image)
-        candidates = lab[state.mask]
+        candidates = lab[chosen]
         labels = KMeans(self.n_clusters, n_init=1, random_state=self.seed).fit_predict(candidates)
         means = np.stack([candidates[labels == k].mean(axis=0) for k in range(self.n_clusters)])
         field_like = np.linalg.norm(means - lab[field].mean(axis=0), axis=1) < self.max_distance
         mask = state.mask.copy()
-        mask[state.mask] = ~field_like[labels]
+        mask[chosen] = ~field_like[labels]
         return replace(state, mask=mask)
