@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DATA ?= $(abspath ../shared/football)
 
 .PHONY: setup run test benchmark ui clean
 
@@ -16,15 +15,16 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# Main job: default experiment on FOOTBALL_DATA (../shared/football when present, else the synthetic set).
+# Main job: the default experiment on FOOTBALL_DATA, else the first folder of paths.data_dirs
+# (../shared/football, data/football), else the synthetic set; the config finds the data.
 run: setup
-	FOOTBALL_DATA=$${FOOTBALL_DATA:-$$( [ -d "$(DATA)" ] && echo "$(DATA)" )} $(PY) -m src.run $(ARGS)
+	$(PY) -m src.run $(ARGS)
 
 test: setup
-	FOOTBALL_DATA=$${FOOTBALL_DATA:-$$( [ -d "$(DATA)" ] && echo "$(DATA)" )} $(PY) -m pytest $(ARGS)
+	FOOTBALL_DATA=$${FOOTBALL_DATA:-$$( [ -d ../shared/football ] && cd ../shared/football && pwd )} $(PY) -m pytest $(ARGS)
 
 benchmark: setup
-	FOOTBALL_DATA=$${FOOTBALL_DATA:-$$( [ -d "$(DATA)" ] && echo "$(DATA)" )} $(PY) -m src.benchmark $(ARGS)
+	$(PY) -m src.benchmark $(ARGS)
 
 ui: setup
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath mlruns)/mlflow.db --port 5000

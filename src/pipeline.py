@@ -20,6 +20,7 @@ from src.data.frame import Frame
 from src.metrics import (dice, dice_from_counts, hungarian_miou, iou_from_counts, oracle_mask, overlap_counts,
                          pooled_scores)
 from src.postprocess import PlayerMask
+from src.progress import progress
 
 log = logging.getLogger(__name__)
 COUNT_KEYS = ("tp", "fp", "fn")
@@ -135,13 +136,15 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     frames, load_seconds = load_frames(dataset)
     batch_size = getattr(clusterer, "images_per_batch", 1)
     results = []
-    with threadpool_limits(limits=threads):
+    bar = progress(total=len(frames), desc="frames", unit="frame")
+    with threadpool_limits(limits=threads), bar:
         for start in range(0, len(frames), batch_size):
             batch = process_frames(frames[start:start + batch_size], features, clusterer, postprocess,
                                    silhouette_sample=silhouette_sample, seed=seed)
             for result, seconds in zip(batch, load_seconds[start:start + batch_size]):
                 result.seconds["load"] = seconds
                 results.append(result)
+                bar.update()
                 if on_result is not None:
                     on_result(results)
     warn_degenerate(results)

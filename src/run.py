@@ -23,6 +23,10 @@ from src.urls import redact
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+# the first of a list of folders that exists (null if none): where the real frames are found
+OmegaConf.register_new_resolver(
+    "first_folder", lambda folders: next((str(Path(f).resolve()) for f in folders if Path(f).is_dir()), None),
+    replace=True)
 log = logging.getLogger("src.run")
 
 

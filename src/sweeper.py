@@ -50,6 +50,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 
 from src.errors import LabError, check_range
 from src.processes import is_dead, process_token
+from src.progress import progress
 from src.signals import interrupted
 from src.urls import redact, store_lock
 
@@ -305,6 +306,16 @@ def job_outcome(job_return, n_objectives: int) -> tuple[TrialState, list[float] 
     return TrialState.COMPLETE, values, ""
 
 
+def _best_so_far(study: optuna.Study) -> str:
+    """``best 0.8512 (#17)`` for one objective, the Pareto front's size for several."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return ""
+    if len(study.directions) > 1:
+        return f"Pareto front {len(study.best_trials)}"
+    return f"best {study.best_value:.4f} (#{study.best_trial.number})"
+
+
 class OptunaSweeper(Sweeper):
     """Hydra sweeper that asks Optuna for overrides and tells it each job's return value.
 
@@ -422,39 +433,49 @@ class OptunaSweeper(Sweeper):
 
     def _run_trials(self, study: optuna.Study, space: Space) -> None:
         failures = launched = 0
-        while (remaining := self.n_trials - len(counted_trials(study))) > 0:
-            trials = []
-            for _ in range(min(self.n_jobs, remaining)):
-                trial = study.ask()
-                trial.set_user_attr(WORKER_ATTR, process_token())
-                ahead = sum(1 for t in counted_trials(study) if t.number <= trial.number)
-                if ahead > self.n_trials:
-                    # a concurrent worker asked for the last slot first
-                    study.tell(trial, state=TrialState.FAIL)
-                    continue
-                trials.append(trial)
-            if not trials:
+        with progress(total=self.n_trials, desc=f"study {study.study_name}", unit="trial") as bar:
+            bar.update(len(counted_trials(study)))
+            while (remaining := self.n_trials - len(counted_trials(study))) > 0:
+                failures, launched = self._run_batch(study, space, remaining, failures, launched)
+                bar.update(len(counted_trials(study)) - bar.n)
+                bar.set_postfix_str(_best_so_far(study))
+
+    def _run_batch(self, study: optuna.Study, space: Space, remaining: int, failures: int,
+                   launched: int) -> tuple[int, int]:
+        """Ask for up to ``n_jobs`` trials, launch them and tell their outcomes; returns the running counts."""
+        trials = []
+        for _ in range(min(self.n_jobs, remaining)):
+            trial = study.ask()
+            trial.set_user_attr(WORKER_ATTR, process_token())
+            ahead = sum(1 for t in counted_trials(study) if t.number <= trial.number)
+            if ahead > self.n_trials:
+                # a concurrent worker asked for the last slot first
+                study.tell(trial, state=TrialState.FAIL)
                 continue
-            batch = [space.overrides(trial) + [f"optuna_trial={trial.number}"] for trial in trials]
-            self.validate_batch_is_legal(batch)
-            try:
-                returns = self.launcher.launch(batch, initial_job_idx=launched)
-            except BaseException:
-                for trial in trials:
-                    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-                raise
-            launched += len(batch)
-            for trial, job_return in zip(trials, returns):
-                state, values, reason = job_outcome(job_return, len(self.directions))
-                if state == TrialState.FAIL:
-                    failures += 1
-                    log.warning("trial %d failed: %s", trial.number, reason)
-                    trial.set_user_attr(FAILURE_ATTR, reason[:2000])
-                study.tell(trial, values, state=state)
-            if failures > self.max_failure_rate * launched:
-                raise LabError(f"{failures} of {launched} trials failed, more than "
-                               f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; see the failed MLflow "
-                               "runs for the errors")
+            trials.append(trial)
+        if not trials:
+            return failures, launched
+        batch = [space.overrides(trial) + [f"optuna_trial={trial.number}"] for trial in trials]
+        self.validate_batch_is_legal(batch)
+        try:
+            returns = self.launcher.launch(batch, initial_job_idx=launched)
+        except BaseException:
+            for trial in trials:
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+        launched += len(batch)
+        for trial, job_return in zip(trials, returns):
+            state, values, reason = job_outcome(job_return, len(self.directions))
+            if state == TrialState.FAIL:
+                failures += 1
+                log.warning("trial %d failed: %s", trial.number, reason)
+                trial.set_user_attr(FAILURE_ATTR, reason[:2000])
+            study.tell(trial, values, state=state)
+        if failures > self.max_failure_rate * launched:
+            raise LabError(f"{failures} of {launched} trials failed, more than "
+                           f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; see the failed MLflow "
+                           "runs for the errors")
+        return failures, launched
 
     def _parent_run(self):
         """(tracker, run id) of the sweep's MLflow parent run, when the multirun callback made one."""

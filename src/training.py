@@ -16,6 +16,7 @@ from skimage import color
 from src.errors import LabError, check_choice, check_range
 from src.metrics import dice, hungarian_miou, iou, overlap_counts, pooled_scores
 from src.models.blocks import images_to_tensor
+from src.progress import progress
 from src.torch_threads import torch_threads
 
 LOSSES = {"reconstruction": ("mse", "weighted_mse"), "segmentation": ("bce_dice",)}
@@ -120,6 +121,7 @@ def train(model: torch.nn.Module, images: np.ndarray, targets: np.ndarray | None
         generator = torch.Generator().manual_seed(seed)
         model.to(device).train()
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        bar = progress(total=settings.epochs, desc="training", unit="epoch")
         for epoch in range(1, settings.epochs + 1):
             start, total = time.perf_counter(), 0.0
             order = torch.randperm(len(x), generator=generator)
@@ -147,8 +149,11 @@ def train(model: torch.nn.Module, images: np.ndarray, targets: np.ndarray | None
                 total += float(loss.detach()) * len(batch)
             history.loss.append(total / len(x))
             history.seconds.append(time.perf_counter() - start)
+            bar.update()
+            bar.set_postfix(loss=f"{history.loss[-1]:.4g}")
             if on_epoch is not None:
                 on_epoch(epoch, history.loss[-1])
+        bar.close()
     model.eval()
     return history
 

@@ -4,11 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
 from src.data import Frame
 from src.run import build
+from tests.conftest import CONF_DIR
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SHAPE = (48, 64)
@@ -92,3 +94,31 @@ def test_every_search_space_composes_for_every_option_and_branch(make_cfg, name)
         composed = make_cfg(f"hparams_search={name}", *overrides)
         for override in overrides:
             assert OmegaConf.select(composed, override.split("=", 1)[0]) is not None, override
+
+
+def test_real_frames_are_found_without_the_environment(monkeypatch, tmp_path, synthetic_root):
+    """Every entry point composes the same data.root: FOOTBALL_DATA, else the first of paths.data_dirs."""
+    monkeypatch.delenv("FOOTBALL_DATA", raising=False)
+    missing = tmp_path / "nowhere"
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        def root(*dirs):
+            return compose("config", overrides=[f"paths.data_dirs=[{','.join(map(str, dirs))}]"]).data.root
+
+        assert root(missing, synthetic_root) == str(synthetic_root.resolve())
+        assert root(missing) is None
+        monkeypatch.setenv("FOOTBALL_DATA", str(missing))
+        assert root(synthetic_root) == str(missing)
+
+
+def test_the_synthetic_stand_in_is_said_once_and_the_sample_size_is_not(tmp_path, caplog):
+    import logging
+
+    from src.data import FootballDataset
+    with caplog.at_level(logging.WARNING, logger="src.data.football"):
+        FootballDataset(None, n_images=50, synthetic_root=str(tmp_path / "syn"), synthetic_images=3)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and messages[0].startswith("NO REAL FRAMES: using the generated synthetic set (3 frames")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="src.data.football"):
+        FootballDataset(None, synthetic_root=str(tmp_path / "syn"), synthetic_images=3, warn_synthetic=False)
+    assert caplog.records == []

@@ -130,6 +130,16 @@ def test_cli_bad_value_is_one_line(tmp_path, synthetic_root):
     assert proc.stderr.strip().splitlines()[-1] == "error: data.scale=0 is out of range; allowed [1, inf]"
 
 
+@pytest.mark.parametrize("env, bar", [({"LAB_PROGRESS": "1"}, True), ({"CI": "true"}, False)])
+def test_progress_is_drawn_on_a_terminal_only(tmp_path, synthetic_root, monkeypatch, env, bar):
+    monkeypatch.delenv("LAB_PROGRESS", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    proc = cli(tmp_path, f"data.root={synthetic_root}", "logger.log_images=false", f"hydra.run.dir={tmp_path / 'out'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("frames: 100%" in proc.stderr and "6/6" in proc.stderr) is bar
+
+
 def test_cli_multirun_groups_children_under_a_parent(tmp_path, synthetic_root):
     proc = cli(tmp_path, "-m", f"data.root={synthetic_root}", "clusterer.n_clusters=6,8",
                "logger.log_images=false", f"hydra.sweep.dir={tmp_path / 'sweep'}")

@@ -31,6 +31,7 @@ from src.clustering.auto_k import AutoKClusterer
 from src.clustering.fit import ClusterFit
 from src.clustering.kmeans import KMeansClusterer
 from src.errors import LabError, check_choice, check_range
+from src.progress import progress
 from src.torch_threads import torch_threads
 
 MU_MODES = ("fixed", "fsf", "scf")
@@ -284,7 +285,9 @@ class DynaSegClusterer:
         targets, kept = None, None
         stopped = torch.zeros(n, dtype=torch.bool, device=self.device)
         records, snapshots = [], {}
+        bar = progress(total=self.iterations, desc=f"DynaSeg x{n}", unit="it", leave=False)
         for step in range(1, self.iterations + 1):
+            bar.update()
             optimizer.zero_grad(set_to_none=True)
             pixel_features, responses = model(stacked)
             responses = responses.view(n, self.n_channels, h, w)
@@ -309,6 +312,7 @@ class DynaSegClusterer:
             stopped = stopped | (n_labels <= targets)
             if step % self.sync_every == 0 and bool(stopped.all()):
                 break
+        bar.close()
         history = torch.stack(records).cpu().numpy()
         kept, targets = kept.cpu().numpy(), targets.cpu().numpy()
         snapshots = {step: labels.cpu().numpy() for step, labels in sorted(snapshots.items())}

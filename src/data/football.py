@@ -130,7 +130,7 @@ class FootballDataset:
     def __init__(self, root: str | None = None, n_images: int | None = 50, scale: int = 8, seed: int = 0, *,
                  image_dir: str = "images", annotation_file: str = "annotations/instances_default.json",
                  synthetic_root: str | None = None, synthetic_images: int = 12, cache_frames: bool = True,
-                 strict: bool = False):
+                 strict: bool = False, warn_synthetic: bool = True):
         check_range("data.scale", scale, 1, integer=True)
         if n_images is not None:
             check_range("data.n_images", n_images, 1, integer=True)
@@ -140,6 +140,10 @@ class FootballDataset:
                 raise LabError("data.root is null and data.synthetic_root is null; set one of them")
             self.source = "synthetic"
             root = ensure_synthetic_dataset(synthetic_root, n_images=synthetic_images)
+            if warn_synthetic:
+                log.warning("NO REAL FRAMES: using the generated synthetic set (%d frames in %s); set FOOTBALL_DATA "
+                            "or data.root to a folder with images/ and annotations/ for real footage",
+                            synthetic_images, root)
         else:
             self.source = "football"
         self.root = Path(root)
@@ -161,7 +165,7 @@ class FootballDataset:
         if not ids:
             raise LabError(f"annotation file {self.annotation_path} lists no images")
         if n_images is None or n_images >= len(ids):
-            if n_images is not None and n_images > len(ids):
+            if n_images is not None and n_images > len(ids) and self.source != "synthetic":
                 log.warning("data.n_images=%d but the dataset has %d images; using all of them", n_images, len(ids))
             return ids
         rng = np.random.default_rng(self.seed)
