@@ -15,6 +15,7 @@ import optuna
 import yaml
 
 from src.errors import LabError
+from src.urls import redact
 
 COMPLETE = optuna.trial.TrialState.COMPLETE
 
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> Path:
     try:
         study = optuna.load_study(study_name=args.study, storage=args.storage)
     except KeyError:
-        raise SystemExit(f"error: study={args.study!r} is not in {args.storage}; "
+        raise SystemExit(f"error: study={args.study!r} is not in {redact(args.storage)}; "
                          "run its sweep first or give --storage") from None
     if len(study.directions) > 1 and args.trial is None:
         raise SystemExit(f"error: study {args.study!r} has several objectives; pick a Pareto trial with --trial")

@@ -31,6 +31,11 @@ SUMMARY_KEYS = ("dice_mean", "iou_mean", "dice_pooled", "iou_pooled", "oracle_di
                 "seconds_per_image") + tuple(f"seconds_{stage}" for stage in STAGES)
 
 
+def lower_is_better(key: str) -> bool:
+    """Whether a summary metric improves as it falls (seconds, inertia, count errors)."""
+    return key.startswith(("seconds", "inertia", "component_count_error"))
+
+
 @dataclass
 class ImageResult:
     """Everything one frame produced: label map, player mask, metrics and stage times."""

@@ -159,8 +159,13 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
                 trial.report(summarize(results)[objective], len(results))
 
         killed_by = (KeyboardInterrupt, optuna.TrialPruned)
+    job = _job_number()
+    if job is not None:
+        tags["sweep.job"] = str(job)
     with tracker.run(params, tags=tags, parent_run_id=parent_run_id, fail_parent=trial is None,
-                     killed_by=killed_by) as run_id:
+                     killed_by=killed_by, run_name=cfg.logger.run_name or run_name(cfg)) as run_id:
+        tracker.log_frames(f"{dataset.source}: {len(dataset)} frames at scale {dataset.scale}", str(dataset.root),
+                           [{"image_id": str(i), "file_name": dataset.image_path(i).name} for i in dataset.image_ids])
         results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
                                     silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
                                     threads=cfg.threads, on_result=on_result)
@@ -172,6 +177,41 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
              summary["dice_mean"], summary["iou_mean"], summary["dice_pooled"], summary["seconds_per_image"])
     log.info("MLflow run %s in %s (experiment %r)", run_id, redact(tracker.tracking_uri), tracker.experiment_name)
     return summary, run_id
+
+
+# overrides that say where things are, not what was run: left out of run names
+_PLACE_KEYS = ("data.root", "paths.", "hydra.", "logger.", "optuna_trial")
+
+
+def run_name(cfg: DictConfig) -> str:
+    """What a run is, for the MLflow runs table.
+
+    The named experiment, or ``clusterer · features · postprocess``, followed
+    by the command line's other overrides (``k-means · color_position ·
+    players clusterer.n_clusters=8``). Without Hydra's runtime (a composed
+    config), the stages' class names stand in for the group choices.
+    """
+    try:
+        runtime = HydraConfig.get()
+        choices, overrides = dict(runtime.runtime.choices), list(runtime.overrides.task)
+    except ValueError:
+        choices = {group: str(cfg[group].get("_target_", "?")).rsplit(".", 1)[-1]
+                   for group in ("clusterer", "features", "postprocess")}
+        overrides = []
+    experiment = choices.get("experiment")
+    groups = ("clusterer", "features", "postprocess")
+    head = experiment if experiment not in (None, "null") else " · ".join(str(choices.get(g)) for g in groups)
+    shown = [o for o in overrides if not o.startswith(_PLACE_KEYS)
+             and o.split("=", 1)[0].lstrip("+~") not in (*groups, "experiment")]
+    return redact(" ".join([head, *shown]))[:250]
+
+
+def _job_number() -> int | None:
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return None
+    return int(hydra_cfg.job.num) if hydra_cfg.mode == RunMode.MULTIRUN else None
 
 
 def _hydra_files() -> dict[str, str]:
@@ -195,13 +235,33 @@ class SweepParentRun(Callback):
         tracker = build(config.logger, "logger")
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        run_id = tracker.start_parent(f"sweep {sweep_dir.name}", tags={"sweep_dir": str(sweep_dir)})
+        swept = " ".join(f"{key}={value}" for key, value in swept_overrides(config).items())
+        run_id = tracker.start_parent(f"sweep {swept or sweep_dir.name}", tags={"sweep_dir": str(sweep_dir)})
         (sweep_dir / PARENT_RUN_FILE).write_text(run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         parent_file = Path(config.hydra.sweep.dir) / PARENT_RUN_FILE
         if parent_file.is_file():
-            build(config.logger, "logger").end_parent(parent_file.read_text().strip(), "FINISHED")
+            tracker = build(config.logger, "logger")
+            run_id = parent_file.read_text().strip()
+            try:
+                if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
+                    # an Optuna study logs its own summary; a plain multirun gets its jobs' results here
+                    from src.pipeline import lower_is_better
+
+                    objective = objective_names(config)[0]
+                    tracker.log_jobs_summary(run_id, objective, swept_overrides(config),
+                                             maximize=not lower_is_better(objective))
+            finally:
+                tracker.end_parent(run_id, "FINISHED")
+
+
+def swept_overrides(config: DictConfig) -> dict[str, str]:
+    """The command line's sweeps of a multirun, ``{"clusterer.n_clusters": "8,12,16"}``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    return {o.get_key_element(): o.input_line.split("=", 1)[1] for o in parsed if o.is_sweep_override()}
 
 
 class RedactSavedConfig(Callback):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 from skimage import color
 
 TRUE_POSITIVE = (0, 200, 80)
 FALSE_POSITIVE = (240, 60, 40)
 FALSE_NEGATIVE = (40, 110, 255)
+OVERLAY_LEGEND = (("player found", TRUE_POSITIVE), ("not a player", FALSE_POSITIVE), ("player missed", FALSE_NEGATIVE))
 
 
 def overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
@@ -44,3 +46,30 @@ def mask_image(mask: np.ndarray) -> np.ndarray:
     return np.repeat((mask.astype(np.uint8) * 255)[..., None], 3, axis=-1)
 
 
+
+
+def enlarge(picture: np.ndarray, min_width: int) -> np.ndarray:
+    """``picture`` scaled up by a whole factor (nearest neighbour, pixels stay sharp) to at least ``min_width``."""
+    factor = max(1, -(-min_width // picture.shape[1]))
+    return np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+
+
+def with_legend(picture: np.ndarray, entries) -> np.ndarray:
+    """``picture`` with a strip below it: a colour swatch and a name for each ``(name, rgb)`` entry."""
+    height = max(22, picture.shape[0] // 18)
+    strip = Image.new("RGB", (picture.shape[1], height), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    font = ImageFont.load_default(size=int(height * 0.6))
+    x = height // 3
+    for name, rgb in entries:
+        draw.rectangle([x, height // 4, x + height // 2, height - height // 4], fill=tuple(rgb))
+        x += height // 2 + height // 4
+        draw.text((x, height // 2), name, fill=(0, 0, 0), font=font, anchor="lm")
+        x += int(draw.textlength(name, font=font)) + height
+    return np.concatenate([picture, np.asarray(strip)], axis=0)
+
+
+def readable_overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None, min_width: int = 960) -> np.ndarray:
+    """``overlay`` enlarged to at least ``min_width`` pixels, with its legend (found, not a player, missed)."""
+    legend = OVERLAY_LEGEND if truth is not None else OVERLAY_LEGEND[:1]
+    return with_legend(enlarge(overlay(image, pred, truth), min_width), legend)

@@ -40,7 +40,11 @@ def test_run_logs_params_metrics_and_artifacts(make_cfg):
     artifacts = Path(info.info.artifact_uri.removeprefix("file://"))
     names = {p.relative_to(artifacts).as_posix() for p in artifacts.rglob("*") if p.is_file()}
     for folder in ("masks", "overlays", "clusters", "components"):
-        assert {f"{folder}/{i}.png" for i in range(6)} <= names
+        assert {f"{folder}/{i + 1:05d}-{i}.png" for i in range(6)} <= names
+    from PIL import Image
+    overlay = Image.open(artifacts / "overlays" / "00001-0.png")
+    mask = Image.open(artifacts / "masks" / "00001-0.png")
+    assert overlay.width >= 960 and overlay.height > overlay.width * mask.height / mask.width  # the legend strip
     assert {"per_image_metrics.csv", "per_image_metrics.json", "config/config.yaml"} <= names
 
 
@@ -151,6 +155,23 @@ def test_cli_multirun_groups_children_under_a_parent(tmp_path, synthetic_root):
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
     assert {c.data.params["clusterer.n_clusters"] for c in children} == {"6", "8"}
     assert all(r.info.status == "FINISHED" for r in runs)
+    # runs are named by what they are; the parent holds the sweep, each job's objective and the best job
+    assert {c.info.run_name for c in children} == {f"kmeans · color_position · players clusterer.n_clusters={k}"
+                                                   for k in (6, 8)}
+    parent = parents[0]
+    assert parent.info.run_name == "sweep clusterer.n_clusters=6,8"
+    assert parent.data.params["sweep.clusterer.n_clusters"] == "6,8"
+    best = max(children, key=lambda c: c.data.metrics["dice_mean"])
+    assert parent.data.metrics["best_dice_mean"] == best.data.metrics["dice_mean"]
+    assert parent.data.tags["best_run_id"] == best.info.run_id
+    import mlflow
+    history = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'cli.db'}").get_metric_history(
+        parent.info.run_id, "jobs/dice_mean")
+    assert sorted(m.step for m in history) == [0, 1]
+    # the frames are the runs' dataset input, the same sample for both
+    (digest,) = {c.inputs.dataset_inputs[0].dataset.digest for c in children}
+    assert children[0].inputs.dataset_inputs[0].dataset.name == "football: 6 frames at scale 8"
+    assert "oracle_dice_mean: a diagnostic" in children[0].data.tags["mlflow.note.content"]
 
 
 def test_cli_dbscan_on_resnet_features_records_the_weights_used(tmp_path, synthetic_root, monkeypatch):

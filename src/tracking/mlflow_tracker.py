@@ -31,7 +31,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from PIL import Image
 
 from src import viz
-from src.errors import LabError
+from src.errors import LabError, check_range
 from src.processes import is_dead, process_token
 from src.signals import interrupted
 from src.urls import redact, sqlite_path, store_lock
@@ -43,6 +43,19 @@ PROCESS_TAG = "lab.process"
 # the landing page of the MLflow UI for an experiment: its runs, not the GenAI overview
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+# the run page's description: what the diagnostics beside Dice mean
+METRIC_GLOSSARY = """Metrics of this run (means over frames unless pooled):
+
+- dice_mean, iou_mean: overlap of the predicted player mask with the ground truth (1 = perfect).
+- dice_pooled, iou_pooled: the same over all frames' pixels at once.
+- oracle_dice_mean: a diagnostic, not a result. Each cluster is given to the players if most of its pixels are
+  players. It measures whether the clusters separate players at all; whole-cluster assignment is coarse, so it is
+  often far below dice_mean, which selects regions after post-processing.
+- hungarian_miou_mean: clusters matched one-to-one to {players, background}; mean IoU of the matched pairs.
+- silhouette_mean, inertia_mean: unsupervised quality of the clustering on its own features (no ground truth).
+- n_clusters_mean, n_components_mean vs n_instances_mean: clusters found, player blobs found, blobs annotated.
+- seconds_<stage>: seconds per frame of each stage.
+"""
 # stores this process has opened (created or migrated) under the store lock
 _OPENED: set[str] = set()
 
@@ -74,15 +87,21 @@ class MLflowTracker:
     run_name : str, optional
     log_images : bool, default True
         Log the per-image PNGs; the metrics table and config are always logged.
+    image_width : int, default 960
+        Overlays and component pictures are enlarged to at least this width,
+        so they read well in the MLflow UI.
     """
 
     def __init__(self, tracking_uri: str, experiment_name: str = "football-players",
-                 artifact_location: str | None = None, run_name: str | None = None, log_images: bool = True):
+                 artifact_location: str | None = None, run_name: str | None = None, log_images: bool = True,
+                 image_width: int = 960):
+        check_range("logger.image_width", image_width, 1, integer=True)
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.artifact_location = artifact_location
         self.run_name = run_name
         self.log_images = log_images
+        self.image_width = image_width
 
     def _client(self) -> MlflowClient:
         """A client of this tracker's store; the first one in a process opens the store under its lock."""
@@ -157,7 +176,8 @@ class MLflowTracker:
 
     @contextlib.contextmanager
     def run(self, params: dict, tags: dict | None = None, parent_run_id: str | None = None, *,
-            fail_parent: bool = True, killed_by: tuple[type[BaseException], ...] = (KeyboardInterrupt,)):
+            fail_parent: bool = True, killed_by: tuple[type[BaseException], ...] = (KeyboardInterrupt,),
+            run_name: str | None = None):
         """Start a run, yield its id, and end it FINISHED, FAILED or KILLED.
 
         An exception of a ``killed_by`` type (Ctrl-C, SIGTERM, a pruned trial)
@@ -170,9 +190,10 @@ class MLflowTracker:
         self.close_stale_runs()
         all_tags = {key: redact(str(value)) for key, value in (tags or {}).items()}
         all_tags[PROCESS_TAG] = process_token()
+        all_tags.setdefault("mlflow.note.content", METRIC_GLOSSARY)
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
-        active = mlflow.start_run(experiment_id=experiment_id, run_name=self.run_name, tags=all_tags)
+        active = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or self.run_name, tags=all_tags)
         run_id = active.info.run_id
         try:
             mlflow.log_params({key: redact(value) for key, value in flatten(params).items()})
@@ -223,6 +244,57 @@ class MLflowTracker:
             log.warning("ended %d MLflow run(s) of dead processes as FAILED: %s", len(closed), ", ".join(closed))
         return closed
 
+    def log_frames(self, name: str, root: str, frames: list[dict]) -> None:
+        """The frames of the active run as its MLflow dataset input (the runs table's Dataset column).
+
+        Parameters
+        ----------
+        name : str
+            Shown in the UI, e.g. "football: 50 frames at scale 8".
+        root : str
+            The dataset folder (the dataset's source).
+        frames : list of dict
+            One row per frame (image id, file name); their digest identifies the sample.
+        """
+        import warnings
+
+        import pandas as pd
+
+        with warnings.catch_warnings():
+            # MLflow says a local folder could be read as two kinds of source; both are the same one
+            warnings.filterwarnings("ignore", message="The specified dataset source", category=UserWarning)
+            dataset = mlflow.data.from_pandas(pd.DataFrame(frames), source=root, name=name)
+        mlflow.log_input(dataset, context="evaluation")
+
+    def log_jobs_summary(self, run_id: str, objective: str, swept: dict[str, str], *, maximize: bool = True) -> None:
+        """Log a plain multirun's results into its parent run.
+
+        The swept keys and values as params (``sweep.<key>``), each finished
+        job's ``objective`` as the step metric ``jobs/<objective>`` (step =
+        job number), the best job's value as ``best_<objective>``, its run as
+        the tags ``best_run_id`` and ``best_run_name``, and a table of all jobs.
+        """
+        client = self._client()
+        parent = client.get_run(run_id)
+        children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'",
+                                      max_results=5000)
+        rows = [{"job": int(c.data.tags.get("sweep.job", -1)), "run_name": c.info.run_name, "run_id": c.info.run_id,
+                 "status": c.info.status, objective: c.data.metrics.get(objective)} for c in children]
+        rows.sort(key=lambda row: row["job"])
+        now = int(time.time() * 1000)
+        scored = [row for row in rows if row["status"] == "FINISHED" and row[objective] is not None]
+        metrics = [Metric(f"jobs/{objective}", row[objective], now, row["job"]) for row in scored]
+        tags = [RunTag("mlflow.note.content", METRIC_GLOSSARY)]
+        if scored:
+            best = (max if maximize else min)(scored, key=lambda row: row[objective])
+            metrics.append(Metric(f"best_{objective}", best[objective], now, 0))
+            tags += [RunTag("best_run_id", best["run_id"]), RunTag("best_run_name", redact(best["run_name"]))]
+        params = [Param(f"sweep.{key}", redact(value)[:6000]) for key, value in swept.items()]
+        params.append(Param("objective", objective))
+        client.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+        if rows:
+            client.log_table(run_id, {key: [row[key] for row in rows] for key in rows[0]}, "jobs.json")
+
     def log_results(self, results, summary: dict[str, float], config_yaml: str,
                     extra_files: dict[str, str] | None = None) -> None:
         """Log summary and per-image metrics and the artifacts of the active run."""
@@ -252,7 +324,7 @@ class MLflowTracker:
             for name, text in (extra_files or {}).items():
                 (tmp / "config" / name).write_text(redact(text))
             if self.log_images:
-                _write_images(tmp, results)
+                _write_images(tmp, results, self.image_width)
             table = {key: [row.get(key) for row in rows] for key in rows[0]}
             self._log_all_or_nothing(run_id, lambda: (mlflow.log_artifacts(str(tmp)),
                                                       mlflow.log_table(table, "per_image_metrics.json")))
@@ -325,16 +397,23 @@ class MLflowTracker:
                 "tags": run.data.tags, "artifact_uri": run.info.artifact_uri}
 
 
-def _write_images(folder: Path, results) -> None:
+def artifact_stem(frame) -> str:
+    """``<image id>-<file stem>``: artifact names that sort by image id and match ``per_image_metrics.csv``."""
+    return f"{frame.image_id:05d}-{frame.stem}" if isinstance(frame.image_id, int) else f"{frame.image_id}-{frame.stem}"
+
+
+def _write_images(folder: Path, results, min_width: int) -> None:
+    """Masks and label maps at working size (data); overlays and components enlarged, for people."""
     for sub in ("masks", "overlays", "clusters", "components"):
         (folder / sub).mkdir()
     for result in results:
-        stem, player, frame = result.frame.stem, result.player, result.frame
+        stem, player, frame = artifact_stem(result.frame), result.player, result.frame
         pictures = {
             "masks": viz.mask_image(player.mask),
-            "overlays": viz.overlay(frame.image, player.mask, frame.mask),
+            "overlays": viz.readable_overlay(frame.image, player.mask, frame.mask, min_width),
             "clusters": viz.label_image(result.labels),
-            "components": viz.components_image(frame.image, player.components, player.centroids),
+            "components": viz.enlarge(viz.components_image(frame.image, player.components, player.centroids),
+                                      min_width),
         }
         for sub, picture in pictures.items():
             Image.fromarray(np.ascontiguousarray(picture)).save(folder / sub / f"{stem}.png")
