@@ -26,8 +26,10 @@ test: setup
 benchmark: setup
 	$(PY) -m src.benchmark $(ARGS)
 
+PORT ?= 5000
+# MLflow UI over the lab's store; prints the address that opens the runs table
 ui: setup
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath mlruns)/mlflow.db --port 5000
+	$(PY) -m src.ui --port $(PORT) $(ARGS)
 
 clean:
 	rm -rf outputs multirun .cache

@@ -41,6 +41,17 @@ def build(node: DictConfig, option: str):
         raise LabError(f"{option}: {str(cause or exc).splitlines()[0]}") from None
 
 
+def load_config(overrides: list[str], config_name: str = "config") -> DictConfig:
+    """The root config composed with ``overrides``, for commands outside ``@hydra.main`` (no output folder)."""
+    from hydra import compose, initialize_config_dir
+
+    try:
+        with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+            return compose(config_name=config_name, overrides=overrides)
+    except Exception as exc:  # Hydra's override and config errors come in several types
+        raise LabError(f"overrides {' '.join(overrides)!r}: {' '.join(str(exc).split())[:300]}") from None
+
+
 def build_stages(cfg: DictConfig) -> dict:
     """Build and check data, features, clusterer, postprocess and tracker; nothing runs yet."""
     from src.pipeline import SUMMARY_KEYS
@@ -187,23 +198,32 @@ def run_name(cfg: DictConfig) -> str:
     """What a run is, for the MLflow runs table.
 
     The named experiment, or ``clusterer · features · postprocess``, followed
-    by the command line's other overrides (``k-means · color_position ·
+    by the command line's other overrides (``kmeans · color_position ·
     players clusterer.n_clusters=8``). Without Hydra's runtime (a composed
-    config), the stages' class names stand in for the group choices.
+    config) the stages describe themselves: ``KMeans · color+position ·
+    field+enclosed+thin+small``.
     """
     try:
         runtime = HydraConfig.get()
         choices, overrides = dict(runtime.runtime.choices), list(runtime.overrides.task)
     except ValueError:
-        choices = {group: str(cfg[group].get("_target_", "?")).rsplit(".", 1)[-1]
-                   for group in ("clusterer", "features", "postprocess")}
-        overrides = []
+        choices, overrides = _choices_from(cfg), []
     experiment = choices.get("experiment")
     groups = ("clusterer", "features", "postprocess")
     head = experiment if experiment not in (None, "null") else " · ".join(str(choices.get(g)) for g in groups)
     shown = [o for o in overrides if not o.startswith(_PLACE_KEYS)
              and o.split("=", 1)[0].lstrip("+~") not in (*groups, "experiment")]
     return redact(" ".join([head, *shown]))[:250]
+
+
+def _choices_from(cfg: DictConfig) -> dict[str, str]:
+    """Group "choices" read off the stages themselves: clusterer class, feature blocks, post-processing steps."""
+    clusterer = str(cfg.clusterer.get("_target_", "?")).rsplit(".", 1)[-1].removesuffix("Clusterer")
+    blocks = cfg.features.get("blocks") or {}
+    steps = cfg.postprocess.get("steps") or {}
+    return {"clusterer": clusterer,
+            "features": "+".join(name for name, block in blocks.items() if block is not None) or "features",
+            "postprocess": "+".join(name for name, step in steps.items() if step is not None) or "postprocess"}
 
 
 def _job_number() -> int | None:

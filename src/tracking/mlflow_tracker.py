@@ -147,6 +147,10 @@ class MLflowTracker:
         finally:
             engine.dispose()
 
+    def experiment_id(self) -> str:
+        """The id of this tracker's experiment, created if it does not exist yet."""
+        return self._experiment_id()
+
     def _experiment_id(self, attempts: int = 5) -> str:
         for attempt in range(1, attempts + 1):
             try:
