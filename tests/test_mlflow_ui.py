@@ -148,3 +148,17 @@ def test_the_ui_opens_on_the_runs_and_shows_dice_and_an_overlay(mlflow_server, b
     assert width >= 960
     close_assistant(browser)
     screenshot(browser, tmp_path, "mlflow_overlay.png")
+
+
+def test_make_ui_on_a_taken_port_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+        proc = subprocess.run([sys.executable, "-m", "src.ui", "--port", str(port)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: --port={port} on 127.0.0.1 is not free (Address already in use); choose another, e.g. "
+        f"make ui PORT={port + 1}"]
