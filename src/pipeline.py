@@ -17,8 +17,8 @@ from threadpoolctl import threadpool_limits
 from src.clustering import inertia, n_clusters, silhouette
 from src.clustering.fit import ClusterFit, fit_images
 from src.data.frame import Frame
-from src.metrics import (dice, dice_from_counts, hungarian_miou, iou_from_counts, oracle_mask, overlap_counts,
-                         pooled_scores)
+from src.metrics import (blob_recall, dice, dice_from_counts, hungarian_miou, iou_from_counts, oracle_mask,
+                         overlap_counts, pooled_scores, region_oracle_mask)
 from src.postprocess import PlayerMask
 from src.progress import progress
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 COUNT_KEYS = ("tp", "fp", "fn")
 STAGES = ("load", "features", "cluster", "postprocess", "metrics")
 SUMMARY_KEYS = ("dice_mean", "iou_mean", "dice_pooled", "iou_pooled", "oracle_dice_mean", "hungarian_miou_mean",
+                "blob_recall_mean", "region_oracle_dice_mean",
                 "silhouette_mean", "inertia_mean",
                 "n_clusters_mean", "n_components_mean", "n_instances_mean", "component_count_error_mean",
                 "seconds_per_image") + tuple(f"seconds_{stage}" for stage in STAGES)
@@ -111,6 +112,9 @@ def score_frame(frame: Frame, feats: np.ndarray, fit: ClusterFit, postprocess, s
             # the clustering's own quality, before post-processing chooses player clusters
             metrics["oracle_dice"] = dice(oracle_mask(labels, frame.mask), frame.mask)
             metrics["hungarian_miou"] = hungarian_miou(labels, frame.mask)
+            # a dropped player as a number, and the ceiling of any rule that keeps whole regions of the clusters
+            metrics["blob_recall"] = blob_recall(player.mask, frame.mask)
+            metrics["region_oracle_dice"] = dice(region_oracle_mask(labels, frame.mask), frame.mask)
         history = snapshot_scores(fit, frame, postprocess)
     return ImageResult(frame=frame, labels=labels, player=player, metrics=metrics, seconds=seconds,
                        fit_history=history, fit_snapshots=fit.snapshots)
@@ -179,7 +183,8 @@ def summarize(results: list[ImageResult]) -> dict[str, float]:
         values = [r.metrics[key] for r in results if key in r.metrics and np.isfinite(r.metrics[key])]
         return float(np.mean(values)) if values else float("nan")
 
-    per_image = dict.fromkeys(("dice", "iou", "oracle_dice", "hungarian_miou", "silhouette", "inertia", "n_clusters",
+    per_image = dict.fromkeys(("dice", "iou", "oracle_dice", "hungarian_miou", "blob_recall", "region_oracle_dice",
+                               "silhouette", "inertia", "n_clusters",
                                "n_components", "n_instances", "component_count_error"))
     per_image.update(dict.fromkeys(key for r in results for key in r.metrics if key not in COUNT_KEYS))
     summary = {f"{key}_mean": mean(key) for key in per_image}

@@ -51,3 +51,32 @@ def test_oracle_mask_takes_clusters_that_are_mostly_player():
 def test_shapes_must_match():
     with pytest.raises(ValueError, match=r"label map shape \(2, 2\) differs from ground truth shape \(3, 4\)"):
         hungarian_miou(np.zeros((2, 2), int), TRUTH)
+
+
+def test_blob_recall_counts_blobs_covered_at_least_half():
+    from src.metrics import blob_recall
+    truth = np.zeros((10, 12), bool)
+    truth[1:3, 1:3] = True          # 4 px, fully found
+    truth[5:7, 5:9] = True          # 8 px, 4 found: exactly half counts
+    truth[8:10, 0:2] = True         # 4 px, 1 found: missed
+    pred = np.zeros_like(truth)
+    pred[1:3, 1:3] = True
+    pred[5:7, 5:7] = True
+    pred[9, 0] = True
+    pred[0, 11] = True              # a false positive does not change recall
+    assert blob_recall(pred, truth) == pytest.approx(2 / 3)
+    assert np.isnan(blob_recall(pred, np.zeros_like(truth)))
+
+
+def test_region_oracle_keeps_mostly_player_regions_of_each_cluster():
+    from src.metrics import region_oracle_mask
+    labels = np.zeros((6, 8), int)
+    labels[:, 4:] = 1                       # cluster 1, right half
+    labels[1:3, 1:3] = 1                    # cluster 1 again, a separate region on the left
+    labels[4, 5] = -1                       # a noise pixel
+    truth = np.zeros((6, 8), bool)
+    truth[1:3, 1:3] = True                  # the left region of cluster 1 is a player
+    truth[4, 5] = True                      # so is the noise pixel
+    mask = region_oracle_mask(labels, truth)
+    assert np.array_equal(mask, truth)      # the right half (same cluster, not a player) is left out
+    assert not region_oracle_mask(labels, np.zeros_like(truth)).any()

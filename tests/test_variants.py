@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -41,6 +43,57 @@ def test_closeup_enlarges_the_largest_player_to_the_asked_fraction(source, tmp_p
     assert frame.image.shape[:2] == source.frame(source.image_ids[0]).image.shape[:2]
 
 
+def test_far_touchline_is_the_top_edge_of_the_pitch():
+    from src.data.variants import far_touchline
+    image = np.zeros((200, 320, 3), np.uint8)
+    image[:] = (90, 90, 110)                 # crowd and boards
+    image[72:] = (40, 130, 40)               # the pitch from row 72 down
+    image[120, 20:300] = (240, 240, 240)     # a line on it
+    image[90:110, 150:156] = (200, 30, 30)   # a player on it
+    assert abs(far_touchline(image) - 72) <= 4
+
+
+def touchline_scene():
+    """200x320: crowd above row 72, pitch below, a player whose head crosses the touchline, one in midfield."""
+    image = np.zeros((200, 320, 3), np.uint8)
+    image[:] = (90, 90, 110)
+    image[72:] = (40, 130, 40)
+    mask = np.zeros((200, 320), bool)
+    mask[60:100, 150:158] = True
+    mask[150:170, 40:46] = True
+    image[mask] = (200, 30, 30)
+    return image, mask
+
+
+@pytest.mark.parametrize("factor", [2.0, 4.0])
+def test_zooms_anchor_at_the_touchline_and_enlarge_the_player_there(factor):
+    from src.data.variants import _zoom
+    image, mask = touchline_scene()
+    big_image, big_mask = _zoom(image, mask, factor)
+    assert big_image.shape == image.shape and big_mask.shape == mask.shape
+    # the player at the touchline is in the zoom, factor^2 as large, with crowd above the pitch behind him
+    assert big_mask.sum() == pytest.approx(factor ** 2 * mask[60:100, 150:158].sum(), rel=0.15)
+    rows = np.nonzero(big_mask.any(axis=1))[0]
+    assert (np.abs(big_image[: rows.min()].astype(int) - (90, 90, 110)).sum(axis=-1) < 30).any()
+
+
+def test_touchline_frames_are_those_with_a_player_at_the_touchline(source, tmp_path):
+    from src.data.variants import reaches_touchline
+    image, mask = touchline_scene()
+    assert reaches_touchline(image, mask)
+    mask[60:100] = False
+    assert not reaches_touchline(image, mask)
+    # no synthetic player comes near its touchline, so the subset of the fixture is empty
+    out = make_variant(source, "touchline", tmp_path / "t")
+    assert json.loads((out / "annotations" / "instances_default.json").read_text())["images"] == []
+
+
+def test_edge_crops_cut_a_player_at_the_frame_border(source, tmp_path):
+    out = FootballDataset(str(make_variant(source, "edge", tmp_path / "edge")), n_images=None, scale=4)
+    cut = [out.full_mask(i)[:, [0, -1]].any() for i in out.image_ids]
+    assert np.mean(cut) >= 0.8
+
+
 def test_unknown_variant(source, tmp_path):
     with pytest.raises(LabError, match=r"variant='night' is not allowed"):
         make_variant(source, "night", tmp_path)
@@ -61,3 +114,23 @@ def test_best_holds_on_frames_unlike_the_source(make_cfg, football_root, tmp_pat
         root = make_variant(source, variant, tmp_path / variant, kit_hue_shift=180.0)
         cfg = make_cfg("experiment=best", "data.n_images=null", "logger.log_images=false", data_root=root)
         assert run(cfg) >= floor, variant
+
+
+@pytest.mark.slow
+def test_best_on_touchline_zooms_edges_and_touchline_frames(make_cfg, football_root, tmp_path):
+    """experiment=best on the issue-15 variants of the 50 evaluation frames (seed 0).
+
+    Measured 2026-11-29 (Dice / blob recall / region oracle): zoom2 0.806 / 0.73 / 0.94, zoom3 0.679 / 0.62 /
+    0.93, zoom4 0.560 / 0.54 / 0.92, edge 0.831 / 0.81 / 0.96, touchline 0.846 / 0.74 / 0.94. The floors hold
+    today's rule; the region oracle shows the headroom is in the selection of regions, not the clustering.
+    """
+    from src.run import run_and_log
+
+    source = FootballDataset(str(football_root), n_images=50, seed=0)
+    floors = {"zoom2": 0.78, "zoom3": 0.65, "zoom4": 0.53, "edge": 0.80, "touchline": 0.82}
+    for variant, floor in floors.items():
+        root = make_variant(source, variant, tmp_path / variant)
+        cfg = make_cfg("experiment=best", "data.n_images=null", "logger.log_images=false", data_root=root)
+        summary, _ = run_and_log(cfg)
+        assert summary["dice_mean"] >= floor, variant
+        assert summary["region_oracle_dice_mean"] >= 0.9, variant

@@ -7,7 +7,18 @@ same layout:
   player covers ``closeup_fraction`` of it, enlarged back to the frame size;
 - ``kits``: every player pixel's hue turned by ``kit_hue_shift`` degrees;
 - ``pitch``: every other pixel's hue turned by ``pitch_hue_shift`` degrees and
-  its brightness scaled by ``pitch_brightness`` (another pitch and light).
+  its brightness scaled by ``pitch_brightness`` (another pitch and light);
+- ``zoom2``, ``zoom3``, ``zoom4``: a 2x, 3x or 4x zoom anchored at the far
+  touchline, centred on the player nearest to it, so players stand in front
+  of the boards and the crowd;
+- ``edge``: a 1.5x zoom whose left edge cuts through the frame's largest
+  player (players cut by the frame edge);
+- ``touchline``: the source frames, unchanged, in which some player's blob
+  reaches the far touchline (his head crosses the boards).
+
+The far touchline is found from the image, not the labels: the pitch is the
+colour of the lower half of the frame, and the line is the median over
+columns of the pitch's top edge.
 
 Recoloured variants keep the source annotations; a close-up's ground truth
 is cropped and enlarged with its pixels (nearest neighbour) and written as
@@ -22,11 +33,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
+from scipy import ndimage as ndi
 
 from src.data.football import FootballDataset
 from src.errors import check_choice, check_range
 
-VARIANTS = ("closeup", "kits", "pitch")
+VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline")
+ZOOMS = {"zoom2": 2.0, "zoom3": 3.0, "zoom4": 4.0}
 
 
 def _rotate_hue(image: np.ndarray, where: np.ndarray, degrees: float, brightness: float = 1.0) -> np.ndarray:
@@ -36,18 +49,76 @@ def _rotate_hue(image: np.ndarray, where: np.ndarray, degrees: float, brightness
     return np.asarray(Image.fromarray(hsv.astype(np.uint8), "HSV").convert("RGB"))
 
 
+def _enlarged(image: np.ndarray, mask: np.ndarray, top: float, left: float, crop_h: int, crop_w: int):
+    """The window at (top, left) of ``crop_h x crop_w``, clipped into the frame and enlarged back to its size."""
+    h, w = mask.shape
+    top = int(np.clip(top, 0, h - crop_h))
+    left = int(np.clip(left, 0, w - crop_w))
+    window = (slice(top, top + crop_h), slice(left, left + crop_w))
+    big = Image.fromarray(image[window]).resize((w, h), Image.Resampling.BICUBIC)
+    big_mask = Image.fromarray(mask[window].astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)
+    return np.asarray(big), np.asarray(big_mask) > 127
+
+
 def _closeup(image: np.ndarray, mask: np.ndarray, instance: np.ndarray, fraction: float):
     h, w = mask.shape
     rows, cols = np.nonzero(instance)
     area = len(rows) / fraction
     crop_w = int(min(w, max(16, np.sqrt(area * w / h))))
     crop_h = int(min(h, max(9, crop_w * h / w)))
-    top = int(np.clip(rows.mean() - crop_h / 2, 0, h - crop_h))
-    left = int(np.clip(cols.mean() - crop_w / 2, 0, w - crop_w))
-    window = (slice(top, top + crop_h), slice(left, left + crop_w))
-    big = Image.fromarray(image[window]).resize((w, h), Image.Resampling.BICUBIC)
-    big_mask = Image.fromarray(mask[window].astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)
-    return np.asarray(big), np.asarray(big_mask) > 127
+    return _enlarged(image, mask, rows.mean() - crop_h / 2, cols.mean() - crop_w / 2, crop_h, crop_w)
+
+
+def far_touchline(image: np.ndarray, *, max_distance: float = 25.0) -> int:
+    """Row of the far touchline: the median over columns of the top edge of the pitch.
+
+    The pitch is every pixel within ``max_distance`` (Delta E) of the median
+    colour of the frame's lower half, a wide shot's bottom being pitch.
+    """
+    from skimage import color
+
+    small = np.asarray(Image.fromarray(image).reduce(4))
+    lab = color.rgb2lab(small)
+    reference = np.median(lab[lab.shape[0] // 2:].reshape(-1, 3), axis=0)
+    pitch = np.linalg.norm(lab - reference, axis=-1) < max_distance
+    pitch = ndi.binary_fill_holes(ndi.binary_opening(pitch, iterations=2))
+    has_pitch = pitch.any(axis=0)
+    if not has_pitch.any():
+        return 0
+    return int(np.median(np.argmax(pitch[:, has_pitch], axis=0)) * 4)
+
+
+def _blobs(mask: np.ndarray) -> list[tuple[slice, slice]]:
+    labelled, _ = ndi.label(mask, structure=np.ones((3, 3)))
+    return [box for box in ndi.find_objects(labelled) if box is not None]
+
+
+def _zoom(image: np.ndarray, mask: np.ndarray, factor: float):
+    h, w = mask.shape
+    crop_h, crop_w = int(h / factor), int(w / factor)
+    line = far_touchline(image)
+    blobs = _blobs(mask)
+    # the player whose top is nearest the far touchline: the one most likely in front of the boards
+    nearest = min(blobs, key=lambda box: abs(box[0].start - line), default=None)
+    centre = w / 2 if nearest is None else (nearest[1].start + nearest[1].stop) / 2
+    return _enlarged(image, mask, line - 0.35 * crop_h, centre - crop_w / 2, crop_h, crop_w)
+
+
+def _edge(image: np.ndarray, mask: np.ndarray):
+    h, w = mask.shape
+    crop_h, crop_w = int(h / 1.5), int(w / 1.5)
+    blobs = _blobs(mask)
+    rows, cols = max(blobs, key=lambda box: (box[0].stop - box[0].start) * (box[1].stop - box[1].start))
+    middle = (cols.start + cols.stop) / 2
+    # the window's left edge runs through the player's middle, unless the frame's own edge is in the way
+    left = middle if middle + crop_w <= w else middle - crop_w
+    return _enlarged(image, mask, (rows.start + rows.stop) / 2 - crop_h / 2, left, crop_h, crop_w)
+
+
+def reaches_touchline(image: np.ndarray, mask: np.ndarray, *, margin: float = 0.01) -> bool:
+    """Whether some player blob's top comes within ``margin`` of the frame height of the far touchline, or above."""
+    line = far_touchline(image)
+    return any(box[0].start <= line + margin * mask.shape[0] for box in _blobs(mask))
 
 
 def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *, closeup_fraction: float = 0.10,
@@ -58,7 +129,7 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
     ----------
     dataset : FootballDataset
         Source frames (only its file names and full-size annotations are used).
-    variant : {"closeup", "kits", "pitch"}
+    variant : {"closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline"}
     out_dir : path
     closeup_fraction : float, default 0.10, in (0, 1]
     kit_hue_shift, pitch_hue_shift : float, degrees
@@ -76,11 +147,18 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
             image = np.asarray(im.convert("RGB"))
         mask = dataset.full_mask(image_id)
         anns = dataset.coco.loadAnns(dataset.coco.getAnnIds(imgIds=[image_id]))
+        if variant in ("closeup", *ZOOMS, "edge", "touchline") and not anns:
+            continue
         if variant == "closeup":
-            if not anns:
-                continue
             largest = max(anns, key=lambda a: a["area"])
             image, mask = _closeup(image, mask, dataset.coco.annToMask(largest).astype(bool), closeup_fraction)
+        elif variant in ZOOMS:
+            image, mask = _zoom(image, mask, ZOOMS[variant])
+        elif variant == "edge":
+            image, mask = _edge(image, mask)
+        elif variant == "touchline":
+            if not reaches_touchline(image, mask):
+                continue
         elif variant == "kits":
             image = _rotate_hue(image, mask, kit_hue_shift)
         else:
@@ -88,7 +166,7 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
         Image.fromarray(image).save(out / "images" / info["file_name"], quality=92)
         images.append({"id": image_id, "file_name": info["file_name"], "width": image.shape[1],
                        "height": image.shape[0]})
-        if variant != "closeup":
+        if variant in ("kits", "pitch", "touchline"):
             annotations += [{**ann, "id": len(annotations) + i + 1} for i, ann in enumerate(anns)]
         elif mask.any():
             rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))

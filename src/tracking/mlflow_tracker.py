@@ -52,6 +52,10 @@ METRIC_GLOSSARY = """Metrics of this run (means over frames unless pooled):
   players. It measures whether the clusters separate players at all; whole-cluster assignment is coarse, so it is
   often far below dice_mean, which selects regions after post-processing.
 - hungarian_miou_mean: clusters matched one-to-one to {players, background}; mean IoU of the matched pairs.
+- blob_recall_mean: share of annotated player blobs the mask covers at least half of (a dropped player shows here).
+- region_oracle_dice_mean: a diagnostic. The Dice of keeping exactly the connected regions of each cluster that are
+  mostly player: the ceiling of any rule that selects regions. Far above dice_mean, the selection loses players;
+  close to it, the clustering does.
 - silhouette_mean, inertia_mean: unsupervised quality of the clustering on its own features (no ground truth).
 - n_clusters_mean, n_components_mean vs n_instances_mean: clusters found, player blobs found, blobs annotated.
 - seconds_<stage>: seconds per frame of each stage.
