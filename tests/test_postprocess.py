@@ -183,3 +183,49 @@ def test_recluster_of_noise_touches_only_noise_pixels():
 def test_new_steps_reject_bad_values(step, message):
     with pytest.raises(LabError, match=message):
         step()
+
+
+def boards_scene():
+    """30x40: crowd (rows 0-7), boards (8-11), pitch below; players crossing the boards, one cut by the edge."""
+    labels = np.zeros((30, 40), int)
+    labels[:8] = 1                                   # crowd
+    labels[8:12] = 2                                 # boards
+    labels[8:12, 20:23] = 5                          # a logo on the boards, upright and resting on the pitch
+    for cols in (slice(10, 13), slice(37, 40)):      # a player mid-frame, one cut by the right frame edge
+        labels[6:13, cols] = 3                       # shirt and head in front of the boards and crowd
+        labels[13:18, cols] = 4                      # shorts and legs on the pitch
+    labels[22:26, 25:27] = 3                         # a player the pitch encloses
+    players = np.isin(labels, (3, 4))
+    image = np.zeros((30, 40, 3), np.uint8)
+    return MaskState(labels=labels, image=image, mask=labels != 0, field=labels == 0), players
+
+
+def test_standing_keeps_players_in_front_of_the_boards_and_drops_the_boards():
+    from src.postprocess import StandingOnPitch
+    state, players = boards_scene()
+    kept = StandingOnPitch()(state).mask
+    assert np.array_equal(kept, players)
+    # enclosure alone keeps only the player the pitch surrounds
+    enclosed = EnclosedByField(0.5)(state).mask
+    assert enclosed[22:26, 25:27].all() and not enclosed[6:18, 10:13].any() and not enclosed[:, 37:].any()
+
+
+def test_standing_needs_grass_beside_the_feet_and_an_upright_base():
+    from src.postprocess import StandingOnPitch
+    state, players = boards_scene()
+    no_flank = StandingOnPitch(flank=0.0)(state).mask
+    assert no_flank[8:12, 20:23].all()              # without the flank test the logo would pass as a player
+    wide_only = StandingOnPitch(aspect=0.1)(state).mask
+    assert not wide_only[6:18, 10:13].any()         # with a base this thin nothing off the enclosed pitch is kept
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"contact": 1.5}, r"standing.contact=1.5 is out of range"),
+    ({"aspect": 0}, r"standing.aspect=0 is out of range"),
+    ({"band": 0}, r"standing.band=0 is out of range"),
+    ({"rounds": -1}, r"standing.rounds=-1 is out of range"),
+])
+def test_standing_rejects_bad_values(kwargs, message):
+    from src.postprocess import StandingOnPitch
+    with pytest.raises(LabError, match=message):
+        StandingOnPitch(**kwargs)

@@ -3,8 +3,8 @@
 from src.postprocess.chain import PlayerMask, PostprocessChain, connected_components
 from src.postprocess.steps import (CloseMask, DropLargeClusters, EnclosedByField, FieldClusters, FillHoles, MaskState,
                                    MergeSimilarRegions, NoiseAsPlayers, ReclusterCandidates, RemoveSmall, RemoveThin,
-                                   cluster_mean_colors)
+                                   StandingOnPitch, cluster_mean_colors)
 
 __all__ = ["CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles", "MaskState",
            "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain", "ReclusterCandidates", "RemoveSmall",
-           "RemoveThin", "cluster_mean_colors", "connected_components"]
+           "RemoveThin", "StandingOnPitch", "cluster_mean_colors", "connected_components"]

@@ -113,6 +113,109 @@ class EnclosedByField:
         return replace(state, mask=state.mask & inside)
 
 
+def _shift_down(mask: np.ndarray) -> np.ndarray:
+    """``out[y, x] = mask[y + 1, x]``: whether the pixel below is set (the bottom row: no)."""
+    out = np.zeros_like(mask)
+    out[:-1] = mask[1:]
+    return out
+
+
+class StandingOnPitch:
+    """Keep candidates the pitch encloses, and regions that stand on the pitch where it does not.
+
+    Enclosure drops every player whose upper body stands in front of the
+    boards or the crowd, or whom the frame edge cuts: the pitch does not
+    surround him. But a player still stands on the pitch. The candidates
+    that the pitch does not enclose are split into the connected regions of
+    each cluster (kit, skin and board colours fall in different clusters),
+    and a region is a player's base when
+
+    - at least ``contact`` of its lowest pixels have pitch right below them
+      (his feet on the grass; a board's lower edge rests on the pitch too,
+      hence the two tests that follow);
+    - it is upright, no wider than ``aspect`` times its height (boards and
+      crowd strips are wide); and
+    - at least ``flank`` of the pixels beside its lower ``band`` (left and
+      right) are pitch or the frame edge (grass on either side of his legs,
+      where a piece of board has board beside it).
+
+    Regions resting on a kept one (a torso on legs, a head on a torso) and
+    no wider than ``grow_aspect`` times their height join it, for up to
+    ``rounds`` rounds. All tests are ratios of a region's own size, so they
+    hold for wide shots and close-ups alike.
+
+    Parameters
+    ----------
+    border_fraction : float, default 0.5, in [0, 1]
+        As for ``EnclosedByField``.
+    contact : float, default 0.5, in [0, 1]
+    aspect : float, default 1.0, > 0
+    flank : float, default 0.5, in [0, 1]
+    band : float, default 0.3, in (0, 1]
+    grow_aspect : float, default 1.5, > 0
+    rounds : int, default 3, >= 0
+    """
+
+    def __init__(self, border_fraction: float = 0.5, contact: float = 0.5, aspect: float = 1.0,
+                 flank: float = 0.5, band: float = 0.3, grow_aspect: float = 1.5, rounds: int = 3):
+        check_range("postprocess.standing.contact", contact, 0, 1)
+        check_range("postprocess.standing.aspect", aspect, 0, low_open=True)
+        check_range("postprocess.standing.flank", flank, 0, 1)
+        check_range("postprocess.standing.band", band, 0, 1, low_open=True)
+        check_range("postprocess.standing.grow_aspect", grow_aspect, 0, low_open=True)
+        check_range("postprocess.standing.rounds", rounds, 0, integer=True)
+        self.enclosed = EnclosedByField(border_fraction)
+        self.contact, self.aspect, self.flank, self.band = contact, aspect, flank, band
+        self.grow_aspect, self.rounds = grow_aspect, rounds
+
+    def __call__(self, state: MaskState) -> MaskState:
+        inside = self.enclosed(state).mask
+        rest = state.mask & ~inside
+        # +2 keeps noise (-1) a region of its own; 0 is "not a candidate"
+        regions = measure.label(np.where(rest, state.labels + 2, 0), background=0, connectivity=1)
+        n = int(regions.max())
+        if n == 0:
+            return replace(state, mask=inside)
+        field = state.field
+        boxes = ndi.find_objects(regions)
+        heights = np.array([0] + [b[0].stop - b[0].start for b in boxes])
+        widths = np.array([0] + [b[1].stop - b[1].start for b in boxes])
+        bottoms = np.array([0] + [b[0].stop for b in boxes])
+        lowest = (regions > 0) & (_shift_down(regions) != regions)
+        edges = np.bincount(regions[lowest], minlength=n + 1)
+        on_pitch = np.bincount(regions[lowest & _shift_down(field)], minlength=n + 1)
+        base = (on_pitch >= self.contact * np.maximum(edges, 1)) & (widths <= self.aspect * heights)
+        base &= self._flanked(regions, field, heights, bottoms, n)
+        base[0] = False
+        keep = base
+        for _ in range(self.rounds):
+            kept = inside | keep[regions]
+            resting = np.bincount(regions[lowest & _shift_down(kept)], minlength=n + 1)
+            grow = keep | ((resting >= self.contact * np.maximum(edges, 1)) & (widths <= self.grow_aspect * heights))
+            grow[0] = False
+            if np.array_equal(grow, keep):
+                break
+            keep = grow
+        return replace(state, mask=state.mask & (inside | keep[regions]))
+
+    def _flanked(self, regions, field, heights, bottoms, n) -> np.ndarray:
+        """Per region: whether ``flank`` of the pixels beside its lower ``band`` are pitch or the frame edge."""
+        rows = np.arange(regions.shape[0])[:, None]
+        band_top = bottoms - np.maximum(1, np.round(self.band * heights)).astype(int)
+        in_band = (regions > 0) & (rows >= band_top[regions])
+        # pad with pitch: the frame edge beside a region counts as grass beyond it
+        padded_regions = np.pad(regions, ((0, 0), (1, 1)), constant_values=0)
+        padded_field = np.pad(field, ((0, 0), (1, 1)), constant_values=True)
+        sides = total = np.zeros(n + 1)
+        for step in (-1, 1):
+            neighbour = padded_regions[:, 1 + step:padded_regions.shape[1] - 1 + step]
+            boundary = in_band & (neighbour != regions)
+            beside = padded_field[:, 1 + step:padded_field.shape[1] - 1 + step]
+            total = total + np.bincount(regions[boundary], minlength=n + 1)
+            sides = sides + np.bincount(regions[boundary & beside], minlength=n + 1)
+        return (total > 0) & (sides >= self.flank * total)
+
+
 class DropLargeClusters:
     """Drop clusters covering more than ``max_fraction`` of the image: they are stuff, not players.
 
