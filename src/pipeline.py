@@ -101,6 +101,8 @@ def score_frame(frame: Frame, feats: np.ndarray, fit: ClusterFit, postprocess, s
             "n_components": float(player.n_components),
             "n_instances": float(frame.n_instances),
             "component_count_error": float(abs(player.n_components - frame.n_instances)),
+            # 1 for a frame the post-processing found no pitch in (a crowd shot, a graphic)
+            "no_field": float("no_field" in player.reasons),
             # what the clusterer chose for this image (e.g. k picked by silhouette), when it says
             **fit.metrics,
         }
@@ -173,7 +175,11 @@ def warn_degenerate(results: list[ImageResult]) -> None:
     if one_cluster:
         log.warning("the clustering found a single cluster in %d of %d frames, so nothing stands apart from the "
                     "pitch: raise the number of clusters or lower the clusterer's radius", one_cluster, total)
-    if empty == total and total and not all_noise:
+    no_field = sum("no_field" in r.player.reasons for r in results)
+    if no_field:
+        log.warning("%d of %d frames show no pitch (no green dominant colour); their masks are empty (per-image "
+                    "metric no_field)", no_field, total)
+    if empty == total and total and not all_noise and no_field < total:
         log.warning("the player mask is empty in all %d frames: the post-processing dropped every candidate", total)
 
 

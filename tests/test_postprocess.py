@@ -229,3 +229,28 @@ def test_standing_rejects_bad_values(kwargs, message):
     from src.postprocess import StandingOnPitch
     with pytest.raises(LabError, match=message):
         StandingOnPitch(**kwargs)
+
+
+def test_a_frame_without_pitch_gives_an_empty_mask_and_says_why():
+    crowd = np.zeros((20, 30, 3), np.uint8)
+    labels = np.zeros((20, 30), int)
+    crowd[:] = (120, 90, 140)                         # a purple crowd shot
+    crowd[5:9, 5:8], labels[5:9, 5:8] = RED, 1
+    crowd[12:, :], labels[12:, :] = GREY, 2
+    player = chain()(labels, crowd)
+    assert not player.mask.any() and player.reasons == frozenset({"no_field"})
+    # the same frame is read as before when the colour test is off
+    relaxed = chain(field=FieldClusters(25.0, max_green_a=None))(labels, crowd)
+    assert relaxed.reasons == frozenset()
+
+
+def test_a_frame_that_is_all_pitch_gives_an_empty_mask_without_a_reason():
+    image = np.zeros((20, 30, 3), np.uint8)
+    image[:] = GREEN
+    player = chain()(np.zeros((20, 30), int), image)
+    assert not player.mask.any() and player.reasons == frozenset()
+
+
+def test_the_players_of_a_scene_with_pitch_have_no_reason():
+    image, labels, truth = scene()
+    assert chain()(labels, image).reasons == frozenset()

@@ -20,11 +20,13 @@ class PlayerMask:
     mask : (H, W) bool, player pixels.
     components : (H, W) int, 0 = background, 1..n = one connected player blob.
     centroids : (n, 2) float, (row, col) of each component.
+    reasons : why a step emptied the mask, e.g. ``{"no_field"}`` for a frame without pitch.
     """
 
     mask: np.ndarray
     components: np.ndarray
     centroids: np.ndarray
+    reasons: frozenset = frozenset()
 
     @property
     def n_components(self) -> int:
@@ -73,4 +75,4 @@ class PostprocessChain:
         for step in self.steps.values():
             state = step(state)
         components, centroids = connected_components(state.mask, self.connectivity)
-        return PlayerMask(mask=state.mask, components=components, centroids=centroids)
+        return PlayerMask(mask=state.mask, components=components, centroids=centroids, reasons=state.reasons)

@@ -22,12 +22,14 @@ class MaskState:
 
     labels : (H, W) int, -1 = noise.  image : (H, W, 3) uint8.
     mask : (H, W) bool, candidate player pixels.  field : (H, W) bool or None.
+    reasons : frozenset of str, why a step emptied the mask (``"no_field"``).
     """
 
     labels: np.ndarray
     image: np.ndarray
     mask: np.ndarray
     field: np.ndarray | None = None
+    reasons: frozenset = frozenset()
 
 
 def cluster_mean_colors(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,16 +65,26 @@ class FieldClusters:
     where the pitch is many small clusters. Every other pixel, noise
     included, stays a candidate.
 
+    A pitch is grass: when the dominant colour is not green (CIELAB a* at
+    or above ``max_green_a``), the frame shows no pitch (a crowd shot, a
+    replay graphic) and its mask is empty, with the reason ``no_field``.
+
     Parameters
     ----------
     max_distance : float, default 25.0
         Delta E below which a cluster counts as field; about 10 separates
         barely different shades, 50 merges unrelated colours.
+    max_green_a : float or None, default 0.0
+        The field's mean a* must be below this (negative a* is green); None
+        accepts any colour as the pitch.
     """
 
-    def __init__(self, max_distance: float = 25.0):
+    def __init__(self, max_distance: float = 25.0, max_green_a: float | None = 0.0):
         check_range("postprocess.field.max_distance", max_distance, 0, low_open=True)
+        if max_green_a is not None:
+            check_range("postprocess.field.max_green_a", max_green_a)
         self.max_distance = max_distance
+        self.max_green_a = max_green_a
 
     def __call__(self, state: MaskState) -> MaskState:
         means, counts = cluster_mean_colors(state.labels, state.image)
@@ -80,6 +92,9 @@ class FieldClusters:
             return replace(state, field=np.zeros_like(state.mask))
         similar = np.linalg.norm(means[:, None] - means[None], axis=-1) < self.max_distance
         seed = int(np.argmax(similar.astype(np.float64) @ counts))
+        if self.max_green_a is not None and means[seed, 1] >= self.max_green_a:
+            empty = np.zeros_like(state.mask)
+            return replace(state, mask=empty, field=empty, reasons=state.reasons | {"no_field"})
         near = similar[seed] & (counts > 0)
         field = (state.labels >= 0) & near[np.clip(state.labels, 0, None)]
         return replace(state, mask=state.mask & ~field, field=field)
