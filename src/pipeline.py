@@ -24,9 +24,11 @@ from src.progress import progress
 
 log = logging.getLogger(__name__)
 COUNT_KEYS = ("tp", "fp", "fn")
+# a frame scoring below this has lost most of its players: counted apart, since a mean hides it
+LOW_DICE = 0.3
 STAGES = ("load", "features", "cluster", "postprocess", "metrics")
 SUMMARY_KEYS = ("dice_mean", "iou_mean", "dice_pooled", "iou_pooled", "oracle_dice_mean", "hungarian_miou_mean",
-                "blob_recall_mean", "region_oracle_dice_mean",
+                "blob_recall_mean", "region_oracle_dice_mean", "frames_dice_below_0.3",
                 "silhouette_mean", "inertia_mean",
                 "n_clusters_mean", "n_components_mean", "n_instances_mean", "component_count_error_mean",
                 "seconds_per_image") + tuple(f"seconds_{stage}" for stage in STAGES)
@@ -34,7 +36,7 @@ SUMMARY_KEYS = ("dice_mean", "iou_mean", "dice_pooled", "iou_pooled", "oracle_di
 
 def lower_is_better(key: str) -> bool:
     """Whether a summary metric improves as it falls (seconds, inertia, count errors)."""
-    return key.startswith(("seconds", "inertia", "component_count_error"))
+    return key.startswith(("seconds", "inertia", "component_count_error", "frames_dice_below"))
 
 
 @dataclass
@@ -115,7 +117,7 @@ def score_frame(frame: Frame, feats: np.ndarray, fit: ClusterFit, postprocess, s
             metrics["oracle_dice"] = dice(oracle_mask(labels, frame.mask), frame.mask)
             metrics["hungarian_miou"] = hungarian_miou(labels, frame.mask)
             # a dropped player as a number, and the ceiling of any rule that keeps whole regions of the clusters
-            metrics["blob_recall"] = blob_recall(player.mask, frame.mask)
+            metrics["blob_recall"] = blob_recall(player.mask, frame.mask, instances=frame.instances)
             metrics["region_oracle_dice"] = dice(region_oracle_mask(labels, frame.mask), frame.mask)
         history = snapshot_scores(fit, frame, postprocess)
     return ImageResult(frame=frame, labels=labels, player=player, metrics=metrics, seconds=seconds,
@@ -197,6 +199,7 @@ def summarize(results: list[ImageResult]) -> dict[str, float]:
     with_truth = [r.metrics for r in results if "tp" in r.metrics]
     if with_truth:
         summary.update(pooled_scores([{k: int(m[k]) for k in ("tp", "fp", "fn")} for m in with_truth]))
+        summary["frames_dice_below_0.3"] = float(sum(m["dice"] < LOW_DICE for m in with_truth))
     else:
         summary.update({"dice_pooled": float("nan"), "iou_pooled": float("nan")})
     for stage in STAGES:

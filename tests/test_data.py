@@ -48,6 +48,36 @@ def test_reduce_mask_is_box_majority():
     assert small.tolist() == [[True, False], [False, True]]
 
 
+@pytest.mark.parametrize("scale", [4, 8])
+def test_instances_label_each_pixel_with_the_annotation_covering_most_of_it(scale):
+    from src.data.football import reduce_instances
+    rng = np.random.default_rng(0)
+    masks = []
+    for _ in range(5):                       # overlapping blobs of ragged outline
+        full = np.zeros((64, 96), np.uint8, order="F")
+        top, left = rng.integers(0, 40), rng.integers(0, 70)
+        full[top:top + rng.integers(8, 24), left:left + rng.integers(6, 20)] = 1
+        full &= (rng.random(full.shape) < 0.8).astype(np.uint8)
+        masks.append(full)
+    rles = [mask_utils.encode(m) for m in masks]
+    size = (96 // scale, 64 // scale)
+    union = reduce_mask(np.any(masks, axis=0), size)
+    labels = reduce_instances(rles, size, union)
+    cover = np.stack([np.asarray(Image.fromarray(m * 255).reduce(scale)) for m in masks])
+    assert np.array_equal(labels > 0, union)
+    if scale == 4:                           # 4x4 samples per pixel read every full-size pixel: exact
+        assert np.array_equal(labels[union], cover.argmax(axis=0)[union] + 1)
+    else:                                    # sampled: the chosen one covers the pixel nearly as much as the best
+        chosen = np.take_along_axis(cover, (labels - 1).clip(0)[None], axis=0)[0]
+        assert np.all(chosen[union] >= cover.max(axis=0)[union] - 64)
+
+
+def test_frames_carry_their_players_apart(synthetic_root):
+    frames = FootballDataset(str(synthetic_root), n_images=None, scale=8).frames()
+    assert all(np.array_equal(f.instances > 0, f.mask) for f in frames)
+    assert all(len(np.unique(f.instances[f.mask])) == f.n_instances for f in frames if f.mask.any())
+
+
 def test_polygon_and_rle_segmentations(tmp_path):
     root = tmp_path / "mixed"
     (root / "images").mkdir(parents=True)

@@ -80,3 +80,20 @@ def test_region_oracle_keeps_mostly_player_regions_of_each_cluster():
     mask = region_oracle_mask(labels, truth)
     assert np.array_equal(mask, truth)      # the right half (same cluster, not a player) is left out
     assert not region_oracle_mask(labels, np.zeros_like(truth)).any()
+
+
+def test_blob_recall_counts_annotated_players_not_fragments():
+    from src.metrics import blob_recall
+    truth = np.zeros((10, 12), bool)
+    truth[1:6, 1:3] = True          # one player ...
+    truth[7, 1] = True              # ... whose foot the downscale cut off
+    truth[1:6, 3:6] = True          # a second, wider player touching the first
+    instances = np.zeros((10, 12), int)
+    instances[1:6, 1:3] = 1
+    instances[7, 1] = 1
+    instances[1:6, 3:6] = 2
+    pred = np.zeros_like(truth)
+    pred[1:6, 1:3] = True           # the first found without his foot, the second missed
+    assert blob_recall(pred, truth, instances=instances) == pytest.approx(1 / 2)
+    # as connected blobs: the two players are one blob, 10 of 25 px found, and the foot is a blob of its own
+    assert blob_recall(pred, truth) == pytest.approx(0.0)

@@ -38,3 +38,16 @@ def test_pooled_weights_images_by_pixels():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         dice(np.zeros((2, 2), bool), np.zeros((3, 2), bool))
+
+
+def test_summary_counts_frames_that_lost_most_of_their_players():
+    from src.pipeline import ImageResult, lower_is_better, summarize
+
+    def result(dice):
+        return ImageResult(frame=None, labels=None, player=None, metrics={"dice": dice, "tp": 1, "fp": 0, "fn": 0})
+
+    summary = summarize([result(d) for d in (0.9, 0.29, 0.3, 0.0)])
+    assert summary["frames_dice_below_0.3"] == 2
+    assert lower_is_better("frames_dice_below_0.3")
+    unlabelled = ImageResult(frame=None, labels=None, player=None, metrics={"n_components": 3})
+    assert "frames_dice_below_0.3" not in summarize([unlabelled])

@@ -1,10 +1,12 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from src.errors import LabError
 from src.postprocess import (CloseMask, DropLargeClusters, EnclosedByField, FieldClusters, FillHoles, MaskState,
                              MergeSimilarRegions, NoiseAsPlayers, PostprocessChain, ReclusterCandidates, RemoveSmall,
-                             RemoveThin, connected_components)
+                             RemoveThin, StandingOnPitch, connected_components, pitch_area)
 
 GREEN, RED, WHITE, GREY = (40, 130, 40), (200, 30, 30), (240, 240, 240), (120, 110, 130)
 
@@ -196,12 +198,13 @@ def boards_scene():
         labels[13:18, cols] = 4                      # shorts and legs on the pitch
     labels[22:26, 25:27] = 3                         # a player the pitch encloses
     players = np.isin(labels, (3, 4))
+    labels[12:15, 26:35] = 6                         # a goal's crossbar and net below the boards: wide
+    labels[12, 13:18] = 7                            # the boards' lower edge, one pixel under the line, touching a player
     image = np.zeros((30, 40, 3), np.uint8)
     return MaskState(labels=labels, image=image, mask=labels != 0, field=labels == 0), players
 
 
 def test_standing_keeps_players_in_front_of_the_boards_and_drops_the_boards():
-    from src.postprocess import StandingOnPitch
     state, players = boards_scene()
     kept = StandingOnPitch()(state).mask
     assert np.array_equal(kept, players)
@@ -210,25 +213,52 @@ def test_standing_keeps_players_in_front_of_the_boards_and_drops_the_boards():
     assert enclosed[22:26, 25:27].all() and not enclosed[6:18, 10:13].any() and not enclosed[:, 37:].any()
 
 
-def test_standing_needs_grass_beside_the_feet_and_an_upright_base():
-    from src.postprocess import StandingOnPitch
+def test_standing_joins_only_what_keeps_a_player_upright():
     state, players = boards_scene()
-    no_flank = StandingOnPitch(flank=0.0)(state).mask
-    assert no_flank[8:12, 20:23].all()              # without the flank test the logo would pass as a player
-    wide_only = StandingOnPitch(aspect=0.1)(state).mask
-    assert not wide_only[6:18, 10:13].any()         # with a base this thin nothing off the enclosed pitch is kept
+    short = StandingOnPitch(tall=1.0)(state).mask
+    assert short[12:18, 10:13].all() and not short[6:12, 10:13].any()   # the legs stay, the shirt may not join
+    wide = StandingOnPitch(wide=3.0)(state).mask
+    assert wide[12:15, 26:35].all()                                       # the crossbar passes only when wide is allowed
+    narrow = StandingOnPitch(span=0.0, wide=0.2)(state).mask
+    assert not narrow[6:18, 10:13].any() and narrow[22:26, 25:27].all()  # enclosed players never depend on it
+
+
+def test_standing_needs_feet_on_the_pitch():
+    state, _ = boards_scene()
+    labels = state.labels.copy()
+    labels[18, 10:13] = 8                                 # under the player's feet: no pitch, no candidate
+    floating = replace(state, labels=labels, mask=~np.isin(labels, (0, 8)), field=labels == 0)
+    assert not StandingOnPitch(contact=0.5)(floating).mask[6:18, 10:13].any()
+    assert StandingOnPitch(contact=0.0)(floating).mask[6:18, 10:13].all()
+
+
+def test_pitch_area_bridges_players_and_gaps_narrower_than_the_window():
+    field = np.zeros((20, 60), bool)
+    field[8:] = True
+    field[8:15, 20:24] = False                            # a player at the touchline hides the line
+    field[3:8, 40:43] = True                              # grass seen through a gap in the boards
+    area = pitch_area(field, window=0.25)
+    assert np.array_equal(area, np.broadcast_to(np.arange(20)[:, None] >= 8, field.shape))
+    assert not pitch_area(np.zeros((5, 5), bool)).any()
+    assert pitch_area(np.ones((5, 5), bool)).all()
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"contact": 1.5}, r"standing.contact=1.5 is out of range"),
-    ({"aspect": 0}, r"standing.aspect=0 is out of range"),
-    ({"band": 0}, r"standing.band=0 is out of range"),
+    ({"window": 0}, r"standing.window=0 is out of range"),
+    ({"tall": 0}, r"standing.tall=0 is out of range"),
+    ({"span": -1}, r"standing.span=-1 is out of range"),
     ({"rounds": -1}, r"standing.rounds=-1 is out of range"),
 ])
 def test_standing_rejects_bad_values(kwargs, message):
-    from src.postprocess import StandingOnPitch
     with pytest.raises(LabError, match=message):
         StandingOnPitch(**kwargs)
+
+
+def test_standing_needs_field_first():
+    state, _ = boards_scene()
+    with pytest.raises(LabError, match="put the 'field' step before it"):
+        StandingOnPitch()(replace(state, field=None))
 
 
 def test_a_frame_without_pitch_gives_an_empty_mask_and_says_why():

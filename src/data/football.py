@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from src.data.coco_check import check_coco
+from src.data.coco_check import check_coco, rle_counts
 from src.data.frame import Frame
 from src.data.synthetic import ensure_synthetic_dataset
 from src.errors import LabError, check_range
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 # decoded frames shared by every dataset object of this process, so the trials of a sweep decode once
 _FRAMES: OrderedDict[tuple, Frame] = OrderedDict()
 FRAME_CACHE_SIZE = 1024
+# samples per side of a working pixel when telling which annotation covers it most
+SAMPLES = 4
 
 
 def working_size(width: int, height: int, scale: int) -> tuple[int, int]:
@@ -93,6 +95,54 @@ def reduce_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     else:
         small = full.resize(size, Image.Resampling.BOX)
     return np.asarray(small) >= 128
+
+
+def reduce_instances(rles: list[dict], size: tuple[int, int], union: np.ndarray) -> np.ndarray:
+    """Label each pixel of the reduced ``union`` with the annotation covering most of it.
+
+    Coverage is sampled on a ``SAMPLES x SAMPLES`` grid inside each working
+    pixel, read straight from the RLE runs, so no annotation is decoded at
+    full size (that would cost more than the frame's JPEG decode).
+
+    Parameters
+    ----------
+    rles : list of compressed COCO RLE dicts
+        One per annotation, in annotation order, all of one full size.
+    size : (width, height)
+        Working size.
+    union : (height, width) bool ndarray
+        ``reduce_mask`` of the annotations' union; only its pixels are labelled.
+
+    Returns
+    -------
+    (height, width) int32 ndarray
+        0 outside ``union``, ``i`` for the i-th annotation (1-based).
+    """
+    labels = np.zeros(union.shape, np.int32)
+    if not rles or not union.any():
+        return labels
+    best = np.zeros(union.shape)
+    (full_h, full_w), (width, height) = rles[0]["size"], size
+    offsets = (np.arange(SAMPLES) + 0.5) / SAMPLES
+    for index, (rle, box) in enumerate(zip(rles, mask_utils.toBbox(rles)), start=1):
+        x, y, w, h = box
+        window = union[int(y * height / full_h):int(np.ceil((y + h) * height / full_h)),
+                       int(x * width / full_w):int(np.ceil((x + w) * width / full_w))]
+        rows, cols = np.nonzero(window)
+        if rows.size == 0:
+            continue
+        rows, cols = rows + int(y * height / full_h), cols + int(x * width / full_w)
+        sample_rows = ((rows[:, None] + offsets) * full_h / height).astype(np.int64)
+        sample_cols = ((cols[:, None] + offsets) * full_w / width).astype(np.int64)
+        flat = (sample_cols[:, None, :] * full_h + sample_rows[:, :, None]).reshape(len(rows), -1)
+        counts = rle["counts"].decode() if isinstance(rle["counts"], bytes) else rle["counts"]
+        # runs alternate background/foreground in column-major order: an odd run index is inside
+        run = np.searchsorted(np.cumsum(rle_counts(counts)), flat, side="right")
+        cover = (run % 2 == 1).mean(axis=1)
+        larger = cover > best[rows, cols]
+        labels[rows[larger], cols[larger]] = index
+        best[rows[larger], cols[larger]] = cover[larger]
+    return labels
 
 
 class FootballDataset:
@@ -202,7 +252,7 @@ class FootballDataset:
             _FRAMES.move_to_end(key)
             return _FRAMES[key]
         frame = self._decode(image_id)
-        for array in (frame.image, frame.mask):
+        for array in (frame.image, frame.mask, frame.instances):
             array.setflags(write=False)
         _FRAMES[key] = frame
         if len(_FRAMES) > FRAME_CACHE_SIZE:
@@ -213,9 +263,11 @@ class FootballDataset:
         info = self.coco.imgs[image_id]
         size = self.image_size(image_id)
         image = read_image(self.image_path(image_id), size, expected=(info["width"], info["height"]))
-        return Frame(image=image, mask=reduce_mask(self.full_mask(image_id), size), image_id=image_id,
-                     file_name=info["file_name"], scale=self.scale, n_instances=len(self._annotations(image_id)),
-                     path=self.image_path(image_id))
+        anns = self._annotations(image_id)
+        mask = reduce_mask(self.full_mask(image_id), size)
+        instances = reduce_instances([self.coco.annToRLE(a) for a in anns], size, mask)
+        return Frame(image=image, mask=mask, image_id=image_id, file_name=info["file_name"], scale=self.scale,
+                     n_instances=len(anns), path=self.image_path(image_id), instances=instances)
 
     def _annotations(self, image_id: int) -> list[dict]:
         return self.coco.loadAnns(self.coco.getAnnIds(imgIds=[image_id], iscrowd=None))

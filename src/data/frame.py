@@ -29,6 +29,11 @@ class Frame:
     path : Path or None
         The image file, for stages that decode it at another size (CNN
         features); None for frames made in memory.
+    instances : (H, W) int32 ndarray or None
+        Which annotation each ground-truth pixel belongs to: 0 outside
+        ``mask``, ``i`` for the image's i-th annotation (the one covering
+        most of the pixel). Players a downscale splits into several blobs
+        stay one player here.
     """
 
     image: np.ndarray
@@ -38,6 +43,7 @@ class Frame:
     scale: int
     n_instances: int
     path: Path | None = None
+    instances: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

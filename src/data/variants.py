@@ -20,9 +20,9 @@ The far touchline is found from the image, not the labels: the pitch is the
 colour of the lower half of the frame, and the line is the median over
 columns of the pitch's top edge.
 
-Recoloured variants keep the source annotations; a close-up's ground truth
-is cropped and enlarged with its pixels (nearest neighbour) and written as
-one RLE annotation.
+Recoloured variants keep the source annotations; in a close-up, zoom or crop
+each player's annotation is cropped and enlarged with its pixels (nearest
+neighbour) and written as one RLE annotation per player still in view.
 """
 
 from __future__ import annotations
@@ -49,24 +49,34 @@ def _rotate_hue(image: np.ndarray, where: np.ndarray, degrees: float, brightness
     return np.asarray(Image.fromarray(hsv.astype(np.uint8), "HSV").convert("RGB"))
 
 
-def _enlarged(image: np.ndarray, mask: np.ndarray, top: float, left: float, crop_h: int, crop_w: int):
-    """The window at (top, left) of ``crop_h x crop_w``, clipped into the frame and enlarged back to its size."""
-    h, w = mask.shape
+def _window(shape: tuple[int, int], top: float, left: float, crop_h: int, crop_w: int) -> tuple[slice, slice]:
+    """The ``crop_h x crop_w`` window at (top, left), moved into a frame of ``shape``."""
+    h, w = shape
     top = int(np.clip(top, 0, h - crop_h))
     left = int(np.clip(left, 0, w - crop_w))
-    window = (slice(top, top + crop_h), slice(left, left + crop_w))
-    big = Image.fromarray(image[window]).resize((w, h), Image.Resampling.BICUBIC)
-    big_mask = Image.fromarray(mask[window].astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)
-    return np.asarray(big), np.asarray(big_mask) > 127
+    return slice(top, top + crop_h), slice(left, left + crop_w)
 
 
-def _closeup(image: np.ndarray, mask: np.ndarray, instance: np.ndarray, fraction: float):
+def _enlarged(image: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
+    """The window of an RGB image enlarged back to the image's size (bicubic)."""
+    h, w = image.shape[:2]
+    return np.asarray(Image.fromarray(image[window]).resize((w, h), Image.Resampling.BICUBIC))
+
+
+def _enlarged_mask(mask: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
+    """The window of a mask enlarged back to the mask's size (nearest neighbour, as its pixels)."""
+    h, w = mask.shape
+    big = Image.fromarray(np.ascontiguousarray(mask[window]).astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)
+    return np.asarray(big) > 127
+
+
+def _closeup(mask: np.ndarray, instance: np.ndarray, fraction: float) -> tuple[slice, slice]:
     h, w = mask.shape
     rows, cols = np.nonzero(instance)
     area = len(rows) / fraction
     crop_w = int(min(w, max(16, np.sqrt(area * w / h))))
     crop_h = int(min(h, max(9, crop_w * h / w)))
-    return _enlarged(image, mask, rows.mean() - crop_h / 2, cols.mean() - crop_w / 2, crop_h, crop_w)
+    return _window(mask.shape, rows.mean() - crop_h / 2, cols.mean() - crop_w / 2, crop_h, crop_w)
 
 
 def far_touchline(image: np.ndarray, *, max_distance: float = 25.0) -> int:
@@ -93,7 +103,7 @@ def _blobs(mask: np.ndarray) -> list[tuple[slice, slice]]:
     return [box for box in ndi.find_objects(labelled) if box is not None]
 
 
-def _zoom(image: np.ndarray, mask: np.ndarray, factor: float):
+def _zoom(image: np.ndarray, mask: np.ndarray, factor: float) -> tuple[slice, slice]:
     h, w = mask.shape
     crop_h, crop_w = int(h / factor), int(w / factor)
     line = far_touchline(image)
@@ -101,10 +111,10 @@ def _zoom(image: np.ndarray, mask: np.ndarray, factor: float):
     # the player whose top is nearest the far touchline: the one most likely in front of the boards
     nearest = min(blobs, key=lambda box: abs(box[0].start - line), default=None)
     centre = w / 2 if nearest is None else (nearest[1].start + nearest[1].stop) / 2
-    return _enlarged(image, mask, line - 0.35 * crop_h, centre - crop_w / 2, crop_h, crop_w)
+    return _window(mask.shape, line - 0.35 * crop_h, centre - crop_w / 2, crop_h, crop_w)
 
 
-def _edge(image: np.ndarray, mask: np.ndarray):
+def _edge(mask: np.ndarray) -> tuple[slice, slice]:
     h, w = mask.shape
     crop_h, crop_w = int(h / 1.5), int(w / 1.5)
     blobs = _blobs(mask)
@@ -112,7 +122,7 @@ def _edge(image: np.ndarray, mask: np.ndarray):
     middle = (cols.start + cols.stop) / 2
     # the window's left edge runs through the player's middle, unless the frame's own edge is in the way
     left = middle if middle + crop_w <= w else middle - crop_w
-    return _enlarged(image, mask, (rows.start + rows.stop) / 2 - crop_h / 2, left, crop_h, crop_w)
+    return _window(mask.shape, (rows.start + rows.stop) / 2 - crop_h / 2, left, crop_h, crop_w)
 
 
 def reaches_touchline(image: np.ndarray, mask: np.ndarray, *, margin: float = 0.01) -> bool:
@@ -149,13 +159,14 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
         anns = dataset.coco.loadAnns(dataset.coco.getAnnIds(imgIds=[image_id]))
         if variant in ("closeup", *ZOOMS, "edge", "touchline") and not anns:
             continue
+        window = None
         if variant == "closeup":
             largest = max(anns, key=lambda a: a["area"])
-            image, mask = _closeup(image, mask, dataset.coco.annToMask(largest).astype(bool), closeup_fraction)
+            window = _closeup(mask, dataset.coco.annToMask(largest).astype(bool), closeup_fraction)
         elif variant in ZOOMS:
-            image, mask = _zoom(image, mask, ZOOMS[variant])
+            window = _zoom(image, mask, ZOOMS[variant])
         elif variant == "edge":
-            image, mask = _edge(image, mask)
+            window = _edge(mask)
         elif variant == "touchline":
             if not reaches_touchline(image, mask):
                 continue
@@ -163,15 +174,21 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
             image = _rotate_hue(image, mask, kit_hue_shift)
         else:
             image = _rotate_hue(image, ~mask, pitch_hue_shift, pitch_brightness)
+        if window is not None:
+            image = _enlarged(image, window)
         Image.fromarray(image).save(out / "images" / info["file_name"], quality=92)
         images.append({"id": image_id, "file_name": info["file_name"], "width": image.shape[1],
                        "height": image.shape[0]})
-        if variant in ("kits", "pitch", "touchline"):
+        if window is None:
             annotations += [{**ann, "id": len(annotations) + i + 1} for i, ann in enumerate(anns)]
-        elif mask.any():
-            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+            continue
+        for ann in anns:
+            player = _enlarged_mask(dataset.coco.annToMask(ann).astype(bool), window)
+            if not player.any():
+                continue
+            rle = mask_utils.encode(np.asfortranarray(player.astype(np.uint8)))
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
-                                "area": float(mask.sum()), "bbox": list(mask_utils.toBbox(rle)),
+                                "area": float(player.sum()), "bbox": list(mask_utils.toBbox(rle)),
                                 "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
     (out / "annotations").mkdir(exist_ok=True)
     coco = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}

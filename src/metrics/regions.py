@@ -10,8 +10,9 @@ from scipy import ndimage as ndi
 from skimage import measure
 
 
-def blob_recall(pred: np.ndarray, truth: np.ndarray, *, min_cover: float = 0.5, connectivity: int = 2) -> float:
-    """Fraction of ground-truth blobs that ``pred`` covers at least ``min_cover`` of.
+def blob_recall(pred: np.ndarray, truth: np.ndarray, *, instances: np.ndarray | None = None,
+                min_cover: float = 0.5, connectivity: int = 2) -> float:
+    """Fraction of ground-truth players that ``pred`` covers at least ``min_cover`` of.
 
     A dropped player shows here as a number, where Dice only falls by his
     share of the pixels.
@@ -19,23 +20,31 @@ def blob_recall(pred: np.ndarray, truth: np.ndarray, *, min_cover: float = 0.5, 
     Parameters
     ----------
     pred, truth : (H, W) bool ndarray
+    instances : (H, W) int ndarray, optional
+        One label per annotated player (0 = none), as ``Frame.instances``: a
+        player that downscaling splits into several blobs counts once, and
+        touching players count apart. Without it the blobs are the connected
+        parts of ``truth``.
     min_cover : float, default 0.5
-        Share of a blob's pixels that must be predicted for it to count as found.
+        Share of a player's pixels that must be predicted for him to count as found.
     connectivity : {1, 2}, default 2
-        How ground-truth pixels join into blobs (2: corners too).
+        How ground-truth pixels join into blobs without ``instances`` (2: corners too).
 
     Returns
     -------
     float
         In [0, 1]; NaN for a frame without players.
     """
-    structure = ndi.generate_binary_structure(2, connectivity)
-    blobs, n = ndi.label(np.asarray(truth, dtype=bool), structure=structure)
-    if n == 0:
+    if instances is None:
+        structure = ndi.generate_binary_structure(2, connectivity)
+        instances, _ = ndi.label(np.asarray(truth, dtype=bool), structure=structure)
+    n = int(instances.max())
+    sizes = np.bincount(instances.ravel(), minlength=n + 1)[1:]
+    covered = np.bincount(instances[np.asarray(pred, dtype=bool)], minlength=n + 1)[1:]
+    present = sizes > 0
+    if not present.any():
         return float("nan")
-    sizes = np.bincount(blobs.ravel(), minlength=n + 1)[1:]
-    covered = np.bincount(blobs[np.asarray(pred, dtype=bool)], minlength=n + 1)[1:]
-    return float(np.mean(covered >= min_cover * sizes))
+    return float(np.mean(covered[present] >= min_cover * sizes[present]))
 
 
 def region_oracle_mask(labels: np.ndarray, truth: np.ndarray, *, connectivity: int = 1) -> np.ndarray:

@@ -3,8 +3,9 @@
 from src.postprocess.chain import PlayerMask, PostprocessChain, connected_components
 from src.postprocess.steps import (CloseMask, DropLargeClusters, EnclosedByField, FieldClusters, FillHoles, MaskState,
                                    MergeSimilarRegions, NoiseAsPlayers, ReclusterCandidates, RemoveSmall, RemoveThin,
-                                   StandingOnPitch, cluster_mean_colors)
+                                   cluster_mean_colors)
+from src.postprocess.standing import StandingOnPitch, pitch_area
 
 __all__ = ["CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles", "MaskState",
            "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain", "ReclusterCandidates", "RemoveSmall",
-           "RemoveThin", "StandingOnPitch", "cluster_mean_colors", "connected_components"]
+           "RemoveThin", "StandingOnPitch", "cluster_mean_colors", "connected_components", "pitch_area"]

@@ -52,7 +52,8 @@ METRIC_GLOSSARY = """Metrics of this run (means over frames unless pooled):
   players. It measures whether the clusters separate players at all; whole-cluster assignment is coarse, so it is
   often far below dice_mean, which selects regions after post-processing.
 - hungarian_miou_mean: clusters matched one-to-one to {players, background}; mean IoU of the matched pairs.
-- blob_recall_mean: share of annotated player blobs the mask covers at least half of (a dropped player shows here).
+- blob_recall_mean: share of annotated players the mask covers at least half of (a dropped player shows here).
+- frames_dice_below_0.3: how many frames score a Dice below 0.3, frames that lost most of their players.
 - region_oracle_dice_mean: a diagnostic. The Dice of keeping exactly the connected regions of each cluster that are
   mostly player: the ceiling of any rule that selects regions. Far above dice_mean, the selection loses players;
   close to it, the clustering does.

@@ -1,0 +1,175 @@
+"""Players the pitch does not enclose: those standing in front of the boards or cut by the frame edge.
+
+A broadcast frame shows the pitch below and the boards, crowd and stands
+above it, split by the far touchline. A player at that touchline stands on
+the pitch with his upper body in front of the boards, so the pitch no longer
+surrounds him. This module finds that line from the field mask and keeps what
+stands on the pitch below it, with the parts of it that rise above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage import measure
+
+from src.errors import LabError, check_range
+from src.postprocess.steps import EnclosedByField, MaskState
+
+EIGHT = np.ones((3, 3), bool)
+FOUR = ndi.generate_binary_structure(2, 1)
+
+
+def _shift_down(mask: np.ndarray) -> np.ndarray:
+    """``out[y, x] = mask[y + 1, x]``: whether the pixel below is set (the bottom row: no)."""
+    out = np.zeros_like(mask)
+    out[:-1] = mask[1:]
+    return out
+
+
+def pitch_area(field: np.ndarray, window: float = 0.25, *, min_part: float = 0.1) -> np.ndarray:
+    """The pitch and everything in front of it: each column from the top of the pitch down.
+
+    The top of the pitch in a column is its highest field pixel, counting only
+    parts of the field at least ``min_part`` of the largest (a green shirt
+    in the crowd is no pitch). Players at the touchline hide the line and
+    dip it; green boards or grass seen through a gap raise it. Both are
+    narrower than the line's own course, so a grey opening and then a closing
+    over ``window`` of the frame width remove them: any notch narrower than
+    that is bridged.
+
+    Parameters
+    ----------
+    field : (H, W) bool ndarray
+    window : float, default 0.25, in (0, 1]
+        Fraction of the frame width; dips and rises narrower than this are
+        not the pitch's own edge.
+    min_part : float, default 0.1, in [0, 1]
+
+    Returns
+    -------
+    (H, W) bool ndarray
+        True on and below the line; all False without field.
+    """
+    height, width = field.shape
+    parts, n = ndi.label(field, structure=EIGHT)
+    if n == 0:
+        return np.zeros_like(field, dtype=bool)
+    sizes = np.bincount(parts.ravel())[1:]
+    pitch = np.isin(parts, 1 + np.flatnonzero(sizes >= min_part * sizes.max()))
+    top = np.where(pitch.any(axis=0), pitch.argmax(axis=0), height).astype(float)
+    size = max(1, round(window * width))
+    top = ndi.grey_closing(ndi.grey_opening(top, size=size, mode="nearest"), size=size, mode="nearest")
+    return np.arange(height)[:, None] >= top[None, :]
+
+
+class StandingOnPitch:
+    """Keep what the pitch encloses, and players standing on it where it does not.
+
+    Candidates the field encloses are kept, as by ``EnclosedByField``. The
+    others are split at the top of the pitch (``pitch_area``):
+
+    - Below the line, each connected part (a *base*) is a player's lower
+      body, or the foot of a board, a goal or a shadow. A one-pixel strip
+      along the line is the boards' lower edge and is dropped.
+    - Above the line, candidates are split into the connected regions of
+      each cluster, so that a shirt and the board behind it, which differ in
+      colour, part. A region joins a base (or a region already joined) that
+      it touches when it lies within the base's columns widened by ``span``
+      of its width on either side, and the joined whole stays at most
+      ``tall`` times as high as wide and at most ``wide`` times as wide as
+      high. Boards and crowd strips are wider than any player; a crowd
+      column on top of a player would make him too tall. ``rounds`` bounds
+      the chain (legs, shirt, head).
+
+    A base and what joined it stay when the whole is upright (width at most
+    ``wide`` times height) and at least ``contact`` of the base's lowest
+    pixels have pitch right below them: feet on the grass. A goal's crossbar
+    is too wide; a board's foot without a player above it too flat.
+
+    Every test is a ratio of the object's own size or of the frame, so wide
+    shots and close-ups are treated alike.
+
+    Parameters
+    ----------
+    border_fraction : float, default 0.5, in [0, 1]
+        As for ``EnclosedByField``.
+    window : float, default 0.25, in (0, 1]
+        As for ``pitch_area``.
+    span : float, default 0.5, >= 0
+    tall : float, default 4.0, > 0
+    wide : float, default 1.0, > 0
+    contact : float, default 0.5, in [0, 1]
+    rounds : int, default 4, >= 0
+    """
+
+    def __init__(self, border_fraction: float = 0.5, window: float = 0.25, span: float = 0.5, tall: float = 4.0,
+                 wide: float = 1.0, contact: float = 0.5, rounds: int = 4):
+        check_range("postprocess.standing.window", window, 0, 1, low_open=True)
+        check_range("postprocess.standing.span", span, 0)
+        check_range("postprocess.standing.tall", tall, 0, low_open=True)
+        check_range("postprocess.standing.wide", wide, 0, low_open=True)
+        check_range("postprocess.standing.contact", contact, 0, 1)
+        check_range("postprocess.standing.rounds", rounds, 0, integer=True)
+        self.enclosed = EnclosedByField(border_fraction)
+        self.window, self.span, self.tall, self.wide = window, span, tall, wide
+        self.contact, self.rounds = contact, rounds
+
+    def __call__(self, state: MaskState) -> MaskState:
+        if state.field is None:
+            raise LabError("postprocess.steps.standing needs a field mask; put the 'field' step before it")
+        enclosed = self.enclosed(state).mask
+        area = pitch_area(state.field, self.window)
+        bases = ndi.binary_opening(state.mask & area & ~enclosed, structure=np.ones((2, 2), bool))
+        above = state.mask & ~area & ~enclosed
+        # +2 keeps noise (-1) a region of its own; 0 is "not a candidate"
+        regions = measure.label(np.where(above, state.labels + 2, 0), background=0, connectivity=1)
+        kept = self._grow(enclosed | bases, regions)
+        return replace(state, mask=enclosed | self._standing(kept, bases, state.field))
+
+    def _grow(self, kept: np.ndarray, regions: np.ndarray) -> np.ndarray:
+        """Add the regions above the line that pass the span and shape tests, round by round."""
+        if regions.max() == 0:
+            return kept
+        region_boxes = ndi.find_objects(regions)
+        for _ in range(self.rounds):
+            players, _ = ndi.label(kept, structure=EIGHT)
+            player_boxes = ndi.find_objects(players)
+            touching = ndi.binary_dilation(kept, FOUR) & (regions > 0) & ~kept
+            neighbour = ndi.grey_dilation(players, footprint=FOUR)
+            pairs = np.unique(np.stack([regions[touching], neighbour[touching]]), axis=1)
+            joined = [r for r, p in pairs.T if p and self._joins(region_boxes[r - 1], player_boxes[p - 1])]
+            if not joined:
+                break
+            kept = kept | np.isin(regions, joined)
+        return kept
+
+    def _joins(self, region: tuple[slice, slice], player: tuple[slice, slice]) -> bool:
+        rows, cols = region
+        player_width = player[1].stop - player[1].start
+        if cols.start < player[1].start - self.span * player_width or cols.stop > player[1].stop + self.span * player_width:
+            return False
+        height = max(rows.stop, player[0].stop) - min(rows.start, player[0].start)
+        width = max(cols.stop, player[1].stop) - min(cols.start, player[1].start)
+        return height <= self.tall * width and width <= self.wide * height
+
+    def _standing(self, kept: np.ndarray, bases: np.ndarray, field: np.ndarray) -> np.ndarray:
+        """The connected parts of ``kept`` with a base that are upright and stand on the pitch."""
+        players, n = ndi.label(kept, structure=EIGHT)
+        if n == 0:
+            return kept
+        boxes = ndi.find_objects(players)
+        heights = np.array([0] + [b[0].stop - b[0].start for b in boxes])
+        widths = np.array([0] + [b[1].stop - b[1].start for b in boxes])
+        lowest = bases & ~_shift_down(kept)
+        edges = np.bincount(players[lowest], minlength=n + 1)
+        on_pitch = np.bincount(players[lowest & _shift_down(field)], minlength=n + 1)
+        standing = (widths <= self.wide * heights) & (on_pitch >= self.contact * np.maximum(edges, 1))
+        standing &= np.bincount(players[bases], minlength=n + 1) > 0
+        standing[0] = False
+        return standing[players]
+
+
+__all__ = ["StandingOnPitch", "pitch_area"]
