@@ -6,7 +6,7 @@ import pytest
 from src.errors import LabError
 from src.postprocess import (CloseMask, DropLargeClusters, EnclosedByField, FieldClusters, FillHoles, MaskState,
                              MergeSimilarRegions, NoiseAsPlayers, PostprocessChain, ReclusterCandidates, RemoveSmall,
-                             RemoveThin, StandingOnPitch, connected_components, pitch_area)
+                             RemoveLines, RemoveThin, StandingOnPitch, connected_components, pitch_area)
 
 GREEN, RED, WHITE, GREY = (40, 130, 40), (200, 30, 30), (240, 240, 240), (120, 110, 130)
 
@@ -152,6 +152,20 @@ def test_fill_holes_up_to_max_size(hole, max_size, filled):
     assert FillHoles(max_size)(state).mask.all() == filled
 
 
+@pytest.mark.parametrize("thickness", [1, 3, 5])
+def test_remove_lines_drops_long_bands_at_any_thickness_and_keeps_players(thickness):
+    mask = np.zeros((80, 120), bool)
+    rows = np.arange(10, 70)
+    for t in range(thickness):                        # a diagonal pitch line, 60 px long
+        mask[rows, rows + 30 + t] = True
+    player = np.zeros_like(mask)
+    player[40:70, 5:13] = True                        # 30 x 8: upright, elongation about 4
+    player[44:47, 13:20] = True                       # with an arm out
+    state = MaskState(labels=np.zeros(mask.shape, int), image=np.zeros((80, 120, 3), np.uint8), mask=mask | player)
+    assert np.array_equal(RemoveLines(10.0)(state).mask, player)
+    assert RemoveLines(1000.0)(state).mask[mask].all()
+
+
 def test_recluster_drops_field_coloured_candidates():
     image, labels, truth = scene()
     candidates = truth.copy()
@@ -180,6 +194,7 @@ def test_recluster_of_noise_touches_only_noise_pixels():
     (lambda: MergeSimilarRegions(0), r"merge.threshold=0"),
     (lambda: CloseMask(0), r"close.radius=0"),
     (lambda: FillHoles(0), r"fill.max_size=0"),
+    (lambda: RemoveLines(1), r"lines.max_elongation=1 is out of range"),
     (lambda: ReclusterCandidates(n_clusters=1), r"recluster.n_clusters=1"),
 ])
 def test_new_steps_reject_bad_values(step, message):

@@ -29,6 +29,11 @@ def _shift_down(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def _union(a: tuple[slice, slice], b: tuple[slice, slice]) -> tuple[slice, slice]:
+    """The bounding box of two bounding boxes."""
+    return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))
+
+
 def pitch_area(field: np.ndarray, window: float = 0.25, *, min_part: float = 0.1) -> np.ndarray:
     """The pitch and everything in front of it: each column from the top of the pitch down.
 
@@ -78,11 +83,12 @@ class StandingOnPitch:
       each cluster, so that a shirt and the board behind it, which differ in
       colour, part. A region joins a base (or a region already joined) that
       it touches when it lies within the base's columns widened by ``span``
-      of its width on either side, and the joined whole stays at most
-      ``tall`` times as high as wide and at most ``wide`` times as wide as
-      high. Boards and crowd strips are wider than any player; a crowd
-      column on top of a player would make him too tall. ``rounds`` bounds
-      the chain (legs, shirt, head).
+      of the joined height on either side (an arm's reach), and the joined
+      whole stays at most ``tall`` times as high as wide and at most
+      ``wide`` times as wide as high. Lower regions are judged first, each
+      against the player as grown so far. Boards and crowd strips are wider
+      than any player; a crowd column on top of a player would make him too
+      tall. ``rounds`` bounds the chain (legs, shirt, head).
 
     A base and what joined it stay when the whole is upright (width at most
     ``wide`` times height) and at least ``contact`` of the base's lowest
@@ -98,14 +104,14 @@ class StandingOnPitch:
         As for ``EnclosedByField``.
     window : float, default 0.25, in (0, 1]
         As for ``pitch_area``.
-    span : float, default 0.5, >= 0
+    span : float, default 0.25, >= 0
     tall : float, default 4.0, > 0
     wide : float, default 1.0, > 0
     contact : float, default 0.5, in [0, 1]
     rounds : int, default 4, >= 0
     """
 
-    def __init__(self, border_fraction: float = 0.5, window: float = 0.25, span: float = 0.5, tall: float = 4.0,
+    def __init__(self, border_fraction: float = 0.5, window: float = 0.25, span: float = 0.25, tall: float = 4.0,
                  wide: float = 1.0, contact: float = 0.5, rounds: int = 4):
         check_range("postprocess.standing.window", window, 0, 1, low_open=True)
         check_range("postprocess.standing.span", span, 0)
@@ -140,20 +146,25 @@ class StandingOnPitch:
             touching = ndi.binary_dilation(kept, FOUR) & (regions > 0) & ~kept
             neighbour = ndi.grey_dilation(players, footprint=FOUR)
             pairs = np.unique(np.stack([regions[touching], neighbour[touching]]), axis=1)
-            joined = [r for r, p in pairs.T if p and self._joins(region_boxes[r - 1], player_boxes[p - 1])]
+            # lowest regions first, each judged against the player as grown so far
+            pairs = pairs[:, np.argsort([-region_boxes[r - 1][0].stop for r in pairs[0]], kind="stable")]
+            joined = set()
+            for region, player in pairs.T:
+                if player and region not in joined and self._joins(region_boxes[region - 1], player_boxes[player - 1]):
+                    joined.add(region)
+                    player_boxes[player - 1] = _union(region_boxes[region - 1], player_boxes[player - 1])
             if not joined:
                 break
-            kept = kept | np.isin(regions, joined)
+            kept = kept | np.isin(regions, list(joined))
         return kept
 
     def _joins(self, region: tuple[slice, slice], player: tuple[slice, slice]) -> bool:
         rows, cols = region
-        player_width = player[1].stop - player[1].start
-        if cols.start < player[1].start - self.span * player_width or cols.stop > player[1].stop + self.span * player_width:
-            return False
         height = max(rows.stop, player[0].stop) - min(rows.start, player[0].start)
         width = max(cols.stop, player[1].stop) - min(cols.start, player[1].start)
-        return height <= self.tall * width and width <= self.wide * height
+        reach = self.span * height
+        within = cols.start >= player[1].start - reach and cols.stop <= player[1].stop + reach
+        return within and height <= self.tall * width and width <= self.wide * height
 
     def _standing(self, kept: np.ndarray, bases: np.ndarray, field: np.ndarray) -> np.ndarray:
         """The connected parts of ``kept`` with a base that are upright and stand on the pitch."""

@@ -172,6 +172,33 @@ class RemoveThin:
         return replace(state, mask=kept & state.mask)
 
 
+class RemoveLines:
+    """Remove connected parts of the mask far longer than wide: pitch markings, not players.
+
+    The elongation of a part is the ratio of the major to the minor axis of
+    the ellipse with its second moments (scikit-image ``regionprops``). A
+    player, even striding or with an arm out, stays below about 7; a pitch
+    line is a long straight band whatever the zoom, where ``RemoveThin``'s
+    fixed width fails once the camera is close.
+
+    Parameters
+    ----------
+    max_elongation : float, default 10.0, > 1
+    """
+
+    def __init__(self, max_elongation: float = 10.0):
+        check_range("postprocess.lines.max_elongation", max_elongation, 1, low_open=True)
+        self.max_elongation = max_elongation
+
+    def __call__(self, state: MaskState) -> MaskState:
+        parts = measure.label(state.mask, connectivity=2)
+        lines = [p.label for p in measure.regionprops(parts)
+                 if p.axis_major_length > self.max_elongation * max(p.axis_minor_length, 1.0)]
+        if not lines:
+            return state
+        return replace(state, mask=state.mask & ~np.isin(parts, lines))
+
+
 class RemoveSmall:
     """Remove connected parts of the mask with fewer than ``min_size`` pixels.
 
