@@ -17,7 +17,6 @@ keeps whole regions of the same label maps.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from learned_report import train_cfg  # noqa: E402
+from report import GENERALITY_SECTION, splice  # noqa: E402
 
 from src.data import FootballDataset  # noqa: E402
 from src.data.variants import make_variant  # noqa: E402
@@ -48,7 +48,6 @@ METHODS = {
     "dynaseg": ("DynaSeg (dynaseg_tuned)", ["experiment=dynaseg_tuned"]),
     "unet": ("supervised U-Net (trained on the development camera)", None),
 }
-SECTION = "## Generality on other cameras: touchline zooms, edge crops, touchline frames"
 
 
 def score_experiment(root, overrides: list[str], n_images) -> dict:
@@ -87,15 +86,6 @@ def number(value: float) -> str:
     return "–" if np.isnan(value) else f"{value:.3f}"
 
 
-def splice(path: Path, title: str, body: list[str]) -> None:
-    """Replace the section ``title`` of a markdown file (up to the next ``## ``) with ``body``, or append it."""
-    text = path.read_text() if path.is_file() else ""
-    section = "\n".join([title, "", *body, ""]) + "\n"
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
@@ -131,7 +121,7 @@ def main() -> None:
             "The U-Net is trained on the other 150 development frames.", "", *table]
     (ROOT / "experiments" / "GENERALITY.md").write_text(
         "# Generality: players the pitch does not enclose\n\n" + "\n".join(body) + "\n")
-    splice(ROOT / "experiments" / "REPORT.md", SECTION, body)
+    splice(ROOT / "experiments" / "REPORT.md", GENERALITY_SECTION, body)
     print("\n".join(body))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -37,6 +38,9 @@ from src.pipeline import evaluate  # noqa: E402
 from src.run import build, build_stages, run_and_log  # noqa: E402
 
 FIGURES = ROOT / "experiments" / "figures"
+GENERALITY = ROOT / "experiments" / "GENERALITY.md"
+# written by generality_report.py; kept when this script rewrites the rest of the report
+GENERALITY_SECTION = "## Generality on other cameras: touchline zooms, edge crops, touchline frames"
 CLUSTERERS = ("kmeans", "minibatch_kmeans", "gmm", "dbscan", "hdbscan", "meanshift", "slic", "felzenszwalb",
               "agglomerative", "kmeans_auto", "slic_kmeans")
 TABLE = (
@@ -231,6 +235,15 @@ def dice_iou_answer(rows: list[dict]) -> str:
             "images can reorder methods.")
 
 
+def splice(path: Path, title: str, body: list[str]) -> None:
+    """Replace the section ``title`` of a markdown file (up to the next ``## ``) with ``body``, or append it."""
+    text = path.read_text() if path.is_file() else ""
+    section = "\n".join([title, "", *body, ""]) + "\n"
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
 def main() -> None:
     if not os.environ.get("FOOTBALL_DATA"):
         raise SystemExit("error: FOOTBALL_DATA is not set; point it at the real frames (../shared/football)")
@@ -285,6 +298,8 @@ def main() -> None:
         "",
     ]
     (ROOT / "experiments" / "REPORT.md").write_text("\n".join(lines))
+    if GENERALITY.is_file():
+        splice(ROOT / "experiments" / "REPORT.md", GENERALITY_SECTION, GENERALITY.read_text().splitlines()[2:])
     print("\n".join(lines))
 
 

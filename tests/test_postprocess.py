@@ -214,7 +214,7 @@ def boards_scene():
     labels[22:26, 25:27] = 3                         # a player the pitch encloses
     players = np.isin(labels, (3, 4))
     labels[12:15, 26:35] = 6                         # a goal's crossbar and net below the boards: wide
-    labels[12, 13:18] = 7                            # the boards' lower edge, one pixel under the line, touching a player
+    labels[12, 13:18] = 7                            # the boards' lower edge under the line, touching a player
     image = np.zeros((30, 40, 3), np.uint8)
     return MaskState(labels=labels, image=image, mask=labels != 0, field=labels == 0), players
 
@@ -233,7 +233,7 @@ def test_standing_joins_only_what_keeps_a_player_upright():
     short = StandingOnPitch(tall=1.0)(state).mask
     assert short[12:18, 10:13].all() and not short[6:12, 10:13].any()   # the legs stay, the shirt may not join
     wide = StandingOnPitch(wide=3.0)(state).mask
-    assert wide[12:15, 26:35].all()                                       # the crossbar passes only when wide is allowed
+    assert wide[12:15, 26:35].all()                                       # the crossbar passes only if wide
     narrow = StandingOnPitch(span=0.0, wide=0.2)(state).mask
     assert not narrow[6:18, 10:13].any() and narrow[22:26, 25:27].all()  # enclosed players never depend on it
 

@@ -66,8 +66,8 @@ def _enlarged(image: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
 def _enlarged_mask(mask: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
     """The window of a mask enlarged back to the mask's size (nearest neighbour, as its pixels)."""
     h, w = mask.shape
-    big = Image.fromarray(np.ascontiguousarray(mask[window]).astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)
-    return np.asarray(big) > 127
+    crop = Image.fromarray(np.ascontiguousarray(mask[window]).astype(np.uint8) * 255)
+    return np.asarray(crop.resize((w, h), Image.Resampling.NEAREST)) > 127
 
 
 def _closeup(mask: np.ndarray, instance: np.ndarray, fraction: float) -> tuple[slice, slice]:

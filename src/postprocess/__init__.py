@@ -3,10 +3,10 @@
 from src.postprocess.chain import PlayerMask, PostprocessChain, connected_components
 from src.postprocess.steps import (CloseMask, DropLargeClusters, EnclosedByField, FieldClusters, FillHoles, MaskState,
                                    MergeSimilarRegions, NoiseAsPlayers, ReclusterCandidates, RemoveLines, RemoveSmall,
-                                   RemoveThin,
-                                   cluster_mean_colors)
+                                   RemoveThin, cluster_mean_colors)
 from src.postprocess.standing import StandingOnPitch, pitch_area
 
 __all__ = ["CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles", "MaskState",
-           "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain", "ReclusterCandidates", "RemoveLines", "RemoveSmall",
-           "RemoveThin", "StandingOnPitch", "cluster_mean_colors", "connected_components", "pitch_area"]
+           "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain", "ReclusterCandidates",
+           "RemoveLines", "RemoveSmall", "RemoveThin", "StandingOnPitch", "cluster_mean_colors",
+           "connected_components", "pitch_area"]
