@@ -5,11 +5,13 @@ Knows neither Hydra nor MLflow: it takes built stage objects and returns numbers
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -52,6 +54,12 @@ class ImageResult:
     fit_history: list[dict[str, float]] = field(default_factory=list)
     # label maps it kept at chosen iterations, by iteration
     fit_snapshots: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def numbers_only(self) -> ImageResult:
+        """This result without its arrays (image, labels, masks): what a long stream keeps of each frame."""
+        frame = replace(self.frame, image=np.empty((0, 0, 3), np.uint8), mask=None, instances=None)
+        return ImageResult(frame=frame, labels=None, player=None, metrics=self.metrics, seconds=self.seconds,
+                           fit_history=self.fit_history)
 
 
 @contextmanager
@@ -134,54 +142,90 @@ def snapshot_scores(fit: ClusterFit, frame: Frame, postprocess) -> list[dict[str
 
 
 def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: int = 2000, seed: int = 0,
-             threads: int | None = 1,
-             on_result: Callable[[list[ImageResult]], None] | None = None) -> tuple[list[ImageResult], dict[str, float]]:
-    """Run the whole pipeline over a dataset's sample.
+             threads: int | None = 1, on_result: Callable[[list[ImageResult]], None] | None = None,
+             sink: Callable[[ImageResult], None] | None = None) -> tuple[list[ImageResult], dict[str, float]]:
+    """Run the whole pipeline over a dataset's sample, or over a stream (a dataset with ``stream()``).
 
-    Every frame is decoded before any clustering, so an unreadable image fails
-    the run before work is done on the others. ``threads`` caps the BLAS and
-    OpenMP threads of the numerical libraries (None leaves them alone): one
-    frame's problems are small, and waking a thread pool for each costs more
-    than it saves. ``on_result`` is called with the results so far after each
-    frame (a sweep reports intermediate scores through it and may stop the run
-    by raising). A clusterer with ``images_per_batch`` gets that many frames at once.
+    A sampled dataset's frames are all decoded before any clustering, so an
+    unreadable image fails the run before work is done on the others. A
+    stream (a video) is decoded frame by frame; each result goes to ``sink``
+    and keeps only its numbers afterwards, so memory does not grow with the
+    stream's length. ``threads`` caps the BLAS and OpenMP threads of the
+    numerical libraries (None leaves them alone): one frame's problems are
+    small, and waking a thread pool for each costs more than it saves.
+    ``on_result`` is called with the results so far after each frame (a
+    sweep reports intermediate scores through it and may stop the run by
+    raising). A clusterer with ``images_per_batch`` gets that many frames at once.
     """
-    frames, load_seconds = load_frames(dataset)
+    streaming = hasattr(dataset, "stream")
+    if streaming:
+        source, total = _timed(dataset.stream()), None
+    else:
+        frames, load_seconds = load_frames(dataset)
+        source, total = zip(frames, load_seconds), len(frames)
     batch_size = getattr(clusterer, "images_per_batch", 1)
-    results = []
-    bar = progress(total=len(frames), desc="frames", unit="frame")
+    results, degenerate = [], Counter()
+    bar = progress(total=total, desc="frames", unit="frame")
     with threadpool_limits(limits=threads), bar:
-        for start in range(0, len(frames), batch_size):
-            batch = process_frames(frames[start:start + batch_size], features, clusterer, postprocess,
-                                   silhouette_sample=silhouette_sample, seed=seed)
-            for result, seconds in zip(batch, load_seconds[start:start + batch_size]):
+        for batch in _batches(source, batch_size):
+            scored = process_frames([frame for frame, _ in batch], features, clusterer, postprocess,
+                                    silhouette_sample=silhouette_sample, seed=seed)
+            for result, (_, seconds) in zip(scored, batch):
                 result.seconds["load"] = seconds
-                results.append(result)
+                degenerate.update(degenerate_kinds(result))
+                if sink is not None:
+                    sink(result)
+                results.append(result.numbers_only() if streaming else result)
                 bar.update()
                 if on_result is not None:
                     on_result(results)
-    warn_degenerate(results)
+    warn_degenerate(degenerate, len(results))
     return results, summarize(results)
 
 
-def warn_degenerate(results: list[ImageResult]) -> None:
-    """One warning line for each way a run produced nothing to select: all noise, one cluster, empty masks."""
-    total = len(results)
-    all_noise = sum(bool((r.labels < 0).all()) for r in results)
-    one_cluster = sum(r.metrics["n_clusters"] <= 1 and not (r.labels < 0).any() for r in results)
-    empty = sum(not r.player.mask.any() for r in results)
-    if all_noise:
+def _timed(frames: Iterator[Frame]) -> Iterator[tuple[Frame, float]]:
+    """Each frame of a stream with the seconds its decoding took."""
+    while True:
+        start = time.perf_counter()
+        frame = next(frames, None)
+        if frame is None:
+            return
+        yield frame, time.perf_counter() - start
+
+
+def _batches(items, size: int) -> Iterator[list]:
+    items = iter(items)
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def degenerate_kinds(result: ImageResult) -> set[str]:
+    """The ways a frame produced nothing to select: all noise, one cluster, no pitch, an empty mask."""
+    kinds = set()
+    if (result.labels < 0).all():
+        kinds.add("all_noise")
+    elif result.metrics["n_clusters"] <= 1 and not (result.labels < 0).any():
+        kinds.add("one_cluster")
+    if "no_field" in result.player.reasons:
+        kinds.add("no_field")
+    if not result.player.mask.any():
+        kinds.add("empty")
+    return kinds
+
+
+def warn_degenerate(counts: Counter, total: int) -> None:
+    """One warning line for each way a run produced nothing to select (counts from ``degenerate_kinds``)."""
+    if counts["all_noise"]:
         log.warning("the clustering labelled every pixel noise (-1) in %d of %d frames, so their masks are empty: "
                     "a density clusterer's radius is too small for these features (DBSCAN: clusterer.eps=auto)",
-                    all_noise, total)
-    if one_cluster:
+                    counts["all_noise"], total)
+    if counts["one_cluster"]:
         log.warning("the clustering found a single cluster in %d of %d frames, so nothing stands apart from the "
-                    "pitch: raise the number of clusters or lower the clusterer's radius", one_cluster, total)
-    no_field = sum("no_field" in r.player.reasons for r in results)
-    if no_field:
+                    "pitch: raise the number of clusters or lower the clusterer's radius", counts["one_cluster"], total)
+    if counts["no_field"]:
         log.warning("%d of %d frames show no pitch (no green dominant colour); their masks are empty (per-image "
-                    "metric no_field)", no_field, total)
-    if empty == total and total and not all_noise and no_field < total:
+                    "metric no_field)", counts["no_field"], total)
+    if counts["empty"] == total and total and not counts["all_noise"] and counts["no_field"] < total:
         log.warning("the player mask is empty in all %d frames: the post-processing dropped every candidate", total)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -17,6 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import LabError, check_choice, check_range
+from src.predictions import PredictionWriter, coco_scores
 from src.signals import stop_signals, stops_as_interrupts
 from src.tracking import PARENT_RUN_FILE
 from src.urls import redact
@@ -69,7 +72,9 @@ def build_stages(cfg: DictConfig) -> dict:
     check_input = getattr(stages["clusterer"], "check_input", None)
     if check_input is not None:
         dataset = stages["data"]
-        check_input(min(w * h for w, h in map(dataset.image_size, dataset.image_ids)))
+        # a stream's frames are not known before decoding; they all have the stream's size
+        sizes = [dataset.image_size(i) for i in dataset.image_ids] or [dataset.image_size()]
+        check_input(min(w * h for w, h in sizes))
     stages["logger"].check()
     return stages
 
@@ -175,17 +180,38 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
         tags["sweep.job"] = str(job)
     with tracker.run(params, tags=tags, parent_run_id=parent_run_id, fail_parent=trial is None,
                      killed_by=killed_by, run_name=cfg.logger.run_name or run_name(cfg)) as run_id:
-        tracker.log_frames(f"{dataset.source}: {len(dataset)} frames at scale {dataset.scale}", str(dataset.root),
-                           [{"image_id": str(i), "file_name": dataset.image_path(i).name} for i in dataset.image_ids])
-        results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
-                                    silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
-                                    threads=cfg.threads, on_result=on_result)
-        tracker.log_results(results, summary, OmegaConf.to_yaml(cfg, resolve=True), _hydra_files())
+        streaming = hasattr(dataset, "stream")
+        if streaming:
+            tracker.log_frames(f"video {dataset.path.name} at scale {dataset.scale}", str(dataset.path),
+                               [{"video": dataset.path.name, "start": str(dataset.start), "end": str(dataset.end),
+                                 "stride": str(dataset.stride), "max_frames": str(dataset.max_frames)}])
+        else:
+            tracker.log_frames(f"{dataset.source}: {len(dataset)} frames at scale {dataset.scale}",
+                               str(dataset.root), [{"image_id": str(i), "file_name": dataset.image_path(i).name}
+                                                   for i in dataset.image_ids])
+        with _output_dir() as out_dir:
+            with PredictionWriter(out_dir, dataset.full_size, write_masks=dataset.write_masks,
+                                  fps=getattr(dataset, "output_fps", None)) as writer:
+                results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
+                                            silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
+                                            threads=cfg.threads, on_result=on_result, sink=writer.add)
+            labelled = [r.frame.image_id for r in results if dataset.labelled(r.frame.image_id)]
+            if labelled:
+                summary.update(coco_scores(dataset.coco, labelled, writer.final / "coco_results.json"))
+            tracker.log_results(results, summary, OmegaConf.to_yaml(cfg, resolve=True), _hydra_files(),
+                                folders={"predictions": writer.final}, images=not streaming)
+        if getattr(dataset, "error", None):
+            raise LabError(dataset.error)
         if trial is not None:
             trial.record(summary, run_id)
     log.info("dataset: %s (%s), %d images at scale %d", dataset.source, dataset.root, len(results), dataset.scale)
-    log.info("mean Dice %.4f | mean IoU %.4f | pooled Dice %.4f | %.3f s/image",
-             summary["dice_mean"], summary["iou_mean"], summary["dice_pooled"], summary["seconds_per_image"])
+    if math.isfinite(summary["dice_mean"]):
+        log.info("mean Dice %.4f | mean IoU %.4f | pooled Dice %.4f | %.3f s/image",
+                 summary["dice_mean"], summary["iou_mean"], summary["dice_pooled"], summary["seconds_per_image"])
+    else:
+        log.info("no ground truth: %.1f components per frame | silhouette %.3f | %.3f s/image (%.1f frames/s)",
+                 summary["n_components_mean"], summary["silhouette_mean"], summary["seconds_per_image"],
+                 1 / max(summary["seconds_per_image"], 1e-9))
     log.info("MLflow run %s in %s (experiment %r)", run_id, redact(tracker.tracking_uri), tracker.experiment_name)
     return summary, run_id
 
@@ -232,6 +258,20 @@ def _job_number() -> int | None:
     except ValueError:
         return None
     return int(hydra_cfg.job.num) if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
+@contextmanager
+def _output_dir():
+    """This job's Hydra output folder, where its predictions stay; a temporary one outside Hydra."""
+    try:
+        folder = Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:
+        folder = None
+    if folder is not None:
+        yield folder
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield Path(tmp)
 
 
 def _hydra_files() -> dict[str, str]:

@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -24,6 +25,38 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 def synthetic_root(tmp_path_factory) -> Path:
     """Six generated frames in the Kaggle layout, the last with no players."""
     return ensure_synthetic_dataset(tmp_path_factory.mktemp("data") / "synthetic", n_images=6)
+
+
+def encode_video(path: Path, images, fps: int = 25, container_format: str | None = None) -> Path:
+    """Write RGB frames (N x (H, W, 3) uint8, even sizes) as an H.264 video."""
+    import av
+
+    with av.open(str(path), "w", format=container_format) as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = images[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for image in images:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def video_encoder():
+    """``encode_video(path, images, fps=25, container_format=None)``, for tests that make their own clips."""
+    return encode_video
+
+
+@pytest.fixture(scope="session")
+def tiny_video(tmp_path_factory) -> Path:
+    """Three 64x48 frames of green with a red block, as an mp4."""
+    images = [np.zeros((48, 64, 3), np.uint8) for _ in range(3)]
+    for i, image in enumerate(images):
+        image[:] = (40, 130, 40)
+        image[10:30, 10 + 8 * i:18 + 8 * i] = (200, 30, 30)
+    return encode_video(tmp_path_factory.mktemp("video") / "tiny.mp4", images)
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +87,9 @@ def models_dir(tmp_path_factory) -> Path:
 def _composer(config_name: str, tmp_path: Path, synthetic_root: Path, models_dir: Path):
     def _make(*overrides: str, data_root: Path | None = None, return_hydra_config: bool = False):
         GlobalHydra.instance().clear()
-        base = [
-            f"data.root={data_root or synthetic_root}",
+        # a video has a path, not a root
+        base = [] if "data=video" in overrides else [f"data.root={data_root or synthetic_root}"]
+        base += [
             f"paths.mlruns_dir={tmp_path / 'mlruns'}",
             f"paths.cache_dir={tmp_path / 'cache'}",
             f"paths.models_dir={models_dir}",

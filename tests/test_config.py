@@ -52,10 +52,11 @@ def test_postprocess_builds_and_returns_a_mask(make_cfg, name):
 
 
 @pytest.mark.parametrize("name", options("data"))
-def test_data_options_build(make_cfg, name, tmp_path):
-    cfg = make_cfg(f"data={name}")
-    dataset = build(cfg.data, "data")
-    assert len(dataset) >= 1
+def test_data_options_build(make_cfg, name, synthetic_root, tiny_video):
+    where = {"folder": [f"data.root={synthetic_root / 'images'}"], "video": [f"data.path={tiny_video}"]}
+    dataset = build(make_cfg(f"data={name}", *where.get(name, [])).data, "data")
+    frames = list(dataset.stream()) if name == "video" else dataset.frames()
+    assert len(frames) >= 1 and frames[0].image.ndim == 3
 
 
 @pytest.mark.parametrize("name", options("experiment"))

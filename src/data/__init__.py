@@ -1,7 +1,10 @@
-"""Datasets: frames at working size with their ground-truth masks."""
+"""Datasets: frames at working size, with their ground-truth masks where there are any."""
 
+from src.data.folder import ImageFolder
 from src.data.football import FootballDataset, read_image, reduce_mask, working_size
 from src.data.frame import Frame
 from src.data.synthetic import ensure_synthetic_dataset
+from src.data.video import VideoFile
 
-__all__ = ["Frame", "FootballDataset", "ensure_synthetic_dataset", "read_image", "reduce_mask", "working_size"]
+__all__ = ["Frame", "FootballDataset", "ImageFolder", "VideoFile", "ensure_synthetic_dataset", "read_image",
+           "reduce_mask", "working_size"]

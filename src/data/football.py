@@ -145,6 +145,40 @@ def reduce_instances(rles: list[dict], size: tuple[int, int], union: np.ndarray)
     return labels
 
 
+def coco_truth(coco: COCO, image_id: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Ground truth of one COCO image at working ``size``: union mask, instance labels, number of annotations."""
+    info = coco.imgs[image_id]
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None))
+    mask = reduce_mask(_union(coco, anns, (info["height"], info["width"])), size)
+    return mask, reduce_instances([coco.annToRLE(a) for a in anns], size, mask), len(anns)
+
+
+def _union(coco: COCO, anns: list[dict], shape: tuple[int, int]) -> np.ndarray:
+    if not anns:
+        return np.zeros(shape, dtype=bool)
+    return mask_utils.decode(mask_utils.merge([coco.annToRLE(a) for a in anns])).astype(bool)
+
+
+def cached_frame(key: tuple, decode) -> Frame:
+    """The frame of ``key`` from the process's frame cache, decoded by ``decode()`` on a miss.
+
+    Paths in ``key`` are replaced by their modification time and size, so an
+    edited file is decoded again. Cached arrays are read-only.
+    """
+    key = tuple((str(k), k.stat().st_mtime_ns, k.stat().st_size) if isinstance(k, Path) else k for k in key)
+    if key in _FRAMES:
+        _FRAMES.move_to_end(key)
+        return _FRAMES[key]
+    frame = decode()
+    for array in (frame.image, frame.mask, frame.instances):
+        if array is not None:
+            array.setflags(write=False)
+    _FRAMES[key] = frame
+    if len(_FRAMES) > FRAME_CACHE_SIZE:
+        _FRAMES.popitem(last=False)
+    return frame
+
+
 class FootballDataset:
     """A sample of frames of a football dataset at working size.
 
@@ -172,6 +206,9 @@ class FootballDataset:
         keyed by file, modification time and scale, so repeated runs of one
         process (the trials of a sweep) decode each frame once. Off for
         timing decoding.
+    write_masks : bool, default True
+        Whether a run writes each frame's mask as a PNG under
+        ``predictions/masks``.
 
     Everything that can be checked without decoding pixels is checked here,
     so a bad path or file fails before any work starts.
@@ -180,7 +217,7 @@ class FootballDataset:
     def __init__(self, root: str | None = None, n_images: int | None = 50, scale: int = 8, seed: int = 0, *,
                  image_dir: str = "images", annotation_file: str = "annotations/instances_default.json",
                  synthetic_root: str | None = None, synthetic_images: int = 12, cache_frames: bool = True,
-                 strict: bool = False, warn_synthetic: bool = True):
+                 strict: bool = False, warn_synthetic: bool = True, write_masks: bool = True):
         check_range("data.scale", scale, 1, integer=True)
         if n_images is not None:
             check_range("data.n_images", n_images, 1, integer=True)
@@ -200,6 +237,7 @@ class FootballDataset:
         self.scale = scale
         self.seed = seed
         self.cache_frames = cache_frames
+        self.write_masks = write_masks
         self.image_dir = self.root / image_dir
         self.annotation_path = self.root / annotation_file
         if not self.root.is_dir():
@@ -229,6 +267,15 @@ class FootballDataset:
     def image_path(self, image_id: int) -> Path:
         return self.image_dir / self.coco.imgs[image_id]["file_name"]
 
+    def full_size(self, image_id: int) -> tuple[int, int]:
+        """``(width, height)`` of the image, from its annotation entry."""
+        info = self.coco.imgs[image_id]
+        return info["width"], info["height"]
+
+    def labelled(self, image_id: int) -> bool:
+        """Every frame of this dataset has ground truth (possibly no players)."""
+        return True
+
     def _check_image(self, image_id: int) -> None:
         info = self.coco.imgs[image_id]
         if not self.image_path(image_id).is_file():
@@ -246,28 +293,16 @@ class FootballDataset:
         """Decode one frame and rasterize its ground truth at working size."""
         if not self.cache_frames:
             return self._decode(image_id)
-        paths = (self.image_path(image_id), self.annotation_path)
-        key = (image_id, self.scale, *((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths))
-        if key in _FRAMES:
-            _FRAMES.move_to_end(key)
-            return _FRAMES[key]
-        frame = self._decode(image_id)
-        for array in (frame.image, frame.mask, frame.instances):
-            array.setflags(write=False)
-        _FRAMES[key] = frame
-        if len(_FRAMES) > FRAME_CACHE_SIZE:
-            _FRAMES.popitem(last=False)
-        return frame
+        return cached_frame((image_id, self.scale, self.image_path(image_id), self.annotation_path),
+                            lambda: self._decode(image_id))
 
     def _decode(self, image_id: int) -> Frame:
         info = self.coco.imgs[image_id]
         size = self.image_size(image_id)
         image = read_image(self.image_path(image_id), size, expected=(info["width"], info["height"]))
-        anns = self._annotations(image_id)
-        mask = reduce_mask(self.full_mask(image_id), size)
-        instances = reduce_instances([self.coco.annToRLE(a) for a in anns], size, mask)
+        mask, instances, n_instances = coco_truth(self.coco, image_id, size)
         return Frame(image=image, mask=mask, image_id=image_id, file_name=info["file_name"], scale=self.scale,
-                     n_instances=len(anns), path=self.image_path(image_id), instances=instances)
+                     n_instances=n_instances, path=self.image_path(image_id), instances=instances)
 
     def _annotations(self, image_id: int) -> list[dict]:
         return self.coco.loadAnns(self.coco.getAnnIds(imgIds=[image_id], iscrowd=None))
@@ -275,11 +310,7 @@ class FootballDataset:
     def full_mask(self, image_id: int) -> np.ndarray:
         """Union of the image's annotations at full size, (H, W) bool."""
         info = self.coco.imgs[image_id]
-        anns = self._annotations(image_id)
-        if not anns:
-            return np.zeros((info["height"], info["width"]), dtype=bool)
-        rles = [self.coco.annToRLE(a) for a in anns]
-        return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+        return _union(self.coco, self._annotations(image_id), (info["height"], info["width"]))
 
     def frames(self) -> list[Frame]:
         """All sampled frames, in image-id order."""

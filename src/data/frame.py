@@ -19,9 +19,9 @@ class Frame:
     mask : (H, W) bool ndarray or None
         Union of all player annotations, reduced to working size.
     image_id : int
-        COCO image id.
+        COCO image id; a video frame's index in the video.
     file_name : str
-        Name of the image file inside the dataset's image folder.
+        The image file's path inside the dataset's folder; ``frame_<index>`` for a video frame.
     scale : int
         Downscale factor from the original resolution.
     n_instances : int
@@ -34,6 +34,8 @@ class Frame:
         ``mask``, ``i`` for the image's i-th annotation (the one covering
         most of the pixel). Players a downscale splits into several blobs
         stay one player here.
+    timestamp : float or None
+        Seconds into the video, for a frame of one.
     """
 
     image: np.ndarray
@@ -44,6 +46,7 @@ class Frame:
     n_instances: int
     path: Path | None = None
     instances: np.ndarray | None = None
+    timestamp: float | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -52,3 +55,9 @@ class Frame:
     @property
     def stem(self) -> str:
         return self.file_name.rsplit(".", 1)[0]
+
+    @property
+    def artifact_stem(self) -> str:
+        """``<image id>-<file stem>``, flat: output names that sort by image id and match the metrics tables."""
+        stem = self.stem.replace("/", "_")
+        return f"{self.image_id:05d}-{stem}" if isinstance(self.image_id, int) else f"{self.image_id}-{stem}"

@@ -18,6 +18,7 @@ import contextlib
 import csv
 import logging
 import math
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 PARENT_RUN_FILE = "mlflow_parent_run_id"
 # the tag naming the process that owns a run (``host:pid:start``)
 PROCESS_TAG = "lab.process"
+# beyond this many frames (a video) per-image metrics go to per_image_metrics.csv only, not to metric steps
+MAX_STEP_IMAGES = 1000
 # the landing page of the MLflow UI for an experiment: its runs, not the GenAI overview
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -54,6 +57,8 @@ METRIC_GLOSSARY = """Metrics of this run (means over frames unless pooled):
 - hungarian_miou_mean: clusters matched one-to-one to {players, background}; mean IoU of the matched pairs.
 - blob_recall_mean: share of annotated players the mask covers at least half of (a dropped player shows here).
 - frames_dice_below_0.3: how many frames score a Dice below 0.3, frames that lost most of their players.
+- coco_segm_ap, coco_segm_ap50, coco_segm_ar100: COCO segmentation AP, AP at IoU 0.5 and AR (100 detections) of the
+  player components (predictions/coco_results.json) against the annotations.
 - region_oracle_dice_mean: a diagnostic. The Dice of keeping exactly the connected regions of each cluster that are
   mostly player: the ceiling of any rule that selects regions. Far above dice_mean, the selection loses players;
   close to it, the clustering does.
@@ -305,13 +310,19 @@ class MLflowTracker:
             client.log_table(run_id, {key: [row[key] for row in rows] for key in rows[0]}, "jobs.json")
 
     def log_results(self, results, summary: dict[str, float], config_yaml: str,
-                    extra_files: dict[str, str] | None = None) -> None:
-        """Log summary and per-image metrics and the artifacts of the active run."""
+                    extra_files: dict[str, str] | None = None, folders: dict[str, Path] | None = None,
+                    images: bool = True) -> None:
+        """Log summary and per-image metrics and the artifacts of the active run.
+
+        ``folders`` maps artifact folder names to local folders logged with the rest, all or nothing.
+        ``images=False`` skips the per-frame pictures (a video's results keep no arrays); a run of more
+        than ``MAX_STEP_IMAGES`` frames logs its per-image metrics as the CSV table only.
+        """
         mlflow.log_metrics({k: v for k, v in summary.items() if math.isfinite(v)})
         now = int(time.time() * 1000)
         step_metrics = [Metric(f"image/{key}", value, now, step)
                         for step, result in enumerate(results) for key, value in result.metrics.items()
-                        if math.isfinite(value)]
+                        if math.isfinite(value)] if len(results) <= MAX_STEP_IMAGES else []
         # an optimising clusterer's curve per image, one metric per image and value, stepped by iteration
         step_metrics += [Metric(f"fit/{key}/{result.frame.stem}", value, now, iteration)
                          for result in results for iteration, values in enumerate(result.fit_history, 1)
@@ -332,8 +343,10 @@ class MLflowTracker:
             (tmp / "config" / "config.yaml").write_text(redact(config_yaml))
             for name, text in (extra_files or {}).items():
                 (tmp / "config" / name).write_text(redact(text))
-            if self.log_images:
+            if self.log_images and images:
                 _write_images(tmp, results, self.image_width)
+            for name, folder in (folders or {}).items():
+                shutil.copytree(folder, tmp / name)
             table = {key: [row.get(key) for row in rows] for key in rows[0]}
             self._log_all_or_nothing(run_id, lambda: (mlflow.log_artifacts(str(tmp)),
                                                       mlflow.log_table(table, "per_image_metrics.json")))
@@ -406,17 +419,12 @@ class MLflowTracker:
                 "tags": run.data.tags, "artifact_uri": run.info.artifact_uri}
 
 
-def artifact_stem(frame) -> str:
-    """``<image id>-<file stem>``: artifact names that sort by image id and match ``per_image_metrics.csv``."""
-    return f"{frame.image_id:05d}-{frame.stem}" if isinstance(frame.image_id, int) else f"{frame.image_id}-{frame.stem}"
-
-
 def _write_images(folder: Path, results, min_width: int) -> None:
     """Masks and label maps at working size (data); overlays and components enlarged, for people."""
     for sub in ("masks", "overlays", "clusters", "components"):
         (folder / sub).mkdir()
     for result in results:
-        stem, player, frame = artifact_stem(result.frame), result.player, result.frame
+        stem, player, frame = result.frame.artifact_stem, result.player, result.frame
         pictures = {
             "masks": viz.mask_image(player.mask),
             "overlays": viz.readable_overlay(frame.image, player.mask, frame.mask, min_width),

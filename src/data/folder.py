@@ -1,0 +1,143 @@
+"""Any folder of images as a dataset: unlabelled footage, scored too where a COCO file names its frames."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from src.data.football import _load_coco, cached_frame, coco_truth, read_image, working_size
+from src.data.frame import Frame
+from src.errors import LabError, check_range
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+class ImageFolder:
+    """Every image of a folder, sorted by path, at working size.
+
+    Parameters
+    ----------
+    root : str
+        The folder.
+    scale : int, default 8
+        Downscale factor.
+    n_images : int or None, default None
+        The first ``n_images`` in name order; None takes all.
+    recursive : bool, default False
+        Also take the images of subfolders.
+    annotation_file : str, default "annotations/instances_default.json"
+        A COCO instances file, relative to ``root`` or absolute. When it
+        exists, the images it names (matched by path relative to ``root``,
+        else by file name) carry their ground truth and their COCO ids;
+        the others are unlabelled. When it does not, every frame is.
+    cache_frames : bool, default True
+        As for ``FootballDataset``.
+    strict : bool, default False
+        As for ``FootballDataset``.
+    write_masks : bool, default True
+        As for ``FootballDataset``.
+
+    Files without an image suffix (jpg, jpeg, png, webp) are skipped and
+    counted in one log line.
+    """
+
+    def __init__(self, root: str, scale: int = 8, n_images: int | None = None, *, recursive: bool = False,
+                 annotation_file: str = "annotations/instances_default.json", cache_frames: bool = True,
+                 strict: bool = False, write_masks: bool = True):
+        check_range("data.scale", scale, 1, integer=True)
+        if n_images is not None:
+            check_range("data.n_images", n_images, 1, integer=True)
+        self.root = Path(str(root)).expanduser()
+        if not self.root.is_dir():
+            raise LabError(f"data.root={str(root)!r} is not a folder; give data=folder a folder of images")
+        self.source, self.scale, self.cache_frames, self.write_masks = "folder", scale, cache_frames, write_masks
+        files = sorted(p for p in (self.root.rglob("*") if recursive else self.root.iterdir()) if p.is_file())
+        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not images:
+            hint = "" if recursive else "; data.recursive=true also looks in subfolders"
+            raise LabError(f"data.root={str(root)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}){hint}")
+        annotation_path = Path(annotation_file)
+        self.annotation_path = annotation_path if annotation_path.is_absolute() else self.root / annotation_path
+        skipped = len(files) - len(images) - (self.annotation_path in files)
+        if skipped:
+            log.info("data.root=%s: skipped %d files that are not images (%s)", self.root, skipped,
+                     ", ".join(IMAGE_SUFFIXES))
+        self.coco = _load_coco(self.annotation_path, strict=strict) if self.annotation_path.is_file() else None
+        self._paths, self._labelled = {}, set()
+        named = self._coco_ids()
+        next_id = max(named.values(), default=0) + 1
+        for path in images[:n_images]:
+            image_id = named.get(path.relative_to(self.root).as_posix(), named.get(path.name))
+            if image_id is None:
+                image_id, next_id = next_id, next_id + 1
+            else:
+                self._labelled.add(image_id)
+            self._paths[image_id] = path
+        self.image_ids = list(self._paths)
+        self._sizes = {}
+
+    def _coco_ids(self) -> dict[str, int]:
+        if self.coco is None:
+            return {}
+        return {info["file_name"]: image_id for image_id, info in self.coco.imgs.items()}
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def labelled(self, image_id: int) -> bool:
+        """Whether the annotation file names this frame."""
+        return image_id in self._labelled
+
+    def image_path(self, image_id: int) -> Path:
+        return self._paths[image_id]
+
+    def full_size(self, image_id: int) -> tuple[int, int]:
+        """``(width, height)`` of the image file, read from its header."""
+        if image_id not in self._sizes:
+            path = self._paths[image_id]
+            try:
+                with Image.open(path) as im:
+                    self._sizes[image_id] = im.size
+            except (OSError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+                raise LabError(f"image {path} cannot be read ({exc}); replace the file or move it out of "
+                               "data.root") from None
+        return self._sizes[image_id]
+
+    def image_size(self, image_id: int) -> tuple[int, int]:
+        """Working size ``(width, height)``."""
+        size = working_size(*self.full_size(image_id), self.scale)
+        if min(size) < 1:
+            raise LabError(f"data.scale={self.scale} leaves no pixels of {self._paths[image_id]}; use a smaller scale")
+        return size
+
+    def frame(self, image_id: int) -> Frame:
+        """Decode one frame at working size, with its ground truth when the annotation file names it."""
+        if not self.cache_frames:
+            return self._decode(image_id)
+        key = (image_id, self.scale, self._paths[image_id],
+               *((self.annotation_path,) if self.coco is not None else ()))
+        return cached_frame(key, lambda: self._decode(image_id))
+
+    def _decode(self, image_id: int) -> Frame:
+        path, size = self._paths[image_id], self.image_size(image_id)
+        expected = None
+        if self.labelled(image_id):
+            info = self.coco.imgs[image_id]
+            expected = (info["width"], info["height"])
+        image = read_image(path, size, expected=expected)
+        mask = instances = None
+        n_instances = 0
+        if expected is not None:
+            mask, instances, n_instances = coco_truth(self.coco, image_id, size)
+        return Frame(image=image, mask=mask, image_id=image_id, file_name=path.relative_to(self.root).as_posix(),
+                     scale=self.scale, n_instances=n_instances, path=path, instances=instances)
+
+    def frames(self) -> list[Frame]:
+        """All frames, in name order."""
+        return [self.frame(i) for i in self.image_ids]
+
+
+__all__ = ["IMAGE_SUFFIXES", "ImageFolder"]

@@ -1,0 +1,158 @@
+"""A video file as a stream of frames at working size, decoded by PyAV (its wheels ship FFmpeg)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from src.data.football import working_size
+from src.data.frame import Frame
+from src.errors import LabError, check_range
+
+log = logging.getLogger(__name__)
+
+
+class VideoFile:
+    """The frames of a video between ``start`` and ``end`` seconds, every ``stride``-th, streamed.
+
+    Frames are decoded one at a time and scaled by FFmpeg straight to working
+    size, so memory does not grow with the length of the video. A frame's
+    ``image_id`` is its index in the video (0 = first frame) and its
+    ``timestamp`` its presentation time in seconds.
+
+    Parameters
+    ----------
+    path : str
+        The video file (mp4, mkv, avi, ...; anything FFmpeg decodes).
+    scale : int, default 8
+    start : float, default 0.0
+        Seconds; frames before it are skipped (after a seek to the keyframe before it).
+    end : float or None, default None
+        Seconds; frames at or after it are not taken. None: to the end.
+    stride : int, default 1
+        Take every ``stride``-th frame from ``start`` on.
+    max_frames : int or None, default None
+        Stop after this many frames.
+    write_masks : bool, default True
+        Whether a run writes the masks (one compressed file for a video).
+    """
+
+    source = "video"
+
+    def __init__(self, path: str, scale: int = 8, start: float = 0.0, end: float | None = None, stride: int = 1,
+                 max_frames: int | None = None, *, write_masks: bool = True):
+        import av
+
+        check_range("data.scale", scale, 1, integer=True)
+        check_range("data.start", start, 0)
+        check_range("data.stride", stride, 1, integer=True)
+        if max_frames is not None:
+            check_range("data.max_frames", max_frames, 1, integer=True)
+        if end is not None:
+            check_range("data.end", end, 0)
+            if end <= start:
+                raise LabError(f"data.start={start} is not before data.end={end}; give a start before the end "
+                               "(seconds)")
+        self.path = self.root = Path(str(path)).expanduser()
+        if not self.path.is_file():
+            raise LabError(f"data.path={str(path)!r} does not exist; give data=video the path of a video file")
+        self.scale, self.start, self.end, self.stride, self.max_frames = scale, start, end, stride, max_frames
+        self.write_masks, self.cache_frames = write_masks, False
+        try:
+            with av.open(str(self.path)) as container:
+                if not container.streams.video:
+                    raise LabError(f"data.path={str(path)!r} has no video stream; give a video file")
+                stream = container.streams.video[0]
+                self.width, self.height = stream.codec_context.width, stream.codec_context.height
+                self.fps = float(stream.average_rate or stream.guessed_rate or 25)
+                first = next(container.decode(stream), None)
+        except av.FFmpegError as exc:
+            raise LabError(f"data.path={str(path)!r} is not a video FFmpeg can read ({exc}); give a video file") \
+                from None
+        if first is None or not self.width or not self.height:
+            raise LabError(f"data.path={str(path)!r} holds no video frames; give a video with at least one frame")
+        if min(working_size(self.width, self.height, scale)) < 1:
+            raise LabError(f"data.scale={scale} leaves no pixels of a {self.width}x{self.height} video; "
+                           "use a smaller scale")
+        #: set when decoding stopped on a damaged frame: the frames before it were streamed
+        self.error: str | None = None
+
+    @property
+    def image_ids(self) -> list[int]:
+        """Not known before decoding: a video is streamed, not sampled."""
+        return []
+
+    def __len__(self) -> int:
+        return 0
+
+    def image_size(self, image_id: int | None = None) -> tuple[int, int]:
+        """Working size ``(width, height)``, the same for every frame."""
+        return working_size(self.width, self.height, self.scale)
+
+    @property
+    def output_fps(self) -> float:
+        """Frame rate of what the run writes back (an overlay video): the source's, divided by ``stride``."""
+        return self.fps / self.stride
+
+    def full_size(self, image_id: int | None = None) -> tuple[int, int]:
+        return self.width, self.height
+
+    def labelled(self, image_id: int) -> bool:
+        return False
+
+    def image_path(self, image_id: int) -> Path:
+        return self.path
+
+    def stream(self) -> Iterator[Frame]:
+        """Decode the chosen frames in order. A damaged stream ends the iteration and sets ``error``."""
+        import av
+
+        width, height = self.image_size()
+        taken = seen = 0
+        time = None
+        with av.open(str(self.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            if self.start > 0:
+                container.seek(int(self.start / stream.time_base), stream=stream, backward=True)
+            frames = container.decode(stream)
+            while self.max_frames is None or taken < self.max_frames:
+                try:
+                    decoded = next(frames)
+                except StopIteration:
+                    self._check_length(container, time)
+                    return
+                except av.FFmpegError as exc:
+                    self.error = (f"data.path={str(self.path)!r} is damaged: decoding stopped after frame "
+                                  f"{seen} ({exc}); the frames before it were processed")
+                    return
+                time = float(decoded.time) if decoded.time is not None else seen / self.fps
+                if time < self.start - 0.5 / self.fps:
+                    continue
+                if self.end is not None and time >= self.end:
+                    return
+                index = int(round(time * self.fps))
+                seen += 1
+                if (seen - 1) % self.stride:
+                    continue
+                image = np.ascontiguousarray(decoded.to_ndarray(width=width, height=height, format="rgb24"))
+                taken += 1
+                yield Frame(image=image, mask=None, image_id=index, file_name=f"frame_{index:07d}", scale=self.scale,
+                            n_instances=0, timestamp=time)
+
+
+    def _check_length(self, container, last: float | None) -> None:
+        """Set ``error`` when the frames ran out well before the length the container states (a cut file)."""
+        if container.duration is None or last is None:
+            return
+        stated = container.duration / 1_000_000
+        expected = stated if self.end is None else min(self.end, stated)
+        if last < expected - 2 / self.fps:
+            self.error = (f"data.path={str(self.path)!r} is truncated: its frames end at {last:.2f} s, before its "
+                          f"stated length of {stated:.2f} s; the frames before it were processed")
+
+
+__all__ = ["VideoFile"]

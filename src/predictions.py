@@ -1,0 +1,210 @@
+"""What a run found, in files other tools read: COCO results, a table of components, mask images.
+
+Everything is in full-resolution pixel coordinates, so the files line up
+with the source footage whatever the working scale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import shutil
+import zipfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pycocotools import mask as mask_utils
+from pycocotools.cocoeval import COCOeval
+from scipy import ndimage as ndi
+
+PERSON = 1
+COMPONENT_FIELDS = ("frame", "timestamp", "image_id", "file_name", "component", "centroid_x", "centroid_y", "area",
+                    "bbox_x", "bbox_y", "bbox_w", "bbox_h")
+
+
+def upscale(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A working-size mask (H, W) at full ``size`` ``(width, height)``, nearest neighbour."""
+    width, height = size
+    if width % mask.shape[1] == 0 and height % mask.shape[0] == 0:
+        return np.repeat(np.repeat(mask, height // mask.shape[0], axis=0), width // mask.shape[1], axis=1)
+    return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 127
+
+
+def component_rows(result, size: tuple[int, int], *, frame: int, timestamp: float | None = None) -> list[dict]:
+    """One row per player component of a frame: centroid, area and box in full-resolution pixels.
+
+    Coordinates are continuous with 0 at the image's left and top edges, as
+    in COCO boxes; a working pixel ``(row, col)`` covers
+    ``[col * sx, (col + 1) * sx)`` with ``sx = width / W``.
+    """
+    components = result.player.components
+    scale_x, scale_y = size[0] / components.shape[1], size[1] / components.shape[0]
+    boxes = ndi.find_objects(components)
+    areas = np.bincount(components.ravel(), minlength=len(boxes) + 1)[1:]
+    rows = []
+    for index, ((row, col), box, area) in enumerate(zip(result.player.centroids, boxes, areas), start=1):
+        rows.append({"frame": frame, "timestamp": "" if timestamp is None else f"{timestamp:.3f}",
+                     "image_id": result.frame.image_id, "file_name": result.frame.file_name, "component": index,
+                     "centroid_x": round((col + 0.5) * scale_x, 2), "centroid_y": round((row + 0.5) * scale_y, 2),
+                     "area": round(float(area) * scale_x * scale_y, 1),
+                     "bbox_x": round(box[1].start * scale_x, 2), "bbox_y": round(box[0].start * scale_y, 2),
+                     "bbox_w": round((box[1].stop - box[1].start) * scale_x, 2),
+                     "bbox_h": round((box[0].stop - box[0].start) * scale_y, 2)})
+    return rows
+
+
+def coco_results(result, size: tuple[int, int]) -> list[dict]:
+    """COCO results entries (``loadRes`` format) of a frame: one RLE per player component, score 1."""
+    entries = []
+    for index in range(1, result.player.n_components + 1):
+        full = upscale(result.player.components == index, size)
+        rle = mask_utils.encode(np.asfortranarray(full.astype(np.uint8)))
+        entries.append({"image_id": result.frame.image_id, "category_id": PERSON, "score": 1.0,
+                        "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+    return entries
+
+
+class PredictionWriter:
+    """Writes ``predictions/`` under ``out_dir`` frame by frame; the folder appears complete or not at all.
+
+    Files: ``coco_results.json`` (COCO results format), ``components.csv``
+    and the masks at full size: a PNG per frame under ``masks/``, or for a
+    video (``fps`` given) one ``masks.zip`` of them and an ``overlay.mp4``
+    with players tinted and centroids marked. Everything goes to a hidden
+    folder first and is renamed by ``close()``; ``abort()`` removes it, so a
+    killed run never leaves a folder that looks finished. Memory stays flat:
+    each frame is written as it comes.
+
+    Parameters
+    ----------
+    out_dir : path
+    full_size : callable
+        ``full_size(image_id) -> (width, height)`` of the source frame.
+    write_masks : bool, default True
+    fps : float or None, default None
+        Frame rate of the overlay video; None for image folders (no video).
+    overlay_width : int, default 480
+        Minimum width of the overlay video's frames.
+    """
+
+    def __init__(self, out_dir: str | Path, full_size, *, write_masks: bool = True, fps: float | None = None,
+                 overlay_width: int = 480):
+        self.final = Path(out_dir) / "predictions"
+        self.partial = Path(out_dir) / f".predictions.partial-{os.getpid()}"
+        shutil.rmtree(self.partial, ignore_errors=True)
+        self.partial.mkdir(parents=True)
+        self.full_size, self.write_masks, self.fps, self.overlay_width = full_size, write_masks, fps, overlay_width
+        self.frames = 0
+        self._coco = open(self.partial / "coco_results.json", "w")
+        self._coco.write("[")
+        self._entries = 0
+        self._csv_file = open(self.partial / "components.csv", "w", newline="")
+        self._csv = csv.DictWriter(self._csv_file, fieldnames=COMPONENT_FIELDS)
+        self._csv.writeheader()
+        self._zip = self._video = None
+        if write_masks and fps is not None:
+            self._zip = zipfile.ZipFile(self.partial / "masks.zip", "w", zipfile.ZIP_STORED)
+        elif write_masks:
+            (self.partial / "masks").mkdir()
+
+    def __enter__(self) -> PredictionWriter:
+        return self
+
+    def __exit__(self, kind, exc, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+    def add(self, result) -> None:
+        """Write one frame's components, COCO entries, mask and overlay frame."""
+        size = self.full_size(result.frame.image_id)
+        for entry in coco_results(result, size):
+            self._coco.write(("," if self._entries else "") + json.dumps(entry))
+            self._entries += 1
+        self._csv.writerows(component_rows(result, size, frame=self.frames, timestamp=result.frame.timestamp))
+        if self.write_masks:
+            picture = Image.fromarray(upscale(result.player.mask, size))
+            name = f"{result.frame.artifact_stem}.png"
+            if self._zip is not None:
+                buffer = io.BytesIO()
+                picture.save(buffer, format="PNG")
+                self._zip.writestr(name, buffer.getvalue())
+            else:
+                picture.save(self.partial / "masks" / name)
+        if self.fps is not None:
+            self._add_overlay(result)
+        self.frames += 1
+
+    def _add_overlay(self, result) -> None:
+        import av
+
+        from src import viz
+
+        picture = viz.enlarge(viz.components_image(result.frame.image, result.player.components,
+                                                   result.player.centroids), self.overlay_width)
+        picture = np.ascontiguousarray(picture[: picture.shape[0] // 2 * 2, : picture.shape[1] // 2 * 2])
+        if self._video is None:
+            self._video = av.open(str(self.partial / "overlay.mp4"), "w")
+            self._stream = self._video.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+            self._stream.height, self._stream.width = picture.shape[:2]
+            self._stream.pix_fmt = "yuv420p"
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+            self._video.mux(packet)
+
+    def _close_files(self) -> None:
+        self._coco.close()
+        self._csv_file.close()
+        if self._zip is not None:
+            self._zip.close()
+        if self._video is not None:
+            for packet in self._stream.encode():
+                self._video.mux(packet)
+            self._video.close()
+
+    def close(self) -> Path:
+        """Finish every file and move the folder into place; returns ``predictions/``."""
+        self._coco.write("]")
+        self._close_files()
+        shutil.rmtree(self.final, ignore_errors=True)
+        os.replace(self.partial, self.final)
+        return self.final
+
+    def abort(self) -> None:
+        """Drop everything written so far."""
+        with contextlib.suppress(Exception):
+            self._close_files()
+        shutil.rmtree(self.partial, ignore_errors=True)
+
+
+def write_predictions(results, full_size, out_dir: str | Path, *, write_masks: bool = True) -> Path:
+    """Write the ``predictions/`` folder of a list of results (see ``PredictionWriter``); returns it."""
+    with PredictionWriter(out_dir, full_size, write_masks=write_masks) as writer:
+        for result in results:
+            writer.add(result)
+    return writer.final
+
+
+def coco_scores(coco, image_ids: list[int], results_file: str | Path) -> dict[str, float]:
+    """COCO segmentation AP, AP50 and AR@100 of ``results_file`` against ``coco`` on ``image_ids``."""
+    entries = json.loads(Path(results_file).read_text())
+    entries = [e for e in entries if e["image_id"] in set(image_ids)]
+    if not entries:
+        return {"coco_segm_ap": 0.0, "coco_segm_ap50": 0.0, "coco_segm_ar100": 0.0}
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluation = COCOeval(coco, coco.loadRes(entries), "segm")
+        evaluation.params.imgIds = list(image_ids)
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    # COCOeval says -1 where nothing could be scored (no ground-truth players at all)
+    ap, ap50, ar100 = (float(v) if v >= 0 else float("nan") for v in evaluation.stats[[0, 1, 8]])
+    return {"coco_segm_ap": ap, "coco_segm_ap50": ap50, "coco_segm_ar100": ar100}
+
+
+__all__ = ["COMPONENT_FIELDS", "PredictionWriter", "coco_results", "coco_scores", "component_rows", "upscale", "write_predictions"]

@@ -1,0 +1,123 @@
+"""Footage without labels: image folders, and the prediction files every run writes."""
+
+import csv
+import json
+import logging
+import math
+import shutil
+
+import mlflow
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from src.data import FootballDataset, ImageFolder
+from src.errors import LabError
+from src.pipeline import ImageResult, evaluate
+from src.postprocess import PlayerMask, connected_components
+from src.predictions import coco_results, coco_scores, component_rows, write_predictions
+from src.run import build_stages, run_and_log
+
+
+def unlabelled_folder(synthetic_root, tmp_path):
+    folder = tmp_path / "footage"
+    shutil.copytree(synthetic_root / "images", folder)
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def run_metrics(tracking_uri, run_id):
+    mlflow.set_tracking_uri(tracking_uri)
+    return mlflow.get_run(run_id).data.metrics
+
+
+def test_a_folder_without_annotations_runs_and_logs_only_what_needs_no_truth(make_cfg, synthetic_root, tmp_path,
+                                                                               caplog):
+    folder = unlabelled_folder(synthetic_root, tmp_path)
+    cfg = make_cfg("data=folder", f"data.root={folder}", "logger.log_images=false")
+    with caplog.at_level(logging.INFO, logger="src.data.folder"):
+        summary, run_id = run_and_log(cfg)
+    assert [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()] == [
+        f"data.root={folder}: skipped 1 files that are not images (.jpg, .jpeg, .png, .webp)"]
+    metrics = run_metrics(cfg.logger.tracking_uri, run_id)
+    assert "dice_mean" not in metrics and "coco_segm_ap" not in metrics and "blob_recall_mean" not in metrics
+    assert metrics["n_components_mean"] > 0 and math.isfinite(metrics["silhouette_mean"])
+    assert math.isnan(summary["dice_mean"])
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "predictions")}
+    assert artifacts == {"predictions/coco_results.json", "predictions/components.csv", "predictions/masks"}
+
+
+def test_a_folder_with_annotations_is_scored_and_gets_coco_ap(make_cfg, synthetic_root):
+    annotations = synthetic_root / "annotations" / "instances_default.json"
+    labelled = make_cfg("data=folder", f"data.root={synthetic_root / 'images'}", f"data.annotation_file={annotations}",
+                        "logger.log_images=false")
+    summary, run_id = run_and_log(labelled)
+    reference, _ = run_and_log(make_cfg("data.n_images=null", "logger.log_images=false"))
+    assert summary["dice_mean"] == pytest.approx(reference["dice_mean"])
+    metrics = run_metrics(labelled.logger.tracking_uri, run_id)
+    assert 0 < metrics["coco_segm_ap"] <= metrics["coco_segm_ap50"] <= 1
+
+
+def test_folder_options_and_bad_input(synthetic_root, tmp_path):
+    folder = unlabelled_folder(synthetic_root, tmp_path)
+    (folder / "deeper").mkdir()
+    shutil.copy(next(folder.glob("*.jpg")), folder / "deeper" / "z.png")
+    flat, deep = ImageFolder(str(folder)), ImageFolder(str(folder), recursive=True)
+    assert len(deep) == len(flat) + 1 and len(ImageFolder(str(folder), n_images=2)) == 2
+    names = [flat.frame(i).file_name for i in flat.image_ids]
+    assert names == sorted(names) and all(flat.frame(i).mask is None for i in flat.image_ids)
+    assert deep.frame(deep.image_ids[-1]).artifact_stem.endswith("deeper_z")
+    with pytest.raises(LabError, match=r"data.root='/no/such/folder' is not a folder"):
+        ImageFolder("/no/such/folder")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LabError, match=r"holds no images \(.jpg, .jpeg, .png, .webp\); data.recursive=true"):
+        ImageFolder(str(tmp_path / "empty"))
+
+
+def test_coco_results_of_the_ground_truth_score_ap_one(synthetic_root, tmp_path):
+    dataset = FootballDataset(str(synthetic_root), n_images=None, scale=1)
+    entries = []
+    for frame in dataset.frames():
+        # each annotated player as the one component of a perfect segmenter's mask (players may overlap)
+        for ann in dataset.coco.loadAnns(dataset.coco.getAnnIds(imgIds=[frame.image_id])):
+            player = dataset.coco.annToMask(ann).astype(bool)
+            centroid = np.argwhere(player).mean(axis=0)[None]
+            player_mask = PlayerMask(mask=player, components=player.astype(int), centroids=centroid)
+            entries += coco_results(ImageResult(frame=frame, labels=None, player=player_mask, metrics={}),
+                                    dataset.full_size(frame.image_id))
+    assert len(entries) == len(dataset.coco.getAnnIds())
+    (tmp_path / "results.json").write_text(json.dumps(entries))
+    scores = coco_scores(dataset.coco, dataset.image_ids, tmp_path / "results.json")
+    assert scores == {"coco_segm_ap": pytest.approx(1.0), "coco_segm_ap50": pytest.approx(1.0),
+                      "coco_segm_ar100": pytest.approx(1.0)}
+
+
+def test_components_are_in_full_resolution_pixels():
+    mask = np.zeros((10, 16), bool)
+    mask[2:6, 4:6] = True                                  # 4 rows x 2 cols at working size
+    components, centroids = connected_components(mask)
+    frame = type("F", (), {"image_id": 7, "file_name": "a.jpg"})()
+    result = ImageResult(frame=frame, labels=None, player=PlayerMask(mask, components, centroids), metrics={})
+    (row,) = component_rows(result, (160, 100), frame=3, timestamp=1.5)   # full size is 10x the working size
+    assert row == {"frame": 3, "timestamp": "1.500", "image_id": 7, "file_name": "a.jpg", "component": 1,
+                   "centroid_x": 50.0, "centroid_y": 40.0, "area": 800.0, "bbox_x": 40.0, "bbox_y": 20.0,
+                   "bbox_w": 20.0, "bbox_h": 40.0}
+
+
+def test_prediction_files_are_complete_masks_at_full_size(make_cfg, synthetic_root, tmp_path):
+    dataset = FootballDataset(str(synthetic_root), n_images=2, scale=4)
+    stages = build_stages(make_cfg("data.n_images=2", "data.scale=4"))
+    results, _ = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"])
+    predictions = write_predictions(results, dataset.full_size, tmp_path)
+    with open(predictions / "components.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == sum(r.player.n_components for r in results)
+    for result in results:
+        saved = np.asarray(Image.open(predictions / "masks" / f"{result.frame.artifact_stem}.png"))
+        assert saved.shape == dataset.full_size(result.frame.image_id)[::-1]
+        assert saved.sum() == result.player.mask.sum() * 16
+    entries = json.loads((predictions / "coco_results.json").read_text())
+    assert all(mask_utils.decode(e["segmentation"]).shape == (1080, 1920) for e in entries)
+    assert not write_predictions(results, dataset.full_size, tmp_path, write_masks=False).joinpath("masks").exists()
+    assert not list(tmp_path.glob(".predictions.partial-*"))

@@ -1,0 +1,108 @@
+"""Video files as footage: streamed frames, options, outputs and damaged files."""
+
+import csv
+import zipfile
+
+import av
+import mlflow
+import numpy as np
+import pytest
+from PIL import Image
+
+from src.data import VideoFile
+from src.errors import LabError
+from src.pipeline import evaluate
+from src.run import build_stages, run_and_log
+
+FPS = 25
+
+
+@pytest.fixture(scope="module")
+def frames(synthetic_root):
+    """20 frames at 960x540: the synthetic frames, each held for 4 frames."""
+    images = [np.asarray(Image.open(p).convert("RGB").resize((960, 540))) for p in
+              sorted((synthetic_root / "images").glob("*.jpg"))]
+    return [images[i // 4 % len(images)] for i in range(20)]
+
+
+@pytest.fixture(scope="module")
+def clip(frames, tmp_path_factory, video_encoder):
+    return video_encoder(tmp_path_factory.mktemp("video") / "clip.mp4", frames)
+
+
+def test_start_end_stride_and_max_frames(clip):
+    taken = list(VideoFile(str(clip), start=0.2, end=0.6, stride=2).stream())
+    assert [f.image_id for f in taken] == [5, 7, 9, 11, 13]
+    assert [f.timestamp for f in taken] == pytest.approx([0.2, 0.28, 0.36, 0.44, 0.52])
+    assert all(f.image.shape == (67, 120, 3) and f.mask is None for f in taken)
+    assert len(list(VideoFile(str(clip), max_frames=3).stream())) == 3
+    assert len(list(VideoFile(str(clip), scale=4).stream())) == 20
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"path": "/no/such.mp4"}, r"data.path='/no/such.mp4' does not exist"),
+    ({"start": 2.0, "end": 1.0}, r"data.start=2.0 is not before data.end=1.0"),
+    ({"stride": 0}, r"data.stride=0 is out of range"),
+    ({"start": -1.0}, r"data.start=-1.0 is out of range"),
+    ({"max_frames": 0}, r"data.max_frames=0 is out of range"),
+])
+def test_bad_options_fail_in_one_line_before_decoding(clip, kwargs, message):
+    with pytest.raises(LabError, match=message):
+        VideoFile(**{"path": str(clip), **kwargs})
+
+
+def test_files_that_are_no_video(tmp_path, clip):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    with pytest.raises(LabError, match=r"is not a video FFmpeg can read .*; give a video file"):
+        VideoFile(str(text))
+    header_only = tmp_path / "empty.mkv"
+    header_only.write_bytes(clip.read_bytes()[:48])
+    with pytest.raises(LabError, match=r"empty.mkv"):
+        VideoFile(str(header_only))
+
+
+def test_a_stream_keeps_only_numbers_and_hands_each_frame_to_the_sink(make_cfg, clip):
+    stages = build_stages(make_cfg("data=video", f"data.path={clip}"))
+    seen = []
+    results, summary = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"],
+                                sink=lambda r: seen.append((r.frame.image_id, r.labels.shape, r.player.n_components)))
+    assert [image_id for image_id, _, _ in seen] == list(range(20))
+    assert all(r.labels is None and r.player is None and r.frame.image.size == 0 for r in results)
+    assert summary["n_components_mean"] == pytest.approx(np.mean([n for _, _, n in seen]))
+    assert np.isnan(summary["dice_mean"])
+
+
+def test_a_video_run_writes_components_masks_and_an_overlay_video(make_cfg, clip, tmp_path):
+    cfg = make_cfg("data=video", f"data.path={clip}", "data.stride=2")
+    summary, run_id = run_and_log(cfg)
+    mlflow.set_tracking_uri(cfg.logger.tracking_uri)
+    assert mlflow.get_run(run_id).info.status == "FINISHED"
+    local = tmp_path / "artifacts"
+    mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="predictions", dst_path=str(local))
+    folder = local / "predictions"
+    with open(folder / "components.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and {r["timestamp"] for r in rows} <= {f"{i / FPS:.3f}" for i in range(0, 20, 2)}
+    assert all(0 <= float(r["centroid_x"]) <= 960 and 0 <= float(r["centroid_y"]) <= 540 for r in rows)
+    with zipfile.ZipFile(folder / "masks.zip") as masks:
+        assert len(masks.namelist()) == 10
+        assert Image.open(masks.open(masks.namelist()[0])).size == (960, 540)
+    with av.open(str(folder / "overlay.mp4")) as overlay:
+        stream = overlay.streams.video[0]
+        assert stream.average_rate == FPS / 2 and sum(1 for _ in overlay.decode(stream)) == 10
+    assert "dice_mean" not in mlflow.get_run(run_id).data.metrics
+
+
+def test_a_truncated_video_keeps_what_decoded_and_fails_the_run(make_cfg, frames, tmp_path, video_encoder):
+    whole = video_encoder(tmp_path / "whole.mkv", frames, container_format="matroska").read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    cfg = make_cfg("data=video", f"data.path={cut}", "logger.log_images=false")
+    with pytest.raises(LabError, match=r"cut.mkv' is truncated: its frames end at .* before its stated length"):
+        run_and_log(cfg)
+    mlflow.set_tracking_uri(cfg.logger.tracking_uri)
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.info.status == "FAILED"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "predictions")}
+    assert "predictions/components.csv" in artifacts
