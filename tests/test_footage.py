@@ -16,7 +16,7 @@ from src.data import FootballDataset, ImageFolder
 from src.errors import LabError
 from src.pipeline import ImageResult, evaluate
 from src.postprocess import PlayerMask, connected_components
-from src.predictions import coco_results, coco_scores, component_rows, write_predictions
+from src.predictions import coco_results, coco_scores, component_rows, full_size_rle, upscale, write_predictions
 from src.run import build_stages, run_and_log
 
 
@@ -121,3 +121,11 @@ def test_prediction_files_are_complete_masks_at_full_size(make_cfg, synthetic_ro
     assert all(mask_utils.decode(e["segmentation"]).shape == (1080, 1920) for e in entries)
     assert not write_predictions(results, dataset.full_size, tmp_path, write_masks=False).joinpath("masks").exists()
     assert not list(tmp_path.glob(".predictions.partial-*"))
+
+
+@pytest.mark.parametrize("shape, size", [((27, 48), (384, 216)), ((10, 16), (160, 100)), ((7, 9), (20, 15))])
+@pytest.mark.parametrize("share", [0.0, 0.3, 1.0])
+def test_full_size_rle_matches_encoding_the_upscaled_mask(shape, size, share):
+    mask = np.random.default_rng(1).random(shape) < share
+    expected = mask_utils.encode(np.asfortranarray(upscale(mask, size).astype(np.uint8)))
+    assert full_size_rle(mask, size) == {"size": [size[1], size[0]], "counts": expected["counts"].decode()}
