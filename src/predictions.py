@@ -200,14 +200,6 @@ class PredictionWriter:
         shutil.rmtree(self.partial, ignore_errors=True)
 
 
-def write_predictions(results, full_size, out_dir: str | Path, *, write_masks: bool = True) -> Path:
-    """Write the ``predictions/`` folder of a list of results (see ``PredictionWriter``); returns it."""
-    with PredictionWriter(out_dir, full_size, write_masks=write_masks) as writer:
-        for result in results:
-            writer.add(result)
-    return writer.final
-
-
 def coco_scores(coco, image_ids: list[int], results_file: str | Path) -> dict[str, float]:
     """COCO segmentation AP, AP50 and AR@100 of ``results_file`` against ``coco`` on ``image_ids``."""
     entries = json.loads(Path(results_file).read_text())
@@ -226,4 +218,4 @@ def coco_scores(coco, image_ids: list[int], results_file: str | Path) -> dict[st
 
 
 __all__ = ["COMPONENT_FIELDS", "PredictionWriter", "coco_results", "coco_scores", "component_rows", "full_size_rle",
-           "upscale", "write_predictions"]
+           "upscale"]

@@ -16,7 +16,7 @@ from src.data import FootballDataset, ImageFolder
 from src.errors import LabError
 from src.pipeline import ImageResult, evaluate
 from src.postprocess import PlayerMask, connected_components
-from src.predictions import coco_results, coco_scores, component_rows, full_size_rle, upscale, write_predictions
+from src.predictions import PredictionWriter, coco_results, coco_scores, component_rows, full_size_rle, upscale
 from src.run import build_stages, run_and_log
 
 
@@ -25,6 +25,13 @@ def unlabelled_folder(synthetic_root, tmp_path):
     shutil.copytree(synthetic_root / "images", folder)
     (folder / "notes.txt").write_text("not an image")
     return folder
+
+
+def write_all(results, full_size, out_dir, **options):
+    with PredictionWriter(out_dir, full_size, **options) as writer:
+        for result in results:
+            writer.add(result)
+    return writer.final
 
 
 def run_metrics(tracking_uri, run_id):
@@ -109,7 +116,7 @@ def test_prediction_files_are_complete_masks_at_full_size(make_cfg, synthetic_ro
     dataset = FootballDataset(str(synthetic_root), n_images=2, scale=4)
     stages = build_stages(make_cfg("data.n_images=2", "data.scale=4"))
     results, _ = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"])
-    predictions = write_predictions(results, dataset.full_size, tmp_path)
+    predictions = write_all(results, dataset.full_size, tmp_path)
     with open(predictions / "components.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == sum(r.player.n_components for r in results)
@@ -119,7 +126,7 @@ def test_prediction_files_are_complete_masks_at_full_size(make_cfg, synthetic_ro
         assert saved.sum() == result.player.mask.sum() * 16
     entries = json.loads((predictions / "coco_results.json").read_text())
     assert all(mask_utils.decode(e["segmentation"]).shape == (1080, 1920) for e in entries)
-    assert not write_predictions(results, dataset.full_size, tmp_path, write_masks=False).joinpath("masks").exists()
+    assert not write_all(results, dataset.full_size, tmp_path, write_masks=False).joinpath("masks").exists()
     assert not list(tmp_path.glob(".predictions.partial-*"))
 
 
@@ -129,3 +136,13 @@ def test_full_size_rle_matches_encoding_the_upscaled_mask(shape, size, share):
     mask = np.random.default_rng(1).random(shape) < share
     expected = mask_utils.encode(np.asfortranarray(upscale(mask, size).astype(np.uint8)))
     assert full_size_rle(mask, size) == {"size": [size[1], size[0]], "counts": expected["counts"].decode()}
+
+
+def test_an_interrupted_writer_leaves_no_predictions_folder(make_cfg, tmp_path):
+    stages = build_stages(make_cfg("data.n_images=1"))
+    results, _ = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"])
+    with pytest.raises(KeyboardInterrupt):
+        with PredictionWriter(tmp_path / "out", stages["data"].full_size) as writer:
+            writer.add(results[0])
+            raise KeyboardInterrupt
+    assert list((tmp_path / "out").iterdir()) == []
