@@ -82,6 +82,18 @@ def test_folder_options_and_bad_input(synthetic_root, tmp_path):
         ImageFolder(str(tmp_path / "empty"))
 
 
+def test_an_image_too_large_to_decode_safely_is_one_line(make_cfg, tmp_path):
+    folder = tmp_path / "bomb"
+    folder.mkdir()
+    side = int((2 * Image.MAX_IMAGE_PIXELS) ** 0.5) + 100     # past Pillow's decompression-bomb limit
+    Image.new("1", (side, side)).save(folder / "huge.png")
+    dataset = ImageFolder(str(folder))
+    with pytest.raises(LabError, match=r"huge.png is too large to decode safely .*; downscale it"):
+        dataset.frames()
+    with pytest.raises(LabError, match=r"huge.png is too large to decode safely"):
+        run_and_log(make_cfg("data=folder", f"data.root={folder}", "clusterer=dynaseg"))
+
+
 def test_coco_results_of_the_ground_truth_score_ap_one(synthetic_root, tmp_path):
     dataset = FootballDataset(str(synthetic_root), n_images=None, scale=1)
     entries = []

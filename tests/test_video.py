@@ -106,3 +106,20 @@ def test_a_truncated_video_keeps_what_decoded_and_fails_the_run(make_cfg, frames
     assert run.info.status == "FAILED"
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "predictions")}
     assert "predictions/components.csv" in artifacts
+
+
+@pytest.mark.slow
+def test_a_clip_of_real_frames_finds_the_players_the_frames_show(make_cfg, football_root, tmp_path, video_encoder):
+    """20 real frames as a 1080p H.264 clip: the streamed run finds about as many players per frame as the
+    same frames read as images (video compression changes pixels, so not exactly)."""
+    paths = sorted((football_root / "images").glob("*.jpg"))[:20]
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    clip = video_encoder(tmp_path / "real.mp4", images)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for path in paths:
+        (folder / path.name).symlink_to(path)
+    from_video, _ = run_and_log(make_cfg("data=video", f"data.path={clip}", "logger.log_images=false"))
+    from_images, _ = run_and_log(make_cfg("data=folder", "logger.log_images=false", data_root=folder))
+    assert from_video["n_components_mean"] >= 5
+    assert from_video["n_components_mean"] == pytest.approx(from_images["n_components_mean"], rel=0.2)

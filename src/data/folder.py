@@ -101,7 +101,9 @@ class ImageFolder:
             try:
                 with Image.open(path) as im:
                     self._sizes[image_id] = im.size
-            except (OSError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+            except Image.DecompressionBombError as exc:
+                raise LabError(f"image {path} is too large to decode safely ({exc}); downscale it") from None
+            except (OSError, SyntaxError, UnidentifiedImageError) as exc:
                 raise LabError(f"image {path} cannot be read ({exc}); replace the file or move it out of "
                                "data.root") from None
         return self._sizes[image_id]
