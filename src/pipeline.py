@@ -21,6 +21,7 @@ from src.clustering.fit import ClusterFit, fit_images
 from src.data.frame import Frame
 from src.metrics import (blob_recall, dice, dice_from_counts, hungarian_miou, iou_from_counts, oracle_mask,
                          overlap_counts, pooled_scores, region_oracle_mask)
+from src.parallel import ordered_map
 from src.postprocess import PlayerMask
 from src.progress import progress
 
@@ -143,7 +144,8 @@ def snapshot_scores(fit: ClusterFit, frame: Frame, postprocess) -> list[dict[str
 
 def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: int = 2000, seed: int = 0,
              threads: int | None = 1, on_result: Callable[[list[ImageResult]], None] | None = None,
-             sink: Callable[[ImageResult], None] | None = None) -> tuple[list[ImageResult], dict[str, float]]:
+             sink: Callable[[ImageResult], None] | None = None,
+             workers: int = 1) -> tuple[list[ImageResult], dict[str, float]]:
     """Run the whole pipeline over a dataset's sample, or over a stream (a dataset with ``stream()``).
 
     A sampled dataset's frames are all decoded before any clustering, so an
@@ -156,6 +158,9 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     ``on_result`` is called with the results so far after each frame (a
     sweep reports intermediate scores through it and may stop the run by
     raising). A clusterer with ``images_per_batch`` gets that many frames at once.
+    ``workers`` > 1 scores frames in that many processes (``src.parallel``);
+    frames are decoded, and results handled, here and in order, so the
+    numbers are those of one worker.
     """
     streaming = hasattr(dataset, "stream")
     if streaming:
@@ -166,11 +171,11 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     batch_size = getattr(clusterer, "images_per_batch", 1)
     results, degenerate = [], Counter()
     bar = progress(total=total, desc="frames", unit="frame")
+    scored_batches = ordered_map(_score_batch, _batches(source, batch_size), workers, features, clusterer, postprocess,
+                                 silhouette_sample, seed, threads)
     with threadpool_limits(limits=threads), bar:
-        for batch in _batches(source, batch_size):
-            scored = process_frames([frame for frame, _ in batch], features, clusterer, postprocess,
-                                    silhouette_sample=silhouette_sample, seed=seed)
-            for result, (_, seconds) in zip(scored, batch):
+        for load_seconds, scored in scored_batches:
+            for result, seconds in zip(scored, load_seconds):
                 result.seconds["load"] = seconds
                 degenerate.update(degenerate_kinds(result))
                 if sink is not None:
@@ -181,6 +186,14 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
                     on_result(results)
     warn_degenerate(degenerate, len(results))
     return results, summarize(results)
+
+
+def _score_batch(batch, features, clusterer, postprocess, silhouette_sample, seed, threads):
+    """A batch of ``(frame, load seconds)`` scored: ``(load seconds, results)`` (what a worker process runs)."""
+    with threadpool_limits(limits=threads):
+        return [seconds for _, seconds in batch], process_frames([frame for frame, _ in batch], features, clusterer,
+                                                                 postprocess, silhouette_sample=silhouette_sample,
+                                                                 seed=seed)
 
 
 def _timed(frames: Iterator[Frame]) -> Iterator[tuple[Frame, float]]:

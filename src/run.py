@@ -65,6 +65,7 @@ def build_stages(cfg: DictConfig) -> dict:
     check_range("silhouette_sample", cfg.silhouette_sample, 2, integer=True)
     if cfg.threads is not None:
         check_range("threads", cfg.threads, 1, integer=True)
+    check_range("workers", cfg.workers, 1, integer=True)
     stages = {"logger": build(cfg.logger, "logger")}
     features = with_local_artifacts(cfg.features, stages["logger"])
     stages.update({"features": build(features, "features"), "clusterer": build(cfg.clusterer, "clusterer"),
@@ -196,7 +197,8 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
                                   fps=getattr(dataset, "output_fps", None)) as writer:
                 results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
                                             silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
-                                            threads=cfg.threads, on_result=on_result, sink=writer.add)
+                                            threads=cfg.threads, on_result=on_result, sink=writer.add,
+                                            workers=cfg.workers)
             frames_per_second = len(results) / (time.perf_counter() - started)
             labelled = [r.frame.image_id for r in results if dataset.labelled(r.frame.image_id)]
             if labelled:

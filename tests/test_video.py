@@ -123,3 +123,22 @@ def test_a_clip_of_real_frames_finds_the_players_the_frames_show(make_cfg, footb
     from_images, _ = run_and_log(make_cfg("data=folder", "logger.log_images=false", data_root=folder))
     assert from_video["n_components_mean"] >= 5
     assert from_video["n_components_mean"] == pytest.approx(from_images["n_components_mean"], rel=0.2)
+
+
+@pytest.mark.parametrize("data", ["synthetic", "video"])
+def test_two_workers_give_the_numbers_of_one(make_cfg, clip, data):
+    where = ["data=video", f"data.path={clip}", "data.stride=3"] if data == "video" else ["data.n_images=null"]
+    runs = []
+    for workers in (1, 2):
+        stages = build_stages(make_cfg(*where, f"workers={workers}"))
+        results, summary = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"],
+                                    workers=workers)
+        runs.append(([(r.frame.image_id, r.metrics) for r in results],
+                     {k: v for k, v in summary.items() if not k.startswith("seconds")}))
+    assert runs[0][0]
+    np.testing.assert_equal(runs[0], runs[1])    # NaN (metrics without ground truth) equals NaN here
+
+
+def test_workers_must_be_at_least_one(make_cfg):
+    with pytest.raises(LabError, match=r"workers=0 is out of range"):
+        build_stages(make_cfg("workers=0"))

@@ -1,0 +1,52 @@
+"""Work on frames in parallel worker processes, in order, with few items in flight."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+# what each worker process calls: set once per worker by the pool's initializer
+_TASK: dict[str, tuple] = {}
+
+
+def _set_task(function: Callable, args: tuple) -> None:
+    _TASK["call"] = (function, args)
+
+
+def _run_task(item):
+    function, args = _TASK["call"]
+    return function(item, *args)
+
+
+def ordered_map(function: Callable, items: Iterable, workers: int, *args) -> Iterator:
+    """``function(item, *args)`` for each item, yielded in the items' order.
+
+    With ``workers`` > 1 the calls run in that many forked processes, which
+    inherit ``function`` and ``args`` (models, configs) instead of receiving
+    them per item; only items and results cross between processes. At most
+    ``2 * workers`` items are in flight, so a long stream is never read far
+    ahead of its results and memory stays flat. Results equal those of one
+    worker whenever ``function`` depends on its arguments alone.
+    """
+    if workers <= 1:
+        for item in items:
+            yield function(item, *args)
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_set_task, initargs=(function, args)) as pool:
+        pending = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(_run_task, item))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+__all__ = ["ordered_map"]
