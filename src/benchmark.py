@@ -1,4 +1,4 @@
-"""Seconds per image of each stage, next to the JPEG-decode floor.
+"""Seconds per image of each stage, next to the decode floor.
 
 ``python -m src.benchmark [overrides] [+repeats=N]`` builds the configured
 pipeline, runs it over the sampled frames ``repeats`` times (default 5) and
@@ -6,11 +6,17 @@ prints, per stage, the median over repeats of the mean seconds per image and
 its ratio to the decode floor: decoding the frame at working size with PIL's
 draft mode and nothing else. MLflow logging is not timed. The last row,
 decoding at full size, is a reference for what draft decoding saves.
+
+With ``data=video data.path=FILE`` it times a run on the video as
+``python -m src.run`` does it, end to end: decoding, the stages in
+``workers`` processes and writing ``predictions/`` (to a temporary folder),
+in frames per second, next to decoding the same frames and nothing else.
 """
 
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 
 import hydra
@@ -19,6 +25,7 @@ from PIL import Image
 
 from src.data import read_image
 from src.pipeline import STAGES, evaluate
+from src.predictions import PredictionWriter
 from src.run import build_stages
 
 
@@ -56,19 +63,60 @@ def measure(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]:
     return [(name, statistics.median(values), min(values)) for name, values in samples.items()]
 
 
+def measure_stream(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]:
+    """Rows ``(stage, median s/frame, min s/frame)`` of a video run: decode floor, stages, writing, end to end.
+
+    Stage rows are seconds of one worker's time per frame; with ``workers`` > 1
+    they overlap, and the end-to-end row is the wall-clock time per frame
+    from opening the video to the last output file closed.
+    """
+    stages = build_stages(cfg)
+    dataset = stages["data"]
+    samples: dict[str, list[float]] = {name: [] for name in ("decode floor", *STAGES, "writing", "end to end")}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        decoded = sum(1 for _ in dataset.stream())
+        samples["decode floor"].append((time.perf_counter() - start) / max(decoded, 1))
+        writing = []
+        with tempfile.TemporaryDirectory() as out_dir:
+            start = time.perf_counter()
+            with PredictionWriter(out_dir, dataset.full_size, write_masks=dataset.write_masks,
+                                  fps=dataset.output_fps) as writer:
+                def sink(result, add=writer.add):
+                    begun = time.perf_counter()
+                    add(result)
+                    writing.append(time.perf_counter() - begun)
+
+                results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
+                                            silhouette_sample=cfg.silhouette_sample,
+                                            seed=cfg.seed, threads=cfg.threads, sink=sink, workers=cfg.workers)
+            samples["end to end"].append((time.perf_counter() - start) / len(results))
+        for stage in STAGES:
+            samples[stage].append(summary[f"seconds_{stage}"])
+        samples["writing"].append(sum(writing) / len(results))
+    return [(name, statistics.median(values), min(values)) for name, values in samples.items()]
+
+
 def format_table(rows: list[tuple[str, float, float]], title: str) -> str:
     floor = rows[0][1]
-    lines = [title, f"{'stage':<14}{'median s/img':>14}{'min s/img':>12}{'x decode':>10}"]
-    lines += [f"{name:<14}{median:>14.4f}{low:>12.4f}{median / floor:>10.2f}" for name, median, low in rows]
+    lines = [title, f"{'stage':<14}{'median s/img':>14}{'min s/img':>12}{'x decode':>10}{'img/s':>9}"]
+    lines += [f"{name:<14}{median:>14.4f}{low:>12.4f}{median / floor:>10.2f}"
+              f"{f'{1 / median:.1f}' if median > 0 else '-':>9}" for name, median, low in rows]
     return "\n".join(lines)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     repeats = int(cfg.get("repeats", 5))
-    rows = measure(cfg, repeats)
     dataset = build_stages(cfg)["data"]
-    title = (f"{dataset.source} data, {len(dataset)} images at scale {dataset.scale}, {repeats} repeats; "
+    if hasattr(dataset, "stream"):
+        rows = measure_stream(cfg, repeats)
+        frames = f"{dataset.path.name} (max_frames {dataset.max_frames}, stride {dataset.stride}) at scale " \
+                 f"{dataset.scale}, workers={cfg.workers}, outputs written"
+    else:
+        rows = measure(cfg, repeats)
+        frames = f"{dataset.source} data, {len(dataset)} images at scale {dataset.scale}"
+    title = (f"{frames}, {repeats} repeats; "
              f"features={cfg.features._target_.rsplit('.', 1)[-1]} clusterer={cfg.clusterer._target_.rsplit('.', 1)[-1]}")
     print(format_table(rows, title))
 

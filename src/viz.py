@@ -9,6 +9,9 @@ from skimage import color
 TRUE_POSITIVE = (0, 200, 80)
 FALSE_POSITIVE = (240, 60, 40)
 FALSE_NEGATIVE = (40, 110, 255)
+# distinct hues for neighbouring component ids
+COMPONENT_PALETTE = np.array([(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+                              (145, 30, 180), (70, 240, 240), (240, 50, 230)], dtype=np.float32)
 OVERLAY_LEGEND = (("player found", TRUE_POSITIVE), ("not a player", FALSE_POSITIVE), ("player missed", FALSE_NEGATIVE))
 
 
@@ -30,8 +33,15 @@ def label_image(labels: np.ndarray) -> np.ndarray:
 
 
 def components_image(image: np.ndarray, components: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Components coloured over the image, each centroid marked with a white cross."""
-    out = (color.label2rgb(components, image=image, bg_label=0, alpha=0.6, image_alpha=0.6) * 255).astype(np.uint8)
+    """The image dimmed, each component tinted in a colour of its own, each centroid marked with a white cross.
+
+    A plain blend with a fixed palette: it runs for every frame of an overlay
+    video, where ``skimage.color.label2rgb`` costs more than the frame's clustering.
+    """
+    out = (image * 0.6).astype(np.uint8)
+    found = components > 0
+    tint = COMPONENT_PALETTE[(components[found] - 1) % len(COMPONENT_PALETTE)]
+    out[found] = (image[found] * 0.4 + tint * 0.6).astype(np.uint8)
     h, w = components.shape
     for row, col in np.round(centroids).astype(int):
         for dr, dc in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-2, 0), (2, 0), (0, -2), (0, 2)):
@@ -44,8 +54,6 @@ def components_image(image: np.ndarray, components: np.ndarray, centroids: np.nd
 def mask_image(mask: np.ndarray) -> np.ndarray:
     """A bool mask as black and white."""
     return np.repeat((mask.astype(np.uint8) * 255)[..., None], 3, axis=-1)
-
-
 
 
 def enlarge(picture: np.ndarray, min_width: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 import src.run  # noqa: F401  registers the project_root resolver
-from src.data import ensure_synthetic_dataset
+from src.data import ensure_synthetic_dataset, write_video
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -27,26 +27,10 @@ def synthetic_root(tmp_path_factory) -> Path:
     return ensure_synthetic_dataset(tmp_path_factory.mktemp("data") / "synthetic", n_images=6)
 
 
-def encode_video(path: Path, images, fps: int = 25, container_format: str | None = None) -> Path:
-    """Write RGB frames (N x (H, W, 3) uint8, even sizes) as an H.264 video."""
-    import av
-
-    with av.open(str(path), "w", format=container_format) as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.height, stream.width = images[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for image in images:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 @pytest.fixture(scope="session")
 def video_encoder():
-    """``encode_video(path, images, fps=25, container_format=None)``, for tests that make their own clips."""
-    return encode_video
+    """``write_video(path, images, fps=25, *, seconds=None, container_format=None)``, for tests that make clips."""
+    return write_video
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +40,7 @@ def tiny_video(tmp_path_factory) -> Path:
     for i, image in enumerate(images):
         image[:] = (40, 130, 40)
         image[10:30, 10 + 8 * i:18 + 8 * i] = (200, 30, 30)
-    return encode_video(tmp_path_factory.mktemp("video") / "tiny.mp4", images)
+    return write_video(tmp_path_factory.mktemp("video") / "tiny.mp4", images)
 
 
 @pytest.fixture(scope="session")

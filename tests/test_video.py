@@ -142,3 +142,24 @@ def test_two_workers_give_the_numbers_of_one(make_cfg, clip, data):
 def test_workers_must_be_at_least_one(make_cfg):
     with pytest.raises(LabError, match=r"workers=0 is out of range"):
         build_stages(make_cfg("workers=0"))
+
+
+def test_a_looped_clip_decodes_every_repeat_in_order(frames, tmp_path, video_encoder):
+    looped = video_encoder(tmp_path / "looped.mp4", frames[:10], seconds=1.6)
+    taken = list(VideoFile(str(looped), scale=8).stream())
+    assert [f.image_id for f in taken] == list(range(40))
+    assert VideoFile(str(looped)).error is None
+    once = [f.image for f in VideoFile(str(looped), max_frames=10).stream()]
+    again = [f.image for f in VideoFile(str(looped), start=1.2, max_frames=10).stream()]
+    assert all(np.array_equal(a, b) for a, b in zip(once, again))
+
+
+def test_the_clip_command_writes_a_whole_file_or_none(synthetic_root, tmp_path, capsys):
+    from src.clip import main
+
+    out = tmp_path / "clip.mp4"
+    assert main([str(synthetic_root / "images"), str(out), "--seconds", "1", "--fps", "10"]) == 0
+    assert len(list(VideoFile(str(out)).stream())) == 12  # two whole loops of the six frames
+    assert main([str(tmp_path / "empty"), str(tmp_path / "none.mp4")]) == 2
+    assert "FRAMES_DIR=" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]

@@ -4,7 +4,7 @@ from src.data.folder import ImageFolder
 from src.data.football import FootballDataset, read_image, reduce_mask, working_size
 from src.data.frame import Frame
 from src.data.synthetic import ensure_synthetic_dataset
-from src.data.video import VideoFile
+from src.data.video import VideoFile, write_video
 
 __all__ = ["Frame", "FootballDataset", "ImageFolder", "VideoFile", "ensure_synthetic_dataset", "read_image",
-           "reduce_mask", "working_size"]
+           "reduce_mask", "working_size", "write_video"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -155,4 +156,74 @@ class VideoFile:
                           f"stated length of {stated:.2f} s; the frames before it were processed")
 
 
-__all__ = ["VideoFile"]
+def write_video(path: str | Path, images: Iterable[np.ndarray], fps: int = 25, *, seconds: float | None = None,
+                container_format: str | None = None, crf: int = 23) -> Path:
+    """Encode RGB frames as H.264, in whole loops until the clip lasts at least ``seconds``.
+
+    Parameters
+    ----------
+    path : path
+        Output file; its suffix picks the container unless ``container_format`` is given.
+    images : iterable of (H, W, 3) uint8 ndarray
+        Frames of one size with even H and W, read once.
+    fps : int, default 25
+    seconds : float or None, default None
+        Length of the clip; None: the frames once.
+    container_format : str or None, default None
+        FFmpeg muxer name, e.g. ``"matroska"``.
+    crf : int, default 23
+        x264 constant rate factor (lower is better quality and larger files).
+
+    Returns
+    -------
+    Path of the written file.
+    """
+    import av
+
+    check_range("fps", fps, 1, integer=True)
+    if seconds is not None:
+        check_range("seconds", seconds, 0, low_open=True)
+    loop = []
+    with av.open(str(path), "w", format=container_format) as container:
+        stream = None
+        for image in images:
+            if stream is None:
+                stream = container.add_stream("libx264", rate=fps, options={"crf": str(crf)})
+                stream.height, stream.width = image.shape[:2]
+                stream.pix_fmt = "yuv420p"
+            loop += _mux(container, stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        if stream is None:
+            raise LabError(f"no frames to write to {path}")
+        loop += _mux(container, stream.encode())
+        _repeat(container, stream, loop, fps, seconds)
+    return Path(path)
+
+
+def _mux(container, packets) -> list[tuple]:
+    """Mux ``packets`` and return what a repeat needs of each: bytes, pts, dts, keyframe flag and time base."""
+    kept = []
+    for packet in packets:
+        kept.append((bytes(packet), packet.pts, packet.dts, packet.is_keyframe, packet.time_base))
+        container.mux(packet)
+    return kept
+
+
+def _repeat(container, stream, loop: list, fps: int, seconds: float | None) -> None:
+    """Mux copies of the encoded ``loop`` after it until the clip lasts ``seconds``."""
+    import av
+
+    if seconds is None or not loop:
+        return
+    repeats = max(0, int(np.ceil(seconds * fps / len(loop))) - 1)
+    for repeat in range(1, repeats + 1):
+        for data, pts, dts, keyframe, time_base in loop:
+            period = round(Fraction(len(loop), fps) / time_base)
+            packet = av.Packet(data)
+            packet.pts, packet.dts = pts + repeat * period, dts + repeat * period
+            packet.is_keyframe = keyframe
+            packet.stream = stream
+            packet.time_base = time_base
+            container.mux(packet)
+
+
+__all__ = ["VideoFile", "write_video"]
