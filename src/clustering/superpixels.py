@@ -85,12 +85,16 @@ def segment_means(features: np.ndarray, segments: np.ndarray) -> np.ndarray:
     return sums / np.maximum(counts, 1)[:, None]
 
 
-def region_adjacency(segments: np.ndarray) -> sparse.csr_matrix:
-    """Symmetric (n, n) adjacency of 4-connected neighbouring segments of a label map."""
-    pairs = np.concatenate([
-        np.stack([segments[:, :-1].ravel(), segments[:, 1:].ravel()], axis=1),
-        np.stack([segments[:-1, :].ravel(), segments[1:, :].ravel()], axis=1),
-    ])
+def region_adjacency(segments: np.ndarray, connectivity: int = 1) -> sparse.csr_matrix:
+    """Symmetric (n, n) 0/1 adjacency of the neighbouring segments of a label map.
+
+    ``connectivity`` 1 joins segments sharing an edge, 2 also those sharing only a corner.
+    """
+    check_choice("connectivity", connectivity, {1, 2})
+    neighbours = [(segments[:, :-1], segments[:, 1:]), (segments[:-1, :], segments[1:, :])]
+    if connectivity == 2:
+        neighbours += [(segments[:-1, :-1], segments[1:, 1:]), (segments[:-1, 1:], segments[1:, :-1])]
+    pairs = np.concatenate([np.stack([a.ravel(), b.ravel()], axis=1) for a, b in neighbours])
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     n = int(segments.max()) + 1
     graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)).tocsr()

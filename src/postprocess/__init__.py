@@ -1,12 +1,13 @@
 """Post-processing: label map (+ image) -> binary player mask, components and centroids."""
 
 from src.postprocess.chain import PlayerMask, PostprocessChain, connected_components
+from src.postprocess.grabcut import GrabCutRefine
 from src.postprocess.steps import (CloseMask, DropLargeClusters, EnclosedByField, FieldClusters, FillHoles, MaskState,
                                    MergeSimilarRegions, NoiseAsPlayers, ReclusterCandidates, RemoveLines, RemoveSmall,
                                    RemoveThin, cluster_mean_colors)
 from src.postprocess.standing import StandingOnPitch, pitch_area
 
-__all__ = ["CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles", "MaskState",
-           "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain", "ReclusterCandidates",
+__all__ = ["CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles", "GrabCutRefine",
+           "MaskState", "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain", "ReclusterCandidates",
            "RemoveLines", "RemoveSmall", "RemoveThin", "StandingOnPitch", "cluster_mean_colors",
            "connected_components", "pitch_area"]
