@@ -55,6 +55,8 @@ class ImageResult:
     fit_history: list[dict[str, float]] = field(default_factory=list)
     # label maps it kept at chosen iterations, by iteration
     fit_snapshots: dict[int, np.ndarray] = field(default_factory=dict)
+    # what evaluate's ``prepare`` made of this result where it was scored (a sink's output, ready to write)
+    prepared: object = None
 
     def numbers_only(self) -> ImageResult:
         """This result without its arrays (image, labels, masks): what a long stream keeps of each frame."""
@@ -145,6 +147,7 @@ def snapshot_scores(fit: ClusterFit, frame: Frame, postprocess) -> list[dict[str
 def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: int = 2000, seed: int = 0,
              threads: int | None = 1, on_result: Callable[[list[ImageResult]], None] | None = None,
              sink: Callable[[ImageResult], None] | None = None,
+             prepare: Callable[[ImageResult], object] | None = None,
              workers: int = 1) -> tuple[list[ImageResult], dict[str, float]]:
     """Run the whole pipeline over a dataset's sample, or over a stream (a dataset with ``stream()``).
 
@@ -160,7 +163,11 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     raising). A clusterer with ``images_per_batch`` gets that many frames at once.
     ``workers`` > 1 scores frames in that many processes (``src.parallel``);
     frames are decoded, and results handled, here and in order, so the
-    numbers are those of one worker.
+    numbers are those of one worker. ``prepare``, where given, runs on each
+    result where it was scored (in its worker) and its return value goes to
+    the sink as ``result.prepared``: the part of writing outputs that frames
+    can do side by side (``PredictionWriter.prepare``); its seconds are
+    ``result.seconds["prepare"]``.
     """
     streaming = hasattr(dataset, "stream")
     if streaming:
@@ -172,7 +179,7 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     results, degenerate = [], Counter()
     bar = progress(total=total, desc="frames", unit="frame")
     scored_batches = ordered_map(_score_batch, _batches(source, batch_size), workers, features, clusterer, postprocess,
-                                 silhouette_sample, seed, threads)
+                                 silhouette_sample, seed, threads, prepare)
     with threadpool_limits(limits=threads), bar:
         for load_seconds, scored in scored_batches:
             for result, seconds in zip(scored, load_seconds):
@@ -188,12 +195,16 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     return results, summarize(results)
 
 
-def _score_batch(batch, features, clusterer, postprocess, silhouette_sample, seed, threads):
+def _score_batch(batch, features, clusterer, postprocess, silhouette_sample, seed, threads, prepare):
     """A batch of ``(frame, load seconds)`` scored: ``(load seconds, results)`` (what a worker process runs)."""
     with threadpool_limits(limits=threads):
-        return [seconds for _, seconds in batch], process_frames([frame for frame, _ in batch], features, clusterer,
-                                                                 postprocess, silhouette_sample=silhouette_sample,
-                                                                 seed=seed)
+        results = process_frames([frame for frame, _ in batch], features, clusterer, postprocess,
+                                 silhouette_sample=silhouette_sample, seed=seed)
+        if prepare is not None:
+            for result in results:
+                with timed(result.seconds, "prepare"):
+                    result.prepared = prepare(result)
+    return [seconds for _, seconds in batch], results
 
 
 def _timed(frames: Iterator[Frame]) -> Iterator[tuple[Frame, float]]:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import zipfile
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -96,6 +97,22 @@ def coco_results(result, size: tuple[int, int]) -> list[dict]:
             for index in range(1, result.player.n_components + 1)]
 
 
+@dataclass(frozen=True)
+class FrameOutputs:
+    """What a frame adds to ``predictions/``, made ready to write: work that can run beside other frames.
+
+    coco : str, the frame's COCO results entries as JSON objects joined by commas ("" for none).
+    rows : list of dict, its rows of ``components.csv`` without the ``frame`` column (the writer numbers frames).
+    mask_png : bytes or None, its full-size mask as PNG.
+    overlay : (h, w, 3) uint8 ndarray or None, its frame of the overlay video.
+    """
+
+    coco: str
+    rows: list
+    mask_png: bytes | None
+    overlay: np.ndarray | None
+
+
 class PredictionWriter:
     """Writes ``predictions/`` under ``out_dir`` frame by frame; the folder appears complete or not at all.
 
@@ -148,36 +165,53 @@ class PredictionWriter:
         else:
             self.abort()
 
-    def add(self, result) -> None:
-        """Write one frame's components, COCO entries, mask and overlay frame."""
+    def prepare(self, result) -> FrameOutputs:
+        """Everything of one frame's outputs that does not depend on the frames before it.
+
+        It touches no file, so frames in worker processes can run it
+        (``evaluate(..., prepare=writer.prepare)``) and leave ``add`` only
+        the writing, which goes in order.
+        """
+        from src import viz
+
         size = self.full_size(result.frame.image_id)
-        for entry in coco_results(result, size):
-            self._coco.write(("," if self._entries else "") + json.dumps(entry))
-            self._entries += 1
-        self._csv.writerows(component_rows(result, size, frame=self.frames, timestamp=result.frame.timestamp))
+        coco = ",".join(json.dumps(entry) for entry in coco_results(result, size))
+        rows = component_rows(result, size, frame=0, timestamp=result.frame.timestamp)
+        mask_png = overlay = None
         if self.write_masks:
             full = upscale(result.player.mask, size)
             # one bit per pixel, fast deflate: a third less time than 8-bit PNG at best compression
-            picture = Image.frombytes("1", size, np.packbits(full, axis=1).tobytes())
+            buffer = io.BytesIO()
+            Image.frombytes("1", size, np.packbits(full, axis=1).tobytes()).save(buffer, format="PNG",
+                                                                                 compress_level=1)
+            mask_png = buffer.getvalue()
+        if self.fps is not None:
+            picture = viz.enlarge(viz.components_image(result.frame.image, result.player.components,
+                                                       result.player.centroids), self.overlay_width)
+            overlay = np.ascontiguousarray(picture[: picture.shape[0] // 2 * 2, : picture.shape[1] // 2 * 2])
+        return FrameOutputs(coco=coco, rows=[{k: v for k, v in row.items() if k != "frame"} for row in rows],
+                            mask_png=mask_png, overlay=overlay)
+
+    def add(self, result) -> None:
+        """Write one frame's components, COCO entries, mask and overlay frame (prepared already, or now)."""
+        outputs = result.prepared if isinstance(result.prepared, FrameOutputs) else self.prepare(result)
+        if outputs.coco:
+            self._coco.write(("," if self._entries else "") + outputs.coco)
+            self._entries += 1
+        self._csv.writerows({"frame": self.frames, **row} for row in outputs.rows)
+        if outputs.mask_png is not None:
             name = f"{result.frame.artifact_stem}.png"
             if self._zip is not None:
-                buffer = io.BytesIO()
-                picture.save(buffer, format="PNG", compress_level=1)
-                self._zip.writestr(name, buffer.getvalue())
+                self._zip.writestr(name, outputs.mask_png)
             else:
-                picture.save(self.partial / "masks" / name, compress_level=1)
-        if self.fps is not None:
-            self._add_overlay(result)
+                (self.partial / "masks" / name).write_bytes(outputs.mask_png)
+        if outputs.overlay is not None:
+            self._add_overlay(outputs.overlay)
         self.frames += 1
 
-    def _add_overlay(self, result) -> None:
+    def _add_overlay(self, picture: np.ndarray) -> None:
         import av
 
-        from src import viz
-
-        picture = viz.enlarge(viz.components_image(result.frame.image, result.player.components,
-                                                   result.player.centroids), self.overlay_width)
-        picture = np.ascontiguousarray(picture[: picture.shape[0] // 2 * 2, : picture.shape[1] // 2 * 2])
         if self._video is None:
             self._video = av.open(str(self.partial / "overlay.mp4"), "w")
             # a preview, not an archive: a fast preset costs a quarter of the default's time per frame
@@ -230,5 +264,5 @@ def coco_scores(coco, image_ids: list[int], results_file: str | Path) -> dict[st
     return {"coco_segm_ap": ap, "coco_segm_ap50": ap50, "coco_segm_ar100": ar100}
 
 
-__all__ = ["COMPONENT_FIELDS", "PredictionWriter", "coco_results", "coco_scores", "component_rows", "full_size_rle",
+__all__ = ["COMPONENT_FIELDS", "FrameOutputs", "PredictionWriter", "coco_results", "coco_scores", "component_rows", "full_size_rle",
            "upscale"]

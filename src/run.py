@@ -198,7 +198,7 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
                 results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
                                             silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
                                             threads=cfg.threads, on_result=on_result, sink=writer.add,
-                                            workers=cfg.workers)
+                                            prepare=writer.prepare, workers=cfg.workers)
             frames_per_second = len(results) / (time.perf_counter() - started)
             labelled = [r.frame.image_id for r in results if dataset.labelled(r.frame.image_id)]
             if labelled:

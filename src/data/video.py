@@ -116,7 +116,10 @@ class VideoFile:
         time = None
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            # no frame threads: with them, frames allocated in FFmpeg's threads and freed here made the
+            # heap grow by ~0.1 MB per frame beside the overlay encoder; slice threads keep it flat,
+            # and `workers` is how a run uses the second core
+            stream.thread_type = "SLICE"
             if self.start > 0:
                 container.seek(int(self.start / stream.time_base), stream=stream, backward=True)
             frames = container.decode(stream)
