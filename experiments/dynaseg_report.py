@@ -27,7 +27,8 @@ from report import FIGURES, ROOT, compose_cfg, results_of  # noqa: E402
 
 from src.benchmark import format_table, measure  # noqa: E402
 from src.pipeline import evaluate  # noqa: E402
-from src.run import build_stages, run_and_log  # noqa: E402
+from src.compose import build_stages  # noqa: E402
+from src.run import run_and_log  # noqa: E402
 
 MU_MODES = (("fixed", "fixed mu"), ("fsf", "FSF"), ("scf", "SCF"))
 EXTRACTORS = (("small CNN on Lab + position", []),
@@ -91,7 +92,7 @@ def long_runs() -> tuple[list[str], str, list[str]]:
         overrides = [*TUNED, *mu_overrides(mode), *LONG]
         cfg = compose_cfg(overrides)
         stages = build_stages(cfg)
-        results, summary = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"],
+        results, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
                                     silhouette_sample=cfg.silhouette_sample, seed=cfg.seed, threads=cfg.threads)
         lines.append(table_line(f"DynaSeg {name}, small CNN, T = 50, silhouette stop, p = 32", "players_recluster",
                                 summary, "(not logged)"))

@@ -36,7 +36,7 @@ from src.data import FootballDataset  # noqa: E402
 from src.data.variants import make_variant  # noqa: E402
 from src.metrics import blob_recall, dice  # noqa: E402
 from src.pipeline import LOW_DICE, evaluate  # noqa: E402
-from src.run import build, load_config  # noqa: E402
+from src.compose import build, load_config  # noqa: E402
 
 VARIANTS = ("zoom2", "zoom3", "zoom4", "edge", "touchline")
 # name -> (title in the table, overrides of an unsupervised experiment, or None for the supervised U-Net)
@@ -54,7 +54,7 @@ def score_experiment(root, overrides: list[str], n_images) -> dict:
     cfg = load_config([*overrides, f"data.root={root}", f"data.n_images={'null' if n_images is None else n_images}"])
     stages = {name: build(cfg[name], name) for name in ("data", "features", "clusterer", "postprocess")}
     start = time.perf_counter()
-    results, summary = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"],
+    results, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
                                 silhouette_sample=cfg.silhouette_sample, seed=cfg.seed)
     return {"frames": len(results), "dice": summary["dice_mean"], "recall": summary["blob_recall_mean"],
             "oracle": summary["region_oracle_dice_mean"], "below": int(summary["frames_dice_below_0.3"]),

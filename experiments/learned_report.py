@@ -23,7 +23,8 @@ from sklearn.linear_model import LinearRegression
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import ROOT, compose_cfg  # noqa: E402
 
-from src.run import build_stages, run_and_log  # noqa: E402
+from src.compose import build_stages  # noqa: E402
+from src.run import run_and_log  # noqa: E402
 from src.train import run_training  # noqa: E402
 
 MODELS_DIR = ROOT / "models"
@@ -50,12 +51,12 @@ def colour_r2(overrides: list[str], n_frames: int = 10, n_pixels: int = 4000) ->
     """Share of the feature variance a linear map of Lab colour explains (pixels of ``n_frames`` frames)."""
     cfg = compose_cfg([*overrides, f"data.n_images={n_frames}"])
     stages = build_stages(cfg)
-    colour = build_stages(compose_cfg(["features=lab", f"data.n_images={n_frames}"]))["features"]
+    colour = build_stages(compose_cfg(["features=lab", f"data.n_images={n_frames}"])).features
     rng = np.random.default_rng(0)
     scores = []
-    for image_id in stages["data"].image_ids:
-        frame = stages["data"].frame(image_id)
-        features = stages["features"](frame).reshape(-1, stages["features"](frame).shape[-1])
+    for image_id in stages.data.image_ids:
+        frame = stages.data.frame(image_id)
+        features = stages.features(frame).reshape(-1, stages.features(frame).shape[-1])
         lab = colour(frame).reshape(-1, 3)
         pick = rng.choice(len(lab), size=min(n_pixels, len(lab)), replace=False)
         scores.append(LinearRegression().fit(lab[pick], features[pick]).score(lab[pick], features[pick]))

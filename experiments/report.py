@@ -35,7 +35,8 @@ from src.benchmark import format_table, measure  # noqa: E402
 from src.data import FootballDataset  # noqa: E402
 from src.data.variants import make_variant  # noqa: E402
 from src.pipeline import evaluate  # noqa: E402
-from src.run import build, build_stages, run_and_log  # noqa: E402
+from src.compose import build, build_stages  # noqa: E402
+from src.run import run_and_log  # noqa: E402
 
 FIGURES = ROOT / "experiments" / "figures"
 GENERALITY = ROOT / "experiments" / "GENERALITY.md"
@@ -80,7 +81,7 @@ def compose_cfg(overrides: list[str]):
 def results_of(overrides: list[str]):
     cfg = compose_cfg(overrides)
     stages = build_stages(cfg)
-    results, summary = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"],
+    results, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
                                 silhouette_sample=cfg.silhouette_sample, seed=cfg.seed, threads=cfg.threads)
     return cfg, stages, results, summary
 
@@ -164,7 +165,7 @@ def dbscan_noise_evidence() -> list[str]:
     cfg, stages, results, summary = results_of(["experiment=cnn_dbscan_noise", "data.n_images=10"])
     ratios, player_noise, background_noise = [], [], []
     for result in results:
-        features = stages["features"](result.frame)
+        features = stages.features(result.frame)
         flat = features.reshape(-1, features.shape[-1])
         sample = flat[np.random.default_rng(0).choice(len(flat), 4000, replace=False)]
         distance = NearestNeighbors(n_neighbors=cfg.clusterer.min_samples).fit(sample).kneighbors(flat)[0][:, -1]

@@ -23,10 +23,10 @@ import hydra
 from omegaconf import DictConfig
 from PIL import Image
 
+from src.compose import build_stages
 from src.data import read_image
 from src.pipeline import STAGES, evaluate
 from src.predictions import PredictionWriter
-from src.run import build_stages
 
 
 def decode_floor(dataset) -> float:
@@ -49,12 +49,12 @@ def full_decode(dataset) -> float:
 def measure(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]:
     """Rows ``(stage, median s/image, min s/image)``: decode floor first, then stages, total, full-size decode."""
     stages = build_stages(cfg)
-    stages["data"].cache_frames = False  # every repeat times real decoding
+    stages.data.cache_frames = False  # every repeat times real decoding
     samples: dict[str, list[float]] = {name: [] for name in ("decode floor", *STAGES, "total", "full decode")}
     for _ in range(repeats):
-        samples["decode floor"].append(decode_floor(stages["data"]))
-        samples["full decode"].append(full_decode(stages["data"]))
-        _, summary = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"],
+        samples["decode floor"].append(decode_floor(stages.data))
+        samples["full decode"].append(full_decode(stages.data))
+        _, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
                               silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
                               threads=cfg.threads)
         for stage in STAGES:
@@ -72,7 +72,7 @@ def measure_stream(cfg: DictConfig, repeats: int) -> list[tuple[str, float, floa
     from opening the video to the last output file closed.
     """
     stages = build_stages(cfg)
-    dataset = stages["data"]
+    dataset = stages.data
     samples: dict[str, list[float]] = {name: [] for name in ("decode floor", *STAGES, "writing", "end to end")}
     for _ in range(repeats):
         start = time.perf_counter()
@@ -88,7 +88,7 @@ def measure_stream(cfg: DictConfig, repeats: int) -> list[tuple[str, float, floa
                     add(result)
                     writing.append(time.perf_counter() - begun)
 
-                results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
+                results, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
                                             silhouette_sample=cfg.silhouette_sample,
                                             seed=cfg.seed, threads=cfg.threads, sink=sink, prepare=writer.prepare,
                                             workers=cfg.workers)
@@ -111,7 +111,7 @@ def format_table(rows: list[tuple[str, float, float]], title: str) -> str:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     repeats = int(cfg.get("repeats", 5))
-    dataset = build_stages(cfg)["data"]
+    dataset = build_stages(cfg).data
     if hasattr(dataset, "stream"):
         rows = measure_stream(cfg, repeats)
         frames = f"{dataset.path.name} (max_frames {dataset.max_frames}, stride {dataset.stride}) at scale " \

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from src.compose import build, load_config
 from src.errors import LabError
-from src.run import build, load_config
 from src.urls import redact
 
 

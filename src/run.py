@@ -19,101 +19,13 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from src.errors import LabError, check_choice, check_range
+from src.compose import build, build_stages, multirun_dir, objective_names, parent_run_file, parent_run_id
+from src.errors import LabError
 from src.predictions import PredictionWriter, coco_scores
 from src.signals import stop_signals, stops_as_interrupts
-from src.tracking import PARENT_RUN_FILE
 from src.urls import redact
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
-# the first of a list of folders that exists (null if none): where the real frames are found
-OmegaConf.register_new_resolver(
-    "first_folder", lambda folders: next((str(Path(f).resolve()) for f in folders if Path(f).is_dir()), None),
-    replace=True)
 log = logging.getLogger("src.run")
-
-
-def build(node: DictConfig, option: str):
-    """Instantiate a config node from its ``_target_``; bad values become one-line LabErrors."""
-    try:
-        return hydra.utils.instantiate(node, _convert_="partial")
-    except hydra.errors.InstantiationException as exc:
-        cause = exc.__cause__
-        if isinstance(cause, LabError):
-            raise cause from None
-        raise LabError(f"{option}: {str(cause or exc).splitlines()[0]}") from None
-
-
-def load_config(overrides: list[str], config_name: str = "config") -> DictConfig:
-    """The root config composed with ``overrides``, for commands outside ``@hydra.main`` (no output folder)."""
-    from hydra import compose, initialize_config_dir
-
-    try:
-        with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-            return compose(config_name=config_name, overrides=overrides)
-    except Exception as exc:  # Hydra's override and config errors come in several types
-        raise LabError(f"overrides {' '.join(overrides)!r}: {' '.join(str(exc).split())[:300]}") from None
-
-
-def build_stages(cfg: DictConfig) -> dict:
-    """Build and check data, features, clusterer, postprocess and tracker; nothing runs yet."""
-    from src.pipeline import SUMMARY_KEYS
-
-    for name in objective_names(cfg):
-        check_choice("objective", name, SUMMARY_KEYS)
-    check_range("silhouette_sample", cfg.silhouette_sample, 2, integer=True)
-    if cfg.threads is not None:
-        check_range("threads", cfg.threads, 1, integer=True)
-    check_range("workers", cfg.workers, 1, integer=True)
-    stages = {"logger": build(cfg.logger, "logger")}
-    features = with_local_artifacts(cfg.features, stages["logger"])
-    stages.update({"features": build(features, "features"), "clusterer": build(cfg.clusterer, "clusterer"),
-                   "postprocess": build(cfg.postprocess, "postprocess")})
-    stages["data"] = build(cfg.data, "data")
-    check_input = getattr(stages["clusterer"], "check_input", None)
-    if check_input is not None:
-        dataset = stages["data"]
-        # a stream's frames are not known before decoding; they all have the stream's size
-        sizes = [dataset.image_size(i) for i in dataset.image_ids] or [dataset.image_size()]
-        check_input(min(w * h for w, h in sizes))
-    stages["logger"].check()
-    return stages
-
-
-def with_local_artifacts(node: DictConfig, tracker) -> DictConfig:
-    """A copy of ``node`` whose ``runs:/<run_id>/<path>`` strings (a trained model) are local folders."""
-    container = OmegaConf.to_container(node, resolve=True)
-
-    def localize(value):
-        if isinstance(value, dict):
-            return {key: localize(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [localize(item) for item in value]
-        if isinstance(value, str) and value.startswith("runs:/"):
-            try:
-                return tracker.download(value)
-            except Exception as exc:  # mlflow raises several types for a run or path it cannot find
-                raise LabError(f"{value!r} cannot be downloaded from {redact(tracker.tracking_uri)} "
-                               f"({type(exc).__name__}); check the run id and path") from None
-        return value
-
-    return OmegaConf.create(localize(container))
-
-
-def _sweep_parent_file() -> Path | None:
-    try:
-        hydra_cfg = HydraConfig.get()
-    except ValueError:
-        return None
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    return Path(hydra_cfg.sweep.dir) / PARENT_RUN_FILE
-
-
-def objective_names(cfg: DictConfig) -> list[str]:
-    """The configured objective as a list: one summary key, or several for a multi-objective sweep."""
-    return [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
 
 
 def run(cfg: DictConfig) -> float | tuple[float, ...] | str:
@@ -134,7 +46,8 @@ def run(cfg: DictConfig) -> float | tuple[float, ...] | str:
         except optuna.TrialPruned as exc:
             log.info("%s", exc)
             return PRUNED
-    values = tuple(summary[name] if math.isfinite(summary[name]) else float("nan") for name in objective_names(cfg))
+    values = tuple(summary[name] if math.isfinite(summary[name]) else float("nan")
+                   for name in objective_names(cfg.objective))
     return values[0] if len(values) == 1 else values
 
 
@@ -156,20 +69,20 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
 
     stages = build_stages(cfg)
     trial = study_trial(cfg)
-    dataset, tracker = stages["data"], stages["logger"]
-    parent_file = _sweep_parent_file()
-    parent_run_id = parent_file.read_text().strip() if parent_file and parent_file.is_file() else None
+    dataset, tracker = stages.data, stages.logger
+    parent_id = parent_run_id(multirun_dir())
     params = OmegaConf.to_container(cfg, resolve=True)
     # a backbone that a feature set uses is logged under that feature set's params
     for unused in ("paths", "backbone"):
         params.pop(unused, None)
-    tags = {"dataset": dataset.source, "data.root": str(dataset.root), "objective": ",".join(objective_names(cfg)),
-            **getattr(stages["features"], "tags", {})}
+    tags = {"dataset": dataset.source, "data.root": str(dataset.root),
+            "objective": ",".join(objective_names(cfg.objective)),
+            **getattr(stages.features, "tags", {})}
     on_result, killed_by = None, (KeyboardInterrupt,)
     if trial is not None:
         import optuna
 
-        objective = objective_names(cfg)[0]
+        objective = objective_names(cfg.objective)[0]
         tags.update({"optuna.study": trial.study_name, "optuna.trial": str(trial.number)})
 
         def on_result(results):
@@ -180,7 +93,7 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
     job = _job_number()
     if job is not None:
         tags["sweep.job"] = str(job)
-    with tracker.run(params, tags=tags, parent_run_id=parent_run_id, fail_parent=trial is None,
+    with tracker.run(params, tags=tags, parent_run_id=parent_id, fail_parent=trial is None,
                      killed_by=killed_by, run_name=cfg.logger.run_name or run_name(cfg)) as run_id:
         streaming = hasattr(dataset, "stream")
         if streaming:
@@ -195,7 +108,7 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
         with _output_dir() as out_dir:
             with PredictionWriter(out_dir, dataset.full_size, write_masks=dataset.write_masks,
                                   fps=getattr(dataset, "output_fps", None)) as writer:
-                results, summary = evaluate(dataset, stages["features"], stages["clusterer"], stages["postprocess"],
+                results, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
                                             silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
                                             threads=cfg.threads, on_result=on_result, sink=writer.add,
                                             prepare=writer.prepare, workers=cfg.workers)
@@ -302,19 +215,18 @@ class SweepParentRun(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         swept = " ".join(f"{key}={value}" for key, value in swept_overrides(config).items())
         run_id = tracker.start_parent(f"sweep {swept or sweep_dir.name}", tags={"sweep_dir": str(sweep_dir)})
-        (sweep_dir / PARENT_RUN_FILE).write_text(run_id)
+        parent_run_file(sweep_dir).write_text(run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        parent_file = Path(config.hydra.sweep.dir) / PARENT_RUN_FILE
-        if parent_file.is_file():
+        run_id = parent_run_id(config.hydra.sweep.dir)
+        if run_id is not None:
             tracker = build(config.logger, "logger")
-            run_id = parent_file.read_text().strip()
             try:
                 if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
                     # an Optuna study logs its own summary; a plain multirun gets its jobs' results here
                     from src.pipeline import lower_is_better
 
-                    objective = objective_names(config)[0]
+                    objective = objective_names(config.objective)[0]
                     tracker.log_jobs_summary(run_id, objective, swept_overrides(config),
                                              maximize=not lower_is_better(objective))
             finally:
@@ -350,7 +262,7 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
         with stops_as_interrupts():
             return run(cfg)
     except LabError as exc:
-        if _sweep_parent_file() is not None:
+        if multirun_dir() is not None:
             # in a sweep the job's exception is the sweeper's record of a failed trial
             log.error("error: %s", redact(str(exc)))
             raise

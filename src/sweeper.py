@@ -31,7 +31,6 @@ import contextlib
 import functools
 import logging
 import math
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
+from src.compose import build, build_stages, objective_names, parent_run_id
 from src.errors import LabError, check_range
 from src.processes import is_dead, process_token
 from src.progress import progress
@@ -381,8 +381,7 @@ class OptunaSweeper(Sweeper):
         space = Space.from_config({**self.params, **cli_params}, self.conditional)
         if not space.params:
             raise LabError("hydra.sweeper.params is empty; give at least one choice/range/interval to search")
-        objectives = self.config.objective
-        objectives = [objectives] if isinstance(objectives, str) else list(objectives)
+        objectives = objective_names(self.config.objective)
         if len(objectives) != len(self.directions):
             raise LabError(f"objective={objectives} has {len(objectives)} value(s) but hydra.sweeper.direction="
                            f"{self.directions} has {len(self.directions)}; give one direction per objective")
@@ -403,8 +402,6 @@ class OptunaSweeper(Sweeper):
         (including the base config's, such as a missing data folder), fails
         the sweep here with one line instead of failing every trial.
         """
-        from src.run import build_stages
-
         for overrides in space.examples():
             try:
                 cfg = self.hydra_context.config_loader.load_sweep_config(
@@ -479,15 +476,8 @@ class OptunaSweeper(Sweeper):
 
     def _parent_run(self):
         """(tracker, run id) of the sweep's MLflow parent run, when the multirun callback made one."""
-        from hydra.utils import instantiate
-
-        from src.tracking import PARENT_RUN_FILE
-
-        parent_file = os.path.join(self.config.hydra.sweep.dir, PARENT_RUN_FILE)
-        if not os.path.isfile(parent_file):
-            return None
-        with open(parent_file) as handle:
-            return instantiate(self.config.logger), handle.read().strip()
+        run_id = parent_run_id(self.config.hydra.sweep.dir)
+        return None if run_id is None else (build(self.config.logger, "logger"), run_id)
 
     def _log_study(self, study: optuna.Study, objectives: list[str], tracker, run_id: str) -> None:
         from src.study_summary import study_figures, study_summary

@@ -16,10 +16,10 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from src.compose import build
 from src.errors import LabError, check_choice
 from src.signals import stop_signals, stops_as_interrupts
 from src.urls import redact
-from src.run import build
 
 log = logging.getLogger("src.train")
 

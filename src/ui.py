@@ -16,8 +16,8 @@ import socket
 import sys
 from pathlib import Path
 
+from src.compose import build, load_config
 from src.errors import LabError
-from src.run import build, load_config
 from src.urls import redact
 
 

@@ -15,7 +15,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-import src.run  # noqa: F401  registers the project_root resolver
+import src.compose  # noqa: F401  registers the project_root resolver
 from src.data import ensure_synthetic_dataset, write_video
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")

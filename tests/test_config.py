@@ -9,7 +9,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
 from src.data import Frame
-from src.run import build
+from src.compose import build, objective_names
 from tests.conftest import CONF_DIR
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -88,7 +88,7 @@ def test_every_search_space_composes_for_every_option_and_branch(make_cfg, name)
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("LabOptunaSweeper")
     space = Space.from_config(sweeper.params, sweeper.get("conditional") or {})
-    objectives = [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
+    objectives = objective_names(cfg.objective)
     directions = [sweeper.direction] if isinstance(sweeper.direction, str) else list(sweeper.direction)
     assert len(objectives) == len(directions)
     for overrides in space.examples():

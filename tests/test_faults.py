@@ -15,7 +15,8 @@ import pytest
 
 from src.errors import LabError
 from src.processes import process_token
-from src.run import build, run
+from src.compose import build
+from src.run import run
 from src.tracking import MLflowTracker
 from src.tracking.mlflow_tracker import PROCESS_TAG
 from src.urls import RedactingFilter, redact, store_lock

@@ -17,7 +17,8 @@ from src.errors import LabError
 from src.pipeline import ImageResult, evaluate
 from src.postprocess import PlayerMask, connected_components
 from src.predictions import PredictionWriter, coco_results, coco_scores, component_rows, full_size_rle, upscale
-from src.run import build_stages, run_and_log
+from src.compose import build_stages
+from src.run import run_and_log
 
 
 def unlabelled_folder(synthetic_root, tmp_path):
@@ -127,7 +128,7 @@ def test_components_are_in_full_resolution_pixels():
 def test_prediction_files_are_complete_masks_at_full_size(make_cfg, synthetic_root, tmp_path):
     dataset = FootballDataset(str(synthetic_root), n_images=2, scale=4)
     stages = build_stages(make_cfg("data.n_images=2", "data.scale=4"))
-    results, _ = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"])
+    results, _ = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess)
     predictions = write_all(results, dataset.full_size, tmp_path)
     with open(predictions / "components.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -152,9 +153,9 @@ def test_full_size_rle_matches_encoding_the_upscaled_mask(shape, size, share):
 
 def test_an_interrupted_writer_leaves_no_predictions_folder(make_cfg, tmp_path):
     stages = build_stages(make_cfg("data.n_images=1"))
-    results, _ = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"])
+    results, _ = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess)
     with pytest.raises(KeyboardInterrupt):
-        with PredictionWriter(tmp_path / "out", stages["data"].full_size) as writer:
+        with PredictionWriter(tmp_path / "out", stages.data.full_size) as writer:
             writer.add(results[0])
             raise KeyboardInterrupt
     assert list((tmp_path / "out").iterdir()) == []

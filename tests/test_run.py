@@ -10,7 +10,8 @@ import math
 import pytest
 
 from src.errors import LabError
-from src.run import build, run
+from src.compose import build
+from src.run import run
 from src.tracking import MLflowTracker
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -158,7 +158,7 @@ def test_training_on_the_evaluation_frames_is_refused_before_any_run(make_train_
 
 
 def test_a_checkpoint_of_another_architecture_is_refused_by_the_feature_set(make_cfg, models_dir):
-    from src.run import build
+    from src.compose import build
 
     cfg = make_cfg("features=unet_recon", f"features.blocks.learned.checkpoint={models_dir}/autoencoder_reconstruction")
     with pytest.raises(LabError, match=r"is a 'autoencoder' checkpoint, not 'unet'"):
@@ -166,7 +166,7 @@ def test_a_checkpoint_of_another_architecture_is_refused_by_the_feature_set(make
 
 
 def test_an_unknown_run_id_is_one_line(make_cfg):
-    from src.run import build_stages
+    from src.compose import build_stages
 
     cfg = make_cfg("features=autoencoder", "features.blocks.learned.checkpoint=runs:/0123456789abcdef/model")
     with pytest.raises(LabError, match=r"^'runs:/0123456789abcdef/model' cannot be downloaded from sqlite:///"):

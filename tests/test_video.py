@@ -12,7 +12,8 @@ from PIL import Image
 from src.data import VideoFile
 from src.errors import LabError
 from src.pipeline import evaluate
-from src.run import build_stages, run_and_log
+from src.compose import build_stages
+from src.run import run_and_log
 
 FPS = 25
 
@@ -65,7 +66,7 @@ def test_files_that_are_no_video(tmp_path, clip):
 def test_a_stream_keeps_only_numbers_and_hands_each_frame_to_the_sink(make_cfg, clip):
     stages = build_stages(make_cfg("data=video", f"data.path={clip}"))
     seen = []
-    results, summary = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"],
+    results, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
                                 sink=lambda r: seen.append((r.frame.image_id, r.labels.shape, r.player.n_components)))
     assert [image_id for image_id, _, _ in seen] == list(range(20))
     assert all(r.labels is None and r.player is None and r.frame.image.size == 0 for r in results)
@@ -131,7 +132,7 @@ def test_two_workers_give_the_numbers_of_one(make_cfg, clip, data):
     runs = []
     for workers in (1, 2):
         stages = build_stages(make_cfg(*where, f"workers={workers}"))
-        results, summary = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"],
+        results, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
                                     workers=workers)
         runs.append(([(r.frame.image_id, r.metrics) for r in results],
                      {k: v for k, v in summary.items() if not k.startswith("seconds")}))
