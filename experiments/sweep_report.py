@@ -29,7 +29,7 @@ from scipy.stats import spearmanr  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.export_trial import main as export_trial  # noqa: E402
+from src.sweep.export_trial import main as export_trial  # noqa: E402
 
 STORE = ROOT / "mlruns" / "sweep_report.db"
 STORAGE = f"sqlite:///{STORE}"

@@ -15,6 +15,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
@@ -134,3 +135,18 @@ def parent_run_id(sweep_dir: str | Path | None) -> str | None:
         return None
     path = parent_run_file(sweep_dir)
     return path.read_text().strip() if path.is_file() else None
+
+
+class RedactSavedConfig(Callback):
+    """Masks credentials of store URLs in the config files Hydra saved for a job (``.hydra/*.yaml``)."""
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        if config.hydra.output_subdir is None:
+            return
+        folder = Path(config.hydra.runtime.output_dir) / config.hydra.output_subdir
+        for path in folder.glob("*.yaml"):
+            text = path.read_text()
+            if redact(text) != text:
+                partial = path.with_name(f".{path.name}.tmp")
+                partial.write_text(redact(text))
+                partial.replace(path)

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from src.compose import build, build_stages, multirun_dir, objective_names, parent_run_file, parent_run_id
+from src.compose import build_stages, multirun_dir, objective_names, parent_run_id
 from src.errors import LabError
 from src.predictions import PredictionWriter, coco_scores
 from src.signals import stop_signals, stops_as_interrupts
@@ -32,14 +31,14 @@ def run(cfg: DictConfig) -> float | tuple[float, ...] | str:
     """Run one configuration end to end and return ``summary[cfg.objective]`` (NaN if undefined).
 
     A list of objectives returns a tuple, in order, for a multi-objective sweep;
-    a trial its sweep's pruner stopped returns ``src.sweeper.PRUNED``.
+    a trial its sweep's pruner stopped returns ``src.sweep.trial.PRUNED``.
     """
     if cfg.get("optuna_trial") is None:
         summary, _ = run_and_log(cfg)
     else:
         import optuna
 
-        from src.sweeper import PRUNED
+        from src.sweep.trial import PRUNED
 
         try:
             summary, _ = run_and_log(cfg)
@@ -51,24 +50,16 @@ def run(cfg: DictConfig) -> float | tuple[float, ...] | str:
     return values[0] if len(values) == 1 else values
 
 
-def study_trial(cfg: DictConfig):
-    """The job's handle on its Optuna trial when the project's sweeper launched it, else None."""
-    if cfg.get("optuna_trial") is None:
-        return None
-    from src.sweeper import StudyTrial
-
-    sweeper = HydraConfig.get().sweeper
-    pruner = None if sweeper.get("pruner") is None else build(sweeper.pruner, "hydra.sweeper.pruner")
-    return StudyTrial(sweeper.storage, sweeper.study_name, int(cfg.optuna_trial), pruner=pruner,
-                      report_every=sweeper.report_every)
-
-
 def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
     """Run one configuration end to end, log it to MLflow; returns the summary and the run id."""
     from src.pipeline import evaluate, summarize
 
     stages = build_stages(cfg)
-    trial = study_trial(cfg)
+    trial = None
+    if cfg.get("optuna_trial") is not None:
+        from src.sweep.trial import study_trial
+
+        trial = study_trial(cfg)
     dataset, tracker = stages.data, stages.logger
     parent_id = parent_run_id(multirun_dir())
     params = OmegaConf.to_container(cfg, resolve=True)
@@ -199,61 +190,6 @@ def _hydra_files() -> dict[str, str]:
     except (ValueError, TypeError):
         return {}
     return {f"hydra_{p.name}": p.read_text() for p in folder.glob("*.yaml")} if folder.is_dir() else {}
-
-
-class SweepParentRun(Callback):
-    """Groups the jobs of a multirun under one MLflow parent run.
-
-    The parent's id is written to the sweep folder, where every job (in this
-    process or another) finds it; the parent ends FINISHED with the sweep, or
-    FAILED as soon as a job fails.
-    """
-
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        tracker = build(config.logger, "logger")
-        sweep_dir = Path(config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        swept = " ".join(f"{key}={value}" for key, value in swept_overrides(config).items())
-        run_id = tracker.start_parent(f"sweep {swept or sweep_dir.name}", tags={"sweep_dir": str(sweep_dir)})
-        parent_run_file(sweep_dir).write_text(run_id)
-
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        run_id = parent_run_id(config.hydra.sweep.dir)
-        if run_id is not None:
-            tracker = build(config.logger, "logger")
-            try:
-                if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
-                    # an Optuna study logs its own summary; a plain multirun gets its jobs' results here
-                    from src.pipeline import lower_is_better
-
-                    objective = objective_names(config.objective)[0]
-                    tracker.log_jobs_summary(run_id, objective, swept_overrides(config),
-                                             maximize=not lower_is_better(objective))
-            finally:
-                tracker.end_parent(run_id, "FINISHED")
-
-
-def swept_overrides(config: DictConfig) -> dict[str, str]:
-    """The command line's sweeps of a multirun, ``{"clusterer.n_clusters": "8,12,16"}``."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
-    return {o.get_key_element(): o.input_line.split("=", 1)[1] for o in parsed if o.is_sweep_override()}
-
-
-class RedactSavedConfig(Callback):
-    """Masks credentials of store URLs in the config files Hydra saved for a job (``.hydra/*.yaml``)."""
-
-    def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        if config.hydra.output_subdir is None:
-            return
-        folder = Path(config.hydra.runtime.output_dir) / config.hydra.output_subdir
-        for path in folder.glob("*.yaml"):
-            text = path.read_text()
-            if redact(text) != text:
-                partial = path.with_name(f".{path.name}.tmp")
-                partial.write_text(redact(text))
-                partial.replace(path)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

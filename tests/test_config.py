@@ -82,7 +82,7 @@ def test_no_data_configured_uses_synthetic(make_cfg, tmp_path):
 
 @pytest.mark.parametrize("name", options("hparams_search"))
 def test_every_search_space_composes_for_every_option_and_branch(make_cfg, name):
-    from src.sweeper import Space
+    from src.sweep.sweeper import Space
 
     cfg = make_cfg(f"hparams_search={name}", return_hydra_config=True)
     sweeper = cfg.hydra.sweeper

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from src.export_trial import experiment_yaml, main
+from src.sweep.export_trial import experiment_yaml, main
 from tests.test_run import cli
 from tests.test_sweeper import load, sweep
 
@@ -50,7 +50,7 @@ def test_an_exported_group_choice_composes(tmp_path):
 
 
 def test_dropped_keys_stay_out_of_the_experiment(tmp_path, monkeypatch):
-    import src.export_trial as export
+    import src.sweep.export_trial as export
 
     storage = f"sqlite:///{tmp_path / 'o.db'}"
     study = optuna.create_study(study_name="s", storage=storage)

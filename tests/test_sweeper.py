@@ -12,7 +12,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from src.errors import LabError
-from src.sweeper import FAILURE_ATTR, Space, distribution, interrupted, objective_values, open_study, parse_space
+from src.sweep.sweeper import FAILURE_ATTR, Space, distribution, interrupted, objective_values, open_study, parse_space
 from tests.test_run import cli, only_run
 
 

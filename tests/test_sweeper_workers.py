@@ -12,7 +12,7 @@ import optuna
 import pytest
 import sqlalchemy.exc
 
-from src.sweeper import FAILURE_ATTR, WORKER_ATTR, counted_trials
+from src.sweep.sweeper import FAILURE_ATTR, WORKER_ATTR, counted_trials
 from tests.test_run import ROOT, cli, only_run
 
 

@@ -1,7 +1,7 @@
 """Registers the project's Optuna sweeper with Hydra, which only loads plugins from ``hydra_plugins``."""
 
-from src.sweeper import OptunaSweeper
+from src.sweep.sweeper import OptunaSweeper
 
 
 class LabOptunaSweeper(OptunaSweeper):
-    """``src.sweeper.OptunaSweeper`` under the name Hydra's plugin discovery accepts."""
+    """``src.sweep.sweeper.OptunaSweeper`` under the name Hydra's plugin discovery accepts."""

@@ -1,6 +1,6 @@
 """Save a study's best (or any) trial as a named experiment config.
 
-``python -m src.export_trial kmeans_dice kmeans_tuned`` writes
+``python -m src.sweep.export_trial kmeans_dice kmeans_tuned`` writes
 ``conf/experiment/kmeans_tuned.yaml``: the sweep's ``hparams_search`` overrides
 that shape the runs (objective aside) plus the trial's parameters, so
 ``python -m src.run experiment=kmeans_tuned`` repeats the trial in one run.
@@ -19,10 +19,11 @@ from src.urls import redact
 
 COMPLETE = optuna.trial.TrialState.COMPLETE
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = PROJECT_ROOT / "conf"
 # keys of a search space file that shape the sweep, not the runs' numbers
 SWEEP_ONLY = ("defaults", "hydra", "objective", "logger")
-DEFAULT_STORAGE = f"sqlite:///{Path(__file__).resolve().parents[1] / 'mlruns' / 'optuna.db'}"
+DEFAULT_STORAGE = f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'optuna.db'}"
 
 
 def config_groups(conf_dir: Path = CONF_DIR) -> set[str]:
@@ -67,7 +68,7 @@ def experiment_yaml(trial: optuna.trial.FrozenTrial, study_name: str, name: str,
     body.update(values)
     values_text = " ".join(f"{v:.6g}" for v in trial.values) if trial.values else "none"
     header = (f"# @package _global_\n# Trial {trial.number} of Optuna study {study_name!r} (objective value(s) "
-              f"{values_text}), written by src.export_trial.\n")
+              f"{values_text}), written by src.sweep.export_trial.\n")
     return header + yaml.safe_dump(body, sort_keys=False)
 
 

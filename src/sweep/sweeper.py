@@ -20,15 +20,14 @@ parameters). A study is resumed when one of the same name exists in
 ``storage``; ``n_trials`` counts the study's trials, across runs and workers
 (see ``counted_trials``).
 
-The module has two sides: ``OptunaSweeper`` asks and tells in the Hydra
-process, ``StudyTrial`` is the job's handle on its trial (intermediate
-values for the pruner, recorded metrics).
+``OptunaSweeper`` asks and tells in the Hydra process; the job's side of a
+trial (intermediate values for the pruner, recorded metrics) is
+``src.sweep.trial.StudyTrial``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import time
@@ -52,6 +51,7 @@ from src.errors import LabError, check_range
 from src.processes import is_dead, process_token
 from src.progress import progress
 from src.signals import interrupted
+from src.sweep.trial import PRUNED, rdb_storage
 from src.urls import redact, store_lock
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,6 @@ TrialState = optuna.trial.TrialState
 # user attributes the sweeper keeps on trials: which sweeper process ran it, and why a counted trial failed
 WORKER_ATTR = "lab.worker"
 FAILURE_ATTR = "lab.failure"
-# what a job returns when its trial was pruned (a return, not an exception, keeps Hydra's error log quiet)
-PRUNED = "pruned"
 
 
 class SweepError(LabError, CompactHydraException):
@@ -176,58 +174,6 @@ def objective_values(value: Any, n_objectives: int) -> list[float] | None:
     if len(values) != n_objectives or not all(math.isfinite(v) for v in values):
         return None
     return values
-
-
-@functools.lru_cache(maxsize=8)
-def rdb_storage(url: str) -> optuna.storages.RDBStorage:
-    """One storage object per URL and process: the trials of a sweep share its connection pool."""
-    return optuna.storages.RDBStorage(url)
-
-
-class StudyTrial:
-    """A sweep job's side of its Optuna trial: intermediate values, pruning and the metrics it recorded.
-
-    ``src.run`` builds one when the sweeper passed the job a trial number; the
-    storage, study and pruner come from the sweeper's own config, so a job in
-    another process or on another machine finds the same study.
-
-    Parameters
-    ----------
-    storage : str
-        RDB URL of the study.
-    study_name : str
-    number : int
-        The trial's number in the study.
-    pruner : optuna.pruners.BasePruner or None
-        The sweeper's pruner; None never prunes.
-    report_every : int, default 10
-        Images between intermediate reports.
-    """
-
-    def __init__(self, storage: str, study_name: str, number: int, pruner=None, report_every: int = 10):
-        check_range("hydra.sweeper.report_every", report_every, 1, integer=True)
-        backend = rdb_storage(storage)
-        study = optuna.load_study(study_name=study_name, storage=backend,
-                                  pruner=optuna.pruners.NopPruner() if pruner is None else pruner)
-        trial_id = backend.get_trial_id_from_study_id_trial_number(backend.get_study_id_from_name(study_name), number)
-        self.trial = optuna.trial.Trial(study, trial_id)
-        self.number = number
-        self.study_name = study_name
-        self.multi_objective = len(study.directions) > 1
-        self.report_every = report_every
-
-    def report(self, value: float, step: int) -> None:
-        """Record an intermediate value (single-objective studies); raises ``optuna.TrialPruned`` to stop."""
-        if self.multi_objective or not math.isfinite(value):
-            return
-        self.trial.report(value, step)
-        if self.trial.should_prune():
-            raise optuna.TrialPruned(f"trial {self.number} pruned after {step} images at {value:.4f}")
-
-    def record(self, summary: Mapping[str, float], run_id: str) -> None:
-        """Keep every finite summary metric and the MLflow run id on the trial, for reports across objectives."""
-        self.trial.set_user_attr("metrics", {k: float(v) for k, v in summary.items() if math.isfinite(v)})
-        self.trial.set_user_attr("mlflow_run_id", run_id)
 
 
 def _create_or_load(study_name: str, storage: str | None, directions: list[str], sampler, pruner,
@@ -480,7 +426,7 @@ class OptunaSweeper(Sweeper):
         return None if run_id is None else (build(self.config.logger, "logger"), run_id)
 
     def _log_study(self, study: optuna.Study, objectives: list[str], tracker, run_id: str) -> None:
-        from src.study_summary import study_figures, study_summary
+        from src.sweep.summary import study_figures, study_summary
 
         params, metrics, tables = study_summary(study, objectives, self.storage)
         figures = study_figures(study, objectives)
