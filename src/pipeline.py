@@ -21,6 +21,7 @@ from src.clustering.fit import ClusterFit, fit_images
 from src.data.frame import Frame
 from src.metrics import (blob_recall, dice, dice_from_counts, hungarian_miou, iou_from_counts, oracle_mask,
                          overlap_counts, pooled_scores, region_oracle_mask)
+from src.heap import release_freed_memory
 from src.parallel import ordered_map
 from src.postprocess import PlayerMask
 from src.progress import progress
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 COUNT_KEYS = ("tp", "fp", "fn")
 # a frame scoring below this has lost most of its players: counted apart, since a mean hides it
 LOW_DICE = 0.3
+# frames of a stream between hand-backs of freed heap memory (src.heap); a trim costs well under a frame's time
+TRIM_EVERY = 50
 STAGES = ("load", "features", "cluster", "postprocess", "metrics")
 SUMMARY_KEYS = ("dice_mean", "iou_mean", "dice_pooled", "iou_pooled", "oracle_dice_mean", "hungarian_miou_mean",
                 "blob_recall_mean", "region_oracle_dice_mean", "frames_dice_below_0.3",
@@ -188,6 +191,8 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
                 if sink is not None:
                     sink(result)
                 results.append(result.numbers_only() if streaming else result)
+                if streaming and len(results) % TRIM_EVERY == 0:
+                    release_freed_memory()
                 bar.update()
                 if on_result is not None:
                     on_result(results)
