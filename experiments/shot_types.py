@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 from report import SHOT_TYPES, SHOT_TYPES_SECTION, refresh_autoencoder_answer, splice  # noqa: E402
 
-from src.data.frame import Frame  # noqa: E402
+from src.frame import Frame  # noqa: E402
 
 REPORT = ROOT / "experiments" / "REPORT.md"
 CHECKPOINT = ROOT / "models" / "autoencoder_reconstruction"

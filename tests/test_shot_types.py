@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 import shot_types  # noqa: E402
 
 from src.data import FootballDataset  # noqa: E402
-from src.data.frame import Frame  # noqa: E402
+from src.frame import Frame  # noqa: E402
 from src.models import create_model  # noqa: E402
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from src.data.football import _load_coco, cached_frame, coco_truth, read_image, working_size
-from src.data.frame import Frame
+from src.data.football import _load_coco, cached_frame, coco_truth, working_size
 from src.errors import LabError, check_range
+from src.frame import Frame, read_image
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")

@@ -20,9 +20,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from src.data.coco_check import check_coco, rle_counts
-from src.data.frame import Frame
 from src.data.synthetic import ensure_synthetic_dataset
 from src.errors import LabError, check_range
+from src.frame import Frame, read_image
 
 log = logging.getLogger(__name__)
 # decoded frames shared by every dataset object of this process, so the trials of a sweep decode once
@@ -35,45 +35,6 @@ SAMPLES = 4
 def working_size(width: int, height: int, scale: int) -> tuple[int, int]:
     """Size ``(width, height)`` of an image of ``width x height`` downscaled by ``scale``."""
     return width // scale, height // scale
-
-
-def read_image(path: Path, size: tuple[int, int], *, expected: tuple[int, int] | None = None) -> np.ndarray:
-    """Decode a JPEG straight at reduced size.
-
-    The decoder's DCT scaling (PIL ``draft``) does most of the reduction; a
-    box filter takes the rest, so a 1920x1080 frame at scale 8 is never
-    decoded at full size.
-
-    Parameters
-    ----------
-    path : Path
-        Image file.
-    size : (width, height)
-        Output size.
-    expected : (width, height), optional
-        Size the file must have; a mismatch is an error because the ground
-        truth would not line up.
-
-    Returns
-    -------
-    (height, width, 3) uint8 ndarray
-    """
-    try:
-        with Image.open(path) as im:
-            if expected is not None and im.size != tuple(expected):
-                raise LabError(
-                    f"image {path} is {im.size[0]}x{im.size[1]} but the annotations say "
-                    f"{expected[0]}x{expected[1]}; fix the annotation file or the image"
-                )
-            im.draft("RGB", size)
-            rgb = im.convert("RGB")
-    except Image.DecompressionBombError as exc:
-        raise LabError(f"image {path} is too large to decode safely ({exc}); downscale it") from None
-    except (OSError, SyntaxError, UnidentifiedImageError) as exc:
-        raise LabError(f"image {path} cannot be read ({exc}); replace the file or drop it from the annotations") from None
-    if rgb.size != tuple(size):
-        rgb = rgb.resize(size, Image.Resampling.BOX)
-    return np.asarray(rgb)
 
 
 def reduce_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:

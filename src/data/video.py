@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from src.data.football import working_size
-from src.data.frame import Frame
 from src.errors import LabError, check_range
+from src.frame import Frame
 
 log = logging.getLogger(__name__)
 

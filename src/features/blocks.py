@@ -8,8 +8,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import color, filters
 
-from src.data.frame import Frame
 from src.errors import LabError, check_choice, check_range
+from src.frame import Frame
 
 COLOR_SPACES = {
     "rgb": lambda image: image.astype(np.float32) / 255.0,

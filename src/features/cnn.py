@@ -7,13 +7,11 @@ import logging
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from sklearn.decomposition import PCA
 
-from src.data import read_image
-from src.data.frame import Frame
 from src.errors import check_range
 from src.features.cache import ArrayCache, cache_key, file_identity
+from src.frame import Frame
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +69,7 @@ class CNNFeatures:
         """The frame at the network's input size, (h, w, 3) uint8: decoded from its file when it has one."""
         h, w = frame.shape
         size = (max(w * frame.scale // self.input_scale, 1), max(h * frame.scale // self.input_scale, 1))
-        if frame.path is not None:
-            return read_image(frame.path, size)
-        return np.asarray(Image.fromarray(frame.image).resize(size, Image.Resampling.BICUBIC))
+        return frame.image_at(size)
 
     def stage_maps(self, frame: Frame) -> list[np.ndarray]:
         """Raw stage outputs, each (C_i, h_i, w_i) float16, from the cache when present."""

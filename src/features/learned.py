@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from src.data.frame import Frame
 from src.errors import LabError, check_range
+from src.frame import Frame
 from src.models.blocks import images_to_tensor
 from src.models.checkpoint import load_model
 from src.torch_threads import torch_threads

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from src.data.frame import Frame
 from src.errors import LabError
+from src.frame import Frame
 
 
 def standardize(features: np.ndarray) -> np.ndarray:
