@@ -56,7 +56,8 @@ def score_experiment(root, overrides: list[str], n_images) -> dict:
     start = time.perf_counter()
     results, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
                                 silhouette_sample=cfg.silhouette_sample, seed=cfg.seed)
-    return {"frames": len(results), "dice": summary["dice_mean"], "recall": summary["blob_recall_mean"],
+    return {"frames": len(results), "dice": summary["dice_mean"], "iou": summary["iou_mean"],
+            "recall": summary["blob_recall_mean"],
             "oracle": summary["region_oracle_dice_mean"], "below": int(summary["frames_dice_below_0.3"]),
             "seconds": (time.perf_counter() - start) / len(results)}
 

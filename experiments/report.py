@@ -43,6 +43,8 @@ GENERALITY = ROOT / "experiments" / "GENERALITY.md"
 SHOT_TYPES = ROOT / "experiments" / "SHOT_TYPES.md"
 SHOT_TYPES_SECTION = "## Shot types: k-means of whole frames on pixels, PCA and autoencoder codes"
 AUTOENCODER_QUESTION = "**Autoencoder codes and k-means.**"
+GRAPH_METHODS = ROOT / "experiments" / "GRAPH_METHODS.md"
+GRAPH_SECTION = "## Graph methods: normalized cuts and GrabCut"
 # written by generality_report.py; kept when this script rewrites the rest of the report
 GENERALITY_SECTION = "## Generality on other cameras: touchline zooms, edge crops, touchline frames"
 CLUSTERERS = ("kmeans", "minibatch_kmeans", "gmm", "dbscan", "hdbscan", "meanshift", "slic", "felzenszwalb",
@@ -315,7 +317,8 @@ def main() -> None:
         "",
     ]
     (ROOT / "experiments" / "REPORT.md").write_text("\n".join(lines))
-    for title, source in ((GENERALITY_SECTION, GENERALITY), (SHOT_TYPES_SECTION, SHOT_TYPES)):
+    for title, source in ((GENERALITY_SECTION, GENERALITY), (GRAPH_SECTION, GRAPH_METHODS),
+                          (SHOT_TYPES_SECTION, SHOT_TYPES)):
         if source.is_file():
             splice(ROOT / "experiments" / "REPORT.md", title, source.read_text().splitlines()[2:])
     print("\n".join(lines))
