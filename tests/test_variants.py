@@ -32,6 +32,20 @@ def test_recoloured_variants_keep_ground_truth_and_change_only_their_part(source
                 assert changed[interior].mean() < 0.2
 
 
+def test_shadow_darkens_one_side_of_a_slanted_line_and_keeps_ground_truth(source, tmp_path):
+    out = FootballDataset(str(make_variant(source, "shadow", tmp_path / "s", shadow_light=0.25)), n_images=None,
+                          scale=4)
+    image_id = source.image_ids[0]
+    before, after = source.frame(image_id), out.frame(image_id)
+    assert np.array_equal(before.mask, after.mask) and before.n_instances == after.n_instances
+    height, width = before.image.shape[:2]
+    shaded, lit = (slice(0, height // 4), slice(0, width // 4)), (slice(-height // 4, None), slice(-width // 3, None))
+    # a quarter of the light is about 0.53 of the sRGB value (gamma 2.2)
+    ratio = after.image[shaded].astype(float).mean() / before.image[shaded].astype(float).mean()
+    assert ratio == pytest.approx(0.25 ** (1 / 2.2), abs=0.06)
+    assert np.abs(after.image[lit].astype(int) - before.image[lit].astype(int)).mean() < 3
+
+
 def test_closeup_enlarges_the_largest_player_to_the_asked_fraction(source, tmp_path):
     out = FootballDataset(str(make_variant(source, "closeup", tmp_path / "c", closeup_fraction=0.1)),
                           n_images=None, scale=4)

@@ -14,7 +14,11 @@ same layout:
 - ``edge``: a 1.5x zoom whose left edge cuts through the frame's largest
   player (players cut by the frame edge);
 - ``touchline``: the source frames, unchanged, in which some player's blob
-  reaches the far touchline (his head crosses the boards).
+  reaches the far touchline (his head crosses the boards);
+- ``shadow``: a stadium roof's shadow over part of the pitch: everything left
+  of a slanted line (from 60 % of the width at the top to 20 % at the bottom)
+  darkened to ``shadow_light`` of its light (in linear RGB), so one pitch
+  shows two greens far apart in lightness, as on a sunny afternoon.
 
 The far touchline is found from the image, not the labels: the pitch is the
 colour of the lower half of the frame, and the line is the median over
@@ -38,7 +42,7 @@ from scipy import ndimage as ndi
 from src.data.football import FootballDataset
 from src.errors import check_choice, check_range
 
-VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline")
+VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow")
 ZOOMS = {"zoom2": 2.0, "zoom3": 3.0, "zoom4": 4.0}
 
 
@@ -47,6 +51,16 @@ def _rotate_hue(image: np.ndarray, where: np.ndarray, degrees: float, brightness
     hsv[..., 0] = np.where(where, (hsv[..., 0] + round(degrees / 360 * 256)) % 256, hsv[..., 0])
     hsv[..., 2] = np.where(where, np.clip(hsv[..., 2] * brightness, 0, 255), hsv[..., 2])
     return np.asarray(Image.fromarray(hsv.astype(np.uint8), "HSV").convert("RGB"))
+
+
+def _shadow(image: np.ndarray, light: float) -> np.ndarray:
+    """The part left of a slanted line (60 % of the width at the top, 20 % at the bottom) at ``light`` of its light."""
+    height, width = image.shape[:2]
+    rows, cols = np.mgrid[0:height, 0:width]
+    shaded = cols < width * (0.6 - 0.4 * rows / max(height - 1, 1))
+    linear = (image / 255.0) ** 2.2
+    dark = np.clip((linear * light) ** (1 / 2.2) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return np.where(shaded[..., None], dark, image)
 
 
 def _window(shape: tuple[int, int], top: float, left: float, crop_h: int, crop_w: int) -> tuple[slice, slice]:
@@ -132,22 +146,26 @@ def reaches_touchline(image: np.ndarray, mask: np.ndarray, *, margin: float = 0.
 
 
 def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *, closeup_fraction: float = 0.10,
-                 kit_hue_shift: float = 120.0, pitch_hue_shift: float = 40.0, pitch_brightness: float = 0.7) -> Path:
+                 kit_hue_shift: float = 120.0, pitch_hue_shift: float = 40.0, pitch_brightness: float = 0.7,
+                 shadow_light: float = 0.3) -> Path:
     """Write ``variant`` of every sampled frame of ``dataset`` to ``out_dir`` (Kaggle layout); returns it.
 
     Parameters
     ----------
     dataset : FootballDataset
         Source frames (only its file names and full-size annotations are used).
-    variant : {"closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline"}
+    variant : {"closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow"}
     out_dir : path
     closeup_fraction : float, default 0.10, in (0, 1]
     kit_hue_shift, pitch_hue_shift : float, degrees
     pitch_brightness : float, default 0.7, > 0
+    shadow_light : float, default 0.3, in (0, 1]
+        Share of the light left in the shade (linear RGB); sun against shade on a pitch is often 3 to 5 times.
     """
     check_choice("variant", variant, VARIANTS)
     check_range("closeup_fraction", closeup_fraction, 0, 1, low_open=True)
     check_range("pitch_brightness", pitch_brightness, 0, low_open=True)
+    check_range("shadow_light", shadow_light, 0, 1, low_open=True)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
@@ -172,6 +190,8 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
                 continue
         elif variant == "kits":
             image = _rotate_hue(image, mask, kit_hue_shift)
+        elif variant == "shadow":
+            image = _shadow(image, shadow_light)
         else:
             image = _rotate_hue(image, ~mask, pitch_hue_shift, pitch_brightness)
         if window is not None:
