@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import sys
 
-from src.compose import build, load_config
+from src.compose import build_tracker, load_config
 from src.errors import LabError
 from src.urls import redact
 
 
 def main(overrides: list[str]) -> int:
-    tracker = build(load_config(overrides).logger, "logger")
-    tracker.check()
+    tracker = build_tracker(load_config(overrides))
     closed = tracker.close_stale_runs()
     print(f"ended {len(closed)} stale run(s) FAILED in {redact(tracker.tracking_uri)}"
           + (f": {', '.join(closed)}" if closed else ""))

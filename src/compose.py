@@ -8,7 +8,10 @@ import each other. Importing this module registers the config resolvers
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,15 +45,63 @@ class Stages:
     logger: Any
 
 
-def build(node: DictConfig, option: str):
-    """Instantiate a config node from its ``_target_``; bad values become one-line LabErrors."""
+def build(node: DictConfig, path: str):
+    """Instantiate a config node from its ``_target_``; bad values become one-line LabErrors.
+
+    ``path`` is where ``node`` sits in the config (``"postprocess"``). A stage
+    names only its own parameter (``max_distance=-1 is out of range``); the
+    error is raised here with the key of the node that failed in front,
+    ``postprocess.steps.field.max_distance=-1 is out of range``, read from
+    Hydra's ``full_key`` and followed back through interpolations
+    (``features.blocks.cnn.backbone`` is ``${backbone}``: ``backbone.threads``).
+    """
     try:
         return hydra.utils.instantiate(node, _convert_="partial")
     except hydra.errors.InstantiationException as exc:
+        where = _failed_key(exc, node, path)
         cause = exc.__cause__
         if isinstance(cause, LabError):
-            raise cause from None
-        raise LabError(f"{option}: {str(cause or exc).splitlines()[0]}") from None
+            raise cause.under(where) from None
+        raise LabError(f"{where}: {str(cause or exc).splitlines()[0]}") from None
+
+
+_FULL_KEY = re.compile(r"^full_key: (\S+)$", re.MULTILINE)
+
+
+def _failed_key(exc: Exception, node: DictConfig, path: str) -> str:
+    """The config key of the node whose ``_target_`` failed, as a user would set it."""
+    found = _FULL_KEY.search(str(exc))
+    if found is None:  # the node itself
+        return path
+    key = found.group(1)
+    if node._get_parent() is None:  # a node made on its own: Hydra's keys are relative to it
+        return f"{path}.{key}" if path else key
+    return user_key(node._get_root(), key)
+
+
+def user_key(root: DictConfig, key: str) -> str:
+    """``key`` with every node on its way that is an interpolation of another (``${backbone}``) replaced by that."""
+    path: list[str] = []
+    try:
+        for part in key.split("."):
+            parent = OmegaConf.select(root, ".".join(path)) if path else root
+            target = None
+            if OmegaConf.is_dict(parent) and part in parent and OmegaConf.is_interpolation(parent, part):
+                target = parent._get_node(part)._value()
+            referenced = re.fullmatch(r"\$\{(\w[\w.]*)\}", target) if isinstance(target, str) else None
+            path = referenced.group(1).split(".") if referenced else [*path, part]
+    except Exception:  # an interpolation that does not resolve here: Hydra's key as it is
+        return key
+    return ".".join(path)
+
+
+@contextmanager
+def keyed(path: str):
+    """Errors a stage raises in the block (its checks compose calls) get ``path`` in front of their key."""
+    try:
+        yield
+    except LabError as exc:
+        raise exc.under(path) from None
 
 
 def load_config(overrides: list[str], config_name: str = "config") -> DictConfig:
@@ -67,6 +118,14 @@ def load_config(overrides: list[str], config_name: str = "config") -> DictConfig
 def objective_names(objective: str | Sequence[str]) -> list[str]:
     """The configured ``objective`` as a list: one summary key, or several for a multi-objective sweep."""
     return [objective] if isinstance(objective, str) else list(objective)
+
+
+def build_tracker(cfg: DictConfig):
+    """The tracker of ``cfg.logger``, its store opened and written to (one-line LabError if it cannot be)."""
+    tracker = build(cfg.logger, "logger")
+    with keyed("logger"):
+        tracker.check()
+    return tracker
 
 
 def build_stages(cfg: DictConfig) -> Stages:
@@ -86,31 +145,61 @@ def build_stages(cfg: DictConfig) -> Stages:
     data = build(cfg.data, "data")
     check_input = getattr(clusterer, "check_input", None)
     if check_input is not None:
-        # a stream's frames are not known before decoding; they all have the stream's size
-        sizes = [data.image_size(i) for i in data.image_ids] or [data.image_size()]
-        check_input(min(w * h for w, h in sizes))
-    logger.check()
+        with keyed("data"):
+            # a stream's frames are not known before decoding; they all have the stream's size
+            sizes = [data.image_size(i) for i in data.image_ids] or [data.image_size()]
+        with keyed("clusterer"):
+            check_input(min(w * h for w, h in sizes))
+    with keyed("logger"):
+        logger.check()
     return Stages(data=data, features=features, clusterer=clusterer, postprocess=postprocess, logger=logger)
 
 
 def with_local_artifacts(node: DictConfig, tracker) -> DictConfig:
-    """A copy of ``node`` whose ``runs:/<run_id>/<path>`` strings (a trained model) are local folders."""
-    container = OmegaConf.to_container(node, resolve=True)
+    """A copy of ``node`` whose ``runs:/<run_id>/<path>`` strings (a trained model) are local folders.
 
-    def localize(value):
-        if isinstance(value, dict):
-            return {key: localize(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [localize(item) for item in value]
-        if isinstance(value, str) and value.startswith("runs:/"):
-            try:
-                return tracker.download(value)
-            except Exception as exc:  # mlflow raises several types for a run or path it cannot find
-                raise LabError(f"{value!r} cannot be downloaded from {redact(tracker.tracking_uri)} "
-                               f"({type(exc).__name__}); check the run id and path") from None
-        return value
+    The copy keeps its place in the config (its parent, its keys, its
+    interpolations), so errors of what it builds name the real keys.
+    """
+    local = copy.deepcopy(node)
+    _localize(local, tracker)
+    return local
 
-    return OmegaConf.create(localize(container))
+
+def _localize(node, tracker) -> None:
+    for key in list(node.keys()) if OmegaConf.is_dict(node) else range(len(node)):
+        if OmegaConf.is_missing(node, key):
+            continue
+        value = node[key]
+        if OmegaConf.is_config(value):
+            if OmegaConf.is_interpolation(node, key):
+                # another part of the config: copied in resolved, and only when it holds a run's artifact
+                plain = OmegaConf.to_container(value, resolve=True)
+                local = _localized(plain, tracker)
+                if local != plain:
+                    node[key] = local
+            else:
+                _localize(value, tracker)
+        elif isinstance(value, str) and value.startswith("runs:/"):
+            node[key] = _download(value, tracker)
+
+
+def _localized(value, tracker):
+    if isinstance(value, dict):
+        return {key: _localized(item, tracker) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_localized(item, tracker) for item in value]
+    if isinstance(value, str) and value.startswith("runs:/"):
+        return _download(value, tracker)
+    return value
+
+
+def _download(uri: str, tracker) -> str:
+    try:
+        return tracker.download(uri)
+    except Exception as exc:  # mlflow raises several types for a run or path it cannot find
+        raise LabError(f"{uri!r} cannot be downloaded from {redact(tracker.tracking_uri)} "
+                       f"({type(exc).__name__}); check the run id and path") from None
 
 
 def multirun_dir() -> Path | None:

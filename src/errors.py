@@ -1,5 +1,7 @@
 """The project's one error type for bad input."""
 
+from __future__ import annotations
+
 
 class LabError(ValueError):
     """Bad input: a config value, a path or a file the run cannot use.
@@ -7,26 +9,44 @@ class LabError(ValueError):
     The message is one line that names the option, the value and what is
     allowed. Raised before any work starts wherever the problem can be seen
     that early.
+
+    A stage names only its own parameters: ``LabError("max_distance=-1 is out
+    of range ...", key="max_distance")``. ``key`` says that the message starts
+    with that parameter, so the composition layer (``src.compose``), which
+    knows where the stage sits in the config, can put the path in front:
+    ``postprocess.steps.field.max_distance=-1 is out of range ...``. A message
+    without ``key`` is shown as it is. Hints later in a message name what to
+    set on the command line (``data.recursive=true``).
     """
+
+    def __init__(self, message: str, *, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+    def under(self, path: str) -> LabError:
+        """This error with ``path`` in front of its key; unchanged when it names no key or ``path`` is empty."""
+        if self.key is None or not path:
+            return self
+        return LabError(f"{path}.{self}", key=f"{path}.{self.key}")
 
 
 def check_choice(option: str, value, allowed) -> None:
     """Raise LabError unless ``value`` is one of ``allowed``."""
     if value not in allowed:
-        raise LabError(f"{option}={value!r} is not allowed; choose one of {sorted(allowed)}")
+        raise LabError(f"{option}={value!r} is not allowed; choose one of {sorted(allowed)}", key=option)
 
 
 def check_range(option: str, value, low=None, high=None, *, integer: bool = False,
                 low_open: bool = False) -> None:
     """Raise LabError unless ``low <= value <= high`` (``low < value`` with ``low_open``)."""
     if integer and (isinstance(value, bool) or not isinstance(value, int)):
-        raise LabError(f"{option}={value!r} must be an integer")
+        raise LabError(f"{option}={value!r} must be an integer", key=option)
     if not integer and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise LabError(f"{option}={value!r} must be a number")
+        raise LabError(f"{option}={value!r} must be a number", key=option)
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and value > high
     if too_low or too_high:
         lo = "-inf" if low is None else f"{low}"
         hi = "inf" if high is None else f"{high}"
         bracket = "(" if low_open else "["
-        raise LabError(f"{option}={value!r} is out of range; allowed {bracket}{lo}, {hi}]")
+        raise LabError(f"{option}={value!r} is out of range; allowed {bracket}{lo}, {hi}]", key=option)

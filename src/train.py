@@ -16,7 +16,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from src.compose import build
+from src.compose import build, build_tracker
 from src.errors import LabError, check_choice
 from src.signals import stop_signals, stops_as_interrupts
 from src.urls import redact
@@ -67,8 +67,7 @@ def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
     from src.models.checkpoint import save_model
     from src.training import evaluate_reconstruction, evaluate_segmentation, predict, train
 
-    tracker = build(cfg.logger, "logger")
-    tracker.check()
+    tracker = build_tracker(cfg)
     parts = prepare(cfg)
     settings, model = parts["settings"], parts["model"]
     images = np.stack([f.image for f in parts["train_frames"]])

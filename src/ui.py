@@ -16,7 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
-from src.compose import build, load_config
+from src.compose import build_tracker, load_config
 from src.errors import LabError
 from src.urls import redact
 
@@ -41,8 +41,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     args, overrides = parser.parse_known_args(argv)
     check_port(args.host, args.port)
-    tracker = build(load_config(overrides).logger, "logger")
-    tracker.check()
+    tracker = build_tracker(load_config(overrides))
     print(f"MLflow UI for {redact(tracker.tracking_uri)}: "
           f"{experiment_address(args.host, args.port, tracker.experiment_id())}", flush=True)
     mlflow = Path(sys.executable).with_name("mlflow")

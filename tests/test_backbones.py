@@ -113,7 +113,7 @@ def test_missing_imagenet_weights_stand_on_the_fallback_at_the_same_strides(capl
 
 def test_no_weights_and_no_fallback_is_an_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(LabError, match=r"backbone.name='resnet18' has no ImageNet weights"):
+    with pytest.raises(LabError, match=r"name='resnet18' has no ImageNet weights"):
         create_backbone("resnet18", (1, 2), fallback=None)
 
 
@@ -128,11 +128,11 @@ def test_checkpoint_is_loaded_first(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"name": "resnet_nope"}, r"backbone.name='resnet_nope' is not a timm architecture"),
-    ({"name": "resnet18", "out_indices": (1, 9)}, r"backbone.out_indices=\[1, 9\] is out of range"),
-    ({"name": "resnet18", "out_indices": ()}, r"backbone.out_indices=\[\] selects no stage"),
-    ({"name": "resnet18", "weights": "imagenet21k"}, r"backbone.weights='imagenet21k'"),
-    ({"name": "resnet18", "checkpoint": "/no/such.pth"}, r"backbone.checkpoint='/no/such.pth' does not exist"),
+    ({"name": "resnet_nope"}, r"name='resnet_nope' is not a timm architecture"),
+    ({"name": "resnet18", "out_indices": (1, 9)}, r"out_indices=\[1, 9\] is out of range"),
+    ({"name": "resnet18", "out_indices": ()}, r"out_indices=\[\] selects no stage"),
+    ({"name": "resnet18", "weights": "imagenet21k"}, r"weights='imagenet21k'"),
+    ({"name": "resnet18", "checkpoint": "/no/such.pth"}, r"checkpoint='/no/such.pth' does not exist"),
 ])
 def test_bad_backbone_options(kwargs, message):
     with pytest.raises(LabError, match=message):

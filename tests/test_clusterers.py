@@ -97,19 +97,19 @@ def test_region_adjacency_by_hand():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: DBSCANClusterer(eps=0), r"clusterer.eps=0 is out of range; allowed \(0, inf\]"),
-    (lambda: DBSCANClusterer(eps=-1.0), r"clusterer.eps=-1.0 is out of range"),
-    (lambda: DBSCANClusterer(min_samples=0), r"clusterer.min_samples=0 is out of range"),
-    (lambda: DBSCANClusterer(eps="automatic"), r"clusterer.eps='automatic' must be a number"),
-    (lambda: DBSCANClusterer(eps_scale=0), r"clusterer.eps_scale=0 is out of range"),
-    (lambda: GaussianMixtureClusterer(covariance_type="round"), r"clusterer.covariance_type='round' is not allowed"),
-    (lambda: HDBSCANClusterer(min_cluster_size=1), r"clusterer.min_cluster_size=1 is out of range"),
-    (lambda: MeanShiftClusterer(quantile=0), r"clusterer.quantile=0 is out of range"),
-    (lambda: SLICClusterer(compactness=0), r"clusterer.compactness=0 is out of range"),
-    (lambda: FelzenszwalbClusterer(scale=-2.0), r"clusterer.scale=-2.0 is out of range"),
+    (lambda: DBSCANClusterer(eps=0), r"eps=0 is out of range; allowed \(0, inf\]"),
+    (lambda: DBSCANClusterer(eps=-1.0), r"eps=-1.0 is out of range"),
+    (lambda: DBSCANClusterer(min_samples=0), r"min_samples=0 is out of range"),
+    (lambda: DBSCANClusterer(eps="automatic"), r"eps='automatic' must be a number"),
+    (lambda: DBSCANClusterer(eps_scale=0), r"eps_scale=0 is out of range"),
+    (lambda: GaussianMixtureClusterer(covariance_type="round"), r"covariance_type='round' is not allowed"),
+    (lambda: HDBSCANClusterer(min_cluster_size=1), r"min_cluster_size=1 is out of range"),
+    (lambda: MeanShiftClusterer(quantile=0), r"quantile=0 is out of range"),
+    (lambda: SLICClusterer(compactness=0), r"compactness=0 is out of range"),
+    (lambda: FelzenszwalbClusterer(scale=-2.0), r"scale=-2.0 is out of range"),
     (lambda: AgglomerativeClusterer(n_clusters=20, n_segments=10), r"n_segments=10 is smaller than"),
-    (lambda: AgglomerativeClusterer(linkage="median"), r"clusterer.linkage='median' is not allowed"),
-    (lambda: MiniBatchKMeansClusterer(n_clusters=0), r"clusterer.n_clusters=0 is out of range"),
+    (lambda: AgglomerativeClusterer(linkage="median"), r"linkage='median' is not allowed"),
+    (lambda: MiniBatchKMeansClusterer(n_clusters=0), r"n_clusters=0 is out of range"),
 ])
 def test_bad_parameters(make, match):
     with pytest.raises(LabError, match=match):
@@ -159,9 +159,9 @@ def test_auto_k_choice_reaches_the_pipeline_metrics():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"criterion": "gap"}, r"clusterer.criterion='gap'"),
+    ({"criterion": "gap"}, r"criterion='gap'"),
     ({"k_values": []}, r"k_values=\[\] is empty"),
-    ({"k_values": [1, 3]}, r"clusterer.k_values=1 is out of range"),
+    ({"k_values": [1, 3]}, r"k_values=1 is out of range"),
 ])
 def test_auto_k_rejects_bad_values(kwargs, message):
     with pytest.raises(LabError, match=message):

@@ -30,15 +30,15 @@ def test_kmeans_is_deterministic_for_a_seed():
 
 
 def test_more_clusters_than_pixels():
-    with pytest.raises(LabError, match=r"clusterer.n_clusters=12 is larger than the 9 pixels"):
+    with pytest.raises(LabError, match=r"n_clusters=12 is larger than the 9 pixels"):
         KMeansClusterer(n_clusters=12, fit_sample=None).fit_predict(np.zeros((3, 3, 2), np.float32))
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"n_clusters": 1}, r"clusterer.n_clusters=1 is out of range"),
-    ({"n_clusters": 2.5}, r"clusterer.n_clusters=2.5 must be an integer"),
-    ({"n_init": 0}, r"clusterer.n_init=0 is out of range"),
-    ({"n_clusters": 10, "fit_sample": 5}, r"clusterer.fit_sample=5 is out of range"),
+    ({"n_clusters": 1}, r"n_clusters=1 is out of range"),
+    ({"n_clusters": 2.5}, r"n_clusters=2.5 must be an integer"),
+    ({"n_init": 0}, r"n_init=0 is out of range"),
+    ({"n_clusters": 10, "fit_sample": 5}, r"fit_sample=5 is out of range"),
 ])
 def test_bad_parameters(kwargs, match):
     with pytest.raises(LabError, match=match):

@@ -87,9 +87,9 @@ def test_coarse_maps_still_give_n_components(backbone, size, fitted):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"input_scale": 0}, r"features.cnn.input_scale=0"),
-    ({"n_components": 1000}, r"features.cnn.n_components=1000 is out of range"),
-    ({"weight": -1}, r"features.cnn.weight=-1"),
+    ({"input_scale": 0}, r"input_scale=0"),
+    ({"n_components": 1000}, r"n_components=1000 is out of range"),
+    ({"weight": -1}, r"weight=-1"),
 ])
 def test_bad_values(backbone, kwargs, message):
     with pytest.raises(LabError, match=message):

@@ -109,7 +109,7 @@ def test_read_image_decodes_reduced(synthetic_root):
 
 
 def test_missing_root(tmp_path):
-    with pytest.raises(LabError, match=r"data.root='.*nowhere' is not a folder"):
+    with pytest.raises(LabError, match=r"root='.*nowhere' is not a folder"):
         FootballDataset(str(tmp_path / "nowhere"))
 
 
@@ -149,10 +149,10 @@ def test_image_unreadable(tmp_path, synthetic_root):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"scale": 2000}, r"data.scale=2000 leaves no pixels of a 1920x1080 image; use a scale of at most 1080"),
-    ({"scale": 0}, r"data.scale=0 is out of range"),
-    ({"scale": 2.5}, r"data.scale=2.5 must be an integer"),
-    ({"n_images": 0}, r"data.n_images=0 is out of range"),
+    ({"scale": 2000}, r"scale=2000 leaves no pixels of a 1920x1080 image; use a scale of at most 1080"),
+    ({"scale": 0}, r"scale=0 is out of range"),
+    ({"scale": 2.5}, r"scale=2.5 must be an integer"),
+    ({"n_images": 0}, r"n_images=0 is out of range"),
 ])
 def test_bad_data_options(synthetic_root, kwargs, match):
     with pytest.raises(LabError, match=match):

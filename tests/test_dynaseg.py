@@ -59,18 +59,18 @@ def test_same_seed_same_labels_and_input_untouched():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"n_channels": 1}, r"clusterer.n_channels=1 is out of range"),
-    ({"iterations": 0}, r"clusterer.iterations=0 is out of range"),
-    ({"alpha": 0.0}, r"clusterer.alpha=0.0 is out of range"),
-    ({"lr": 0.0}, r"clusterer.lr=0.0 is out of range"),
-    ({"mu_mode": "dynamic"}, r"clusterer.mu_mode='dynamic'"),
-    ({"stop": "never"}, r"clusterer.stop='never'"),
-    ({"device": "tpu"}, r"clusterer.device='tpu'"),
-    ({"extractor": "vit"}, r"clusterer.extractor='vit' is not allowed; choose one of \['cnn', 'fpn'\]"),
-    ({"snapshots": [3, 0]}, r"clusterer.snapshots=0 is out of range; allowed \[1, inf\]"),
-    ({"sync_every": 0}, r"clusterer.sync_every=0 is out of range"),
-    ({"threads": 0}, r"clusterer.threads=0 is out of range"),
-    ({"images_per_batch": 0}, r"clusterer.images_per_batch=0 is out of range"),
+    ({"n_channels": 1}, r"n_channels=1 is out of range"),
+    ({"iterations": 0}, r"iterations=0 is out of range"),
+    ({"alpha": 0.0}, r"alpha=0.0 is out of range"),
+    ({"lr": 0.0}, r"lr=0.0 is out of range"),
+    ({"mu_mode": "dynamic"}, r"mu_mode='dynamic'"),
+    ({"stop": "never"}, r"stop='never'"),
+    ({"device": "tpu"}, r"device='tpu'"),
+    ({"extractor": "vit"}, r"extractor='vit' is not allowed; choose one of \['cnn', 'fpn'\]"),
+    ({"snapshots": [3, 0]}, r"snapshots=0 is out of range; allowed \[1, inf\]"),
+    ({"sync_every": 0}, r"sync_every=0 is out of range"),
+    ({"threads": 0}, r"threads=0 is out of range"),
+    ({"images_per_batch": 0}, r"images_per_batch=0 is out of range"),
 ])
 def test_bad_values_are_one_line(kwargs, message):
     with pytest.raises(LabError, match=message):

@@ -55,7 +55,7 @@ def test_zero_weight_block_is_left_out(image):
 
 
 def test_unknown_color_space():
-    with pytest.raises(LabError, match=r"features.color.space='xyz' is not allowed; choose one of"):
+    with pytest.raises(LabError, match=r"space='xyz' is not allowed; choose one of"):
         ColorSpace("xyz")
 
 
@@ -65,7 +65,7 @@ def test_all_weights_zero():
 
 
 def test_negative_weight():
-    with pytest.raises(LabError, match=r"features.position.weight=-1.0 is out of range"):
+    with pytest.raises(LabError, match=r"weight=-1.0 is out of range"):
         PixelPosition(weight=-1.0)
 
 
@@ -79,8 +79,8 @@ def test_texture_is_zero_on_flat_and_high_on_edges():
     assert out[5, 5:7, 1].min() > out[5, 0, 1] + 0.1 and out[5, 5:7, 0].min() > 0.1
 
 
-@pytest.mark.parametrize("window, match", [(4, r"features.texture.window=4 must be odd; use 5"),
-                                           (1, r"features.texture.window=1 is out of range")])
+@pytest.mark.parametrize("window, match", [(4, r"window=4 must be odd; use 5"),
+                                           (1, r"window=1 is out of range")])
 def test_texture_bad_window(window, match):
     with pytest.raises(LabError, match=match):
         Texture(window=window)

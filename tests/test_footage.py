@@ -76,7 +76,7 @@ def test_folder_options_and_bad_input(synthetic_root, tmp_path):
     names = [flat.frame(i).file_name for i in flat.image_ids]
     assert names == sorted(names) and all(flat.frame(i).mask is None for i in flat.image_ids)
     assert deep.frame(deep.image_ids[-1]).artifact_stem.endswith("deeper_z")
-    with pytest.raises(LabError, match=r"data.root='/no/such/folder' is not a folder"):
+    with pytest.raises(LabError, match=r"root='/no/such/folder' is not a folder"):
         ImageFolder("/no/such/folder")
     (tmp_path / "empty").mkdir()
     with pytest.raises(LabError, match=r"holds no images \(.jpg, .jpeg, .png, .webp\); data.recursive=true"):

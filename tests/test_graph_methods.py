@@ -91,15 +91,15 @@ def test_normalized_cut_by_hand():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"n_segments": 1}, r"^clusterer.n_segments=1 is out of range; allowed \[2, inf\]$"),
-    ({"n_segments": 40.0}, r"^clusterer.n_segments=40.0 must be an integer$"),
-    ({"compactness": 0}, r"^clusterer.compactness=0 is out of range"),
-    ({"min_size_factor": 1.5}, r"^clusterer.min_size_factor=1.5 is out of range; allowed \[0, 1\]$"),
-    ({"sigma": 0.0}, r"^clusterer.sigma=0.0 is out of range; allowed \(0, inf\]$"),
-    ({"thresh": 0}, r"^clusterer.thresh=0 is out of range; allowed \(0, 2\]$"),
-    ({"thresh": 3.0}, r"^clusterer.thresh=3.0 is out of range"),
-    ({"num_cuts": 0}, r"^clusterer.num_cuts=0 is out of range"),
-    ({"sigma": "wide"}, r"^clusterer.sigma='wide' must be a number$"),
+    ({"n_segments": 1}, r"^n_segments=1 is out of range; allowed \[2, inf\]$"),
+    ({"n_segments": 40.0}, r"^n_segments=40.0 must be an integer$"),
+    ({"compactness": 0}, r"^compactness=0 is out of range"),
+    ({"min_size_factor": 1.5}, r"^min_size_factor=1.5 is out of range; allowed \[0, 1\]$"),
+    ({"sigma": 0.0}, r"^sigma=0.0 is out of range; allowed \(0, inf\]$"),
+    ({"thresh": 0}, r"^thresh=0 is out of range; allowed \(0, 2\]$"),
+    ({"thresh": 3.0}, r"^thresh=3.0 is out of range"),
+    ({"num_cuts": 0}, r"^num_cuts=0 is out of range"),
+    ({"sigma": "wide"}, r"^sigma='wide' must be a number$"),
 ])
 def test_ncut_bad_parameters(kwargs, match):
     with pytest.raises(LabError, match=match):
@@ -107,9 +107,9 @@ def test_ncut_bad_parameters(kwargs, match):
 
 
 def test_ncut_more_segments_than_pixels():
-    with pytest.raises(LabError, match=r"^clusterer.n_segments=400 is larger than the 100 pixels"):
+    with pytest.raises(LabError, match=r"^n_segments=400 is larger than the 100 pixels"):
         NormalizedCutClusterer().check_input(100)
-    with pytest.raises(LabError, match=r"^clusterer.n_segments=50 is larger than the 9 pixels"):
+    with pytest.raises(LabError, match=r"^n_segments=50 is larger than the 9 pixels"):
         NormalizedCutClusterer(n_segments=50).fit_predict(np.zeros((3, 3, 2), np.float32))
 
 
@@ -186,11 +186,11 @@ def test_grabcut_leaves_opencv_threads_as_they_were():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"padding": -0.5}, r"^postprocess.grabcut.padding=-0.5 is out of range; allowed \[0, inf\]$"),
-    ({"padding": "wide"}, r"^postprocess.grabcut.padding='wide' must be a number$"),
-    ({"iterations": 0}, r"^postprocess.grabcut.iterations=0 is out of range; allowed \[1, inf\]$"),
-    ({"iterations": 2.5}, r"^postprocess.grabcut.iterations=2.5 must be an integer$"),
-    ({"seed": -1}, r"^postprocess.grabcut.seed=-1 is out of range"),
+    ({"padding": -0.5}, r"^padding=-0.5 is out of range; allowed \[0, inf\]$"),
+    ({"padding": "wide"}, r"^padding='wide' must be a number$"),
+    ({"iterations": 0}, r"^iterations=0 is out of range; allowed \[1, inf\]$"),
+    ({"iterations": 2.5}, r"^iterations=2.5 must be an integer$"),
+    ({"seed": -1}, r"^seed=-1 is out of range"),
 ])
 def test_grabcut_bad_parameters(kwargs, match):
     with pytest.raises(LabError, match=match):

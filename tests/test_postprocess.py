@@ -91,11 +91,11 @@ def test_enclosed_needs_field_first():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: FieldClusters(0), r"postprocess.field.max_distance=0 is out of range"),
-    (lambda: EnclosedByField(1.5), r"postprocess.enclosed.border_fraction=1.5 is out of range"),
-    (lambda: RemoveThin(0), r"postprocess.thin.width=0 is out of range"),
-    (lambda: RemoveSmall(0), r"postprocess.small.min_size=0 is out of range"),
-    (lambda: PostprocessChain({}, connectivity=3), r"postprocess.connectivity=3 is not allowed"),
+    (lambda: FieldClusters(0), r"max_distance=0 is out of range"),
+    (lambda: EnclosedByField(1.5), r"border_fraction=1.5 is out of range"),
+    (lambda: RemoveThin(0), r"width=0 is out of range"),
+    (lambda: RemoveSmall(0), r"min_size=0 is out of range"),
+    (lambda: PostprocessChain({}, connectivity=3), r"connectivity=3 is not allowed"),
 ])
 def test_bad_parameters(make, match):
     with pytest.raises(LabError, match=match):
@@ -190,12 +190,12 @@ def test_recluster_of_noise_touches_only_noise_pixels():
 
 
 @pytest.mark.parametrize("step, message", [
-    (lambda: ReclusterCandidates(pixels="all"), r"recluster.pixels='all' is not allowed"),
-    (lambda: MergeSimilarRegions(0), r"merge.threshold=0"),
-    (lambda: CloseMask(0), r"close.radius=0"),
-    (lambda: FillHoles(0), r"fill.max_size=0"),
-    (lambda: RemoveLines(1), r"lines.max_elongation=1 is out of range"),
-    (lambda: ReclusterCandidates(n_clusters=1), r"recluster.n_clusters=1"),
+    (lambda: ReclusterCandidates(pixels="all"), r"pixels='all' is not allowed"),
+    (lambda: MergeSimilarRegions(0), r"threshold=0"),
+    (lambda: CloseMask(0), r"radius=0"),
+    (lambda: FillHoles(0), r"max_size=0"),
+    (lambda: RemoveLines(1), r"max_elongation=1 is out of range"),
+    (lambda: ReclusterCandidates(n_clusters=1), r"n_clusters=1"),
 ])
 def test_new_steps_reject_bad_values(step, message):
     with pytest.raises(LabError, match=message):
@@ -259,11 +259,11 @@ def test_pitch_area_bridges_players_and_gaps_narrower_than_the_window():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"contact": 1.5}, r"standing.contact=1.5 is out of range"),
-    ({"window": 0}, r"standing.window=0 is out of range"),
-    ({"tall": 0}, r"standing.tall=0 is out of range"),
-    ({"span": -1}, r"standing.span=-1 is out of range"),
-    ({"rounds": -1}, r"standing.rounds=-1 is out of range"),
+    ({"contact": 1.5}, r"contact=1.5 is out of range"),
+    ({"window": 0}, r"window=0 is out of range"),
+    ({"tall": 0}, r"tall=0 is out of range"),
+    ({"span": -1}, r"span=-1 is out of range"),
+    ({"rounds": -1}, r"rounds=-1 is out of range"),
 ])
 def test_standing_rejects_bad_values(kwargs, message):
     with pytest.raises(LabError, match=message):
@@ -272,8 +272,12 @@ def test_standing_rejects_bad_values(kwargs, message):
 
 def test_standing_needs_field_first():
     state, _ = boards_scene()
-    with pytest.raises(LabError, match="put the 'field' step before it"):
+    with pytest.raises(LabError, match="StandingOnPitch needs a field mask; run FieldClusters before it"):
         StandingOnPitch()(replace(state, field=None))
+    # in a chain the order is checked when it is built, naming the step
+    with pytest.raises(LabError, match=r"^steps.standing needs a field mask; put the 'field' step before it$"):
+        PostprocessChain({"standing": StandingOnPitch(), "field": FieldClusters()})
+    PostprocessChain({"field": FieldClusters(), "enclosed": EnclosedByField(), "standing": StandingOnPitch()})
 
 
 def test_a_frame_without_pitch_gives_an_empty_mask_and_says_why():

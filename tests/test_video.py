@@ -41,11 +41,11 @@ def test_start_end_stride_and_max_frames(clip):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"path": "/no/such.mp4"}, r"data.path='/no/such.mp4' does not exist"),
-    ({"start": 2.0, "end": 1.0}, r"data.start=2.0 is not before data.end=1.0"),
-    ({"stride": 0}, r"data.stride=0 is out of range"),
-    ({"start": -1.0}, r"data.start=-1.0 is out of range"),
-    ({"max_frames": 0}, r"data.max_frames=0 is out of range"),
+    ({"path": "/no/such.mp4"}, r"path='/no/such.mp4' does not exist"),
+    ({"start": 2.0, "end": 1.0}, r"start=2.0 is not before end=1.0"),
+    ({"stride": 0}, r"stride=0 is out of range"),
+    ({"start": -1.0}, r"start=-1.0 is out of range"),
+    ({"max_frames": 0}, r"max_frames=0 is out of range"),
 ])
 def test_bad_options_fail_in_one_line_before_decoding(clip, kwargs, message):
     with pytest.raises(LabError, match=message):

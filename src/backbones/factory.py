@@ -90,13 +90,13 @@ def _features_model(name: str, out_indices: Sequence[int]) -> torch.nn.Module:
         return timm.create_model(name, pretrained=False, features_only=True, out_indices=tuple(out_indices))
     except RuntimeError as exc:
         if "Unknown model" in str(exc):
-            raise LabError(f"backbone.name={name!r} is not a timm architecture; see src.backbones.list_backbones() "
-                           f"(offline weights exist for {', '.join(list_offline_weights())})") from None
-        raise LabError(f"backbone.name={name!r}: {str(exc).splitlines()[0]}") from None
+            raise LabError(f"name={name!r} is not a timm architecture; see src.backbones.list_backbones() "
+                           f"(offline weights exist for {', '.join(list_offline_weights())})", key="name") from None
+        raise LabError(f"name={name!r}: {str(exc).splitlines()[0]}", key="name") from None
     except (IndexError, AssertionError):
         n_stages = len(timm.create_model(name, pretrained=False, features_only=True).feature_info)
-        raise LabError(f"backbone.out_indices={list(out_indices)} is out of range for {name}; "
-                       f"allowed 0..{n_stages - 1}") from None
+        raise LabError(f"out_indices={list(out_indices)} is out of range for {name}; "
+                       f"allowed 0..{n_stages - 1}", key="out_indices") from None
 
 
 def _load(model: torch.nn.Module, state_dict: dict, source: str, option: str) -> None:
@@ -108,18 +108,19 @@ def _load(model: torch.nn.Module, state_dict: dict, source: str, option: str) ->
     if bad or missing:
         example = (bad or missing)[0]
         raise LabError(f"{option}={source!r} does not fit the architecture: {len(bad)} tensors of another shape and "
-                       f"{len(missing)} missing (e.g. {example!r}); give a checkpoint of this architecture")
+                       f"{len(missing)} missing (e.g. {example!r}); give a checkpoint of this architecture", key=option)
     model.load_state_dict(wanted, strict=False)
 
 
 def _read_checkpoint(path: str) -> dict:
     file = Path(path).expanduser()
     if not file.is_file():
-        raise LabError(f"backbone.checkpoint={path!r} does not exist; give the path of a state_dict file")
+        raise LabError(f"checkpoint={path!r} does not exist; give the path of a state_dict file", key="checkpoint")
     try:
         loaded = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a file that is not a checkpoint
-        raise LabError(f"backbone.checkpoint={path!r} is not a torch state_dict ({type(exc).__name__})") from None
+        raise LabError(f"checkpoint={path!r} is not a torch state_dict ({type(exc).__name__})",
+                       key="checkpoint") from None
     return loaded.get("state_dict", loaded) if isinstance(loaded, dict) else {}
 
 
@@ -141,22 +142,22 @@ def _hub_cached_file(name: str) -> tuple[str, str] | None:
 def _imagenet_weights(model: torch.nn.Module, name: str, checkpoint: str | None, download: bool) -> str | None:
     """Load ImageNet weights by the first source that has them; returns that source, or None."""
     if checkpoint:
-        _load(model, _read_checkpoint(checkpoint), checkpoint, "backbone.checkpoint")
+        _load(model, _read_checkpoint(checkpoint), checkpoint, "checkpoint")
         return f"checkpoint:{checkpoint}"
     packaged = offline_state_dict(name)
     if packaged is not None:
         state_dict, package = packaged
-        _load(model, state_dict, package, "backbone.name")
+        _load(model, state_dict, package, "name")
         return f"package:{package}"
     cached = _hub_cached_file(name)
     if cached is not None:
         file, repo = cached
         full = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": file})
-        _load(model, full.state_dict(), file, "backbone.name")
+        _load(model, full.state_dict(), file, "name")
         return f"hub-cache:{repo}"
     if download:
         full = timm.create_model(name, pretrained=True)
-        _load(model, full.state_dict(), name, "backbone.name")
+        _load(model, full.state_dict(), name, "name")
         return f"hub:{full.pretrained_cfg.get('hf_hub_id', name)}"
     return None
 
@@ -184,10 +185,10 @@ def create_backbone(name: str, out_indices: Sequence[int] = (1, 2), *, weights: 
     threads : int, default 2
         Torch CPU threads for the forward pass.
     """
-    check_choice("backbone.weights", weights, WEIGHT_CHOICES)
-    check_range("backbone.threads", threads, 1, integer=True)
+    check_choice("weights", weights, WEIGHT_CHOICES)
+    check_range("threads", threads, 1, integer=True)
     if not out_indices:
-        raise LabError("backbone.out_indices=[] selects no stage; give at least one index, e.g. [1, 2]")
+        raise LabError("out_indices=[] selects no stage; give at least one index, e.g. [1, 2]", key="out_indices")
     model = _features_model(name, out_indices)
     if weights == "random":
         log.warning("backbone %s uses RANDOM weights (backbone.weights=random)", name)
@@ -196,21 +197,21 @@ def create_backbone(name: str, out_indices: Sequence[int] = (1, 2), *, weights: 
     if source is not None:
         return Backbone(model, name=name, requested=name, weights=source, out_indices=out_indices, threads=threads)
     if fallback is None:
-        raise LabError(f"backbone.name={name!r} has no ImageNet weights on this machine; set backbone.checkpoint, "
+        raise LabError(f"name={name!r} has no ImageNet weights on this machine; set backbone.checkpoint, "
                        f"backbone.download=true, backbone.fallback (one of {', '.join(list_offline_weights())}) "
-                       "or backbone.weights=random")
+                       "or backbone.weights=random", key="name")
     reductions = list(model.feature_info.reduction())
     stand_in = _features_model(fallback, range(len(timm.create_model(fallback, features_only=True).feature_info)))
     by_reduction = {r: i for i, r in enumerate(stand_in.feature_info.reduction())}
     if any(r not in by_reduction for r in reductions):
-        raise LabError(f"backbone.fallback={fallback!r} has no stages at reductions {reductions}; "
-                       f"it offers {sorted(by_reduction)}")
+        raise LabError(f"fallback={fallback!r} has no stages at reductions {reductions}; "
+                       f"it offers {sorted(by_reduction)}", key="fallback")
     fallback_indices = [by_reduction[r] for r in reductions]
     model = _features_model(fallback, fallback_indices)
     source = _imagenet_weights(model, fallback, None, download)
     if source is None:
-        raise LabError(f"backbone.fallback={fallback!r} has no ImageNet weights here either; "
-                       f"use one of {', '.join(list_offline_weights())}")
+        raise LabError(f"fallback={fallback!r} has no ImageNet weights here either; "
+                       f"use one of {', '.join(list_offline_weights())}", key="fallback")
     log.warning("backbone %s has no ImageNet weights here (no checkpoint, no cache, download off); "
                 "%s (%s) stands in for it at the same reductions %s", name, fallback, source, reductions)
     return Backbone(model, name=fallback, requested=name, weights=source, out_indices=fallback_indices,

@@ -53,16 +53,16 @@ class AutoKClusterer:
 
     def __init__(self, clusterer, k_values: Sequence[int] = (4, 6, 8, 10, 12, 16), criterion: str = "silhouette",
                  silhouette_sample: int = 1000, seed: int = 0):
-        check_choice("clusterer.criterion", criterion, CRITERIA)
+        check_choice("criterion", criterion, CRITERIA)
         if not hasattr(clusterer, "n_clusters"):
-            raise LabError(f"clusterer.clusterer={type(clusterer).__name__} has no n_clusters to choose; "
-                           "use a k-based clusterer (kmeans, minibatch_kmeans, gmm, agglomerative)")
+            raise LabError(f"clusterer={type(clusterer).__name__} has no n_clusters to choose; "
+                           "use a k-based clusterer (kmeans, minibatch_kmeans, gmm, agglomerative)", key="clusterer")
         ks = sorted({int(k) for k in k_values})
         if not ks:
-            raise LabError("clusterer.k_values=[] is empty; give at least one k, e.g. [4, 8, 12]")
+            raise LabError("k_values=[] is empty; give at least one k, e.g. [4, 8, 12]", key="k_values")
         for k in ks:
-            check_range("clusterer.k_values", k, 2, integer=True)
-        check_range("clusterer.silhouette_sample", silhouette_sample, 2, integer=True)
+            check_range("k_values", k, 2, integer=True)
+        check_range("silhouette_sample", silhouette_sample, 2, integer=True)
         self.clusterer = clusterer
         self.k_values = ks
         self.criterion = criterion
@@ -76,8 +76,8 @@ class AutoKClusterer:
 
     def check_input(self, n_pixels: int) -> None:
         if self.k_values[-1] > n_pixels:
-            raise LabError(f"clusterer.k_values has k={self.k_values[-1]}, more than the {n_pixels} pixels of an "
-                           f"image at this scale; use at most {n_pixels}")
+            raise LabError(f"k_values has k={self.k_values[-1]}, more than the {n_pixels} pixels of an "
+                           f"image at this scale; use at most {n_pixels}", key="k_values")
 
     def _with_k(self, k: int):
         clusterer = copy.copy(self.clusterer)

@@ -57,7 +57,7 @@ def dynamic_mu(mode: str, n_labels, *, mu: float = 5.0, alpha: float | None = No
     alpha : float, optional
         Defaults to 15 for ``fsf`` and 50 for ``scf``.
     """
-    check_choice("clusterer.mu_mode", mode, MU_MODES)
+    check_choice("mu_mode", mode, MU_MODES)
     if mode == "fixed":
         return float(mu)
     alpha = DEFAULT_ALPHA[mode] if alpha is None else alpha
@@ -180,30 +180,32 @@ class DynaSegClusterer:
                  min_labels: int = 3, k_values=(2, 3, 4, 5, 6, 8), silhouette_sample: int = 1000, lr: float = 0.1,
                  momentum: float = 0.9, weight_decay: float = 1e-4, snapshots=(), device: str = "auto",
                  sync_every: int | None = None, images_per_batch: int = 1, threads: int = 2, seed: int = 0):
-        check_range("clusterer.n_channels", n_channels, 2, integer=True)
-        check_range("clusterer.n_blocks", n_blocks, 1, integer=True)
-        check_choice("clusterer.extractor", extractor, EXTRACTORS)
-        check_range("clusterer.iterations", iterations, 1, integer=True)
-        check_choice("clusterer.mu_mode", mu_mode, MU_MODES)
-        check_range("clusterer.mu", mu, 0)
+        check_range("n_channels", n_channels, 2, integer=True)
+        check_range("n_blocks", n_blocks, 1, integer=True)
+        check_choice("extractor", extractor, EXTRACTORS)
+        check_range("iterations", iterations, 1, integer=True)
+        check_choice("mu_mode", mu_mode, MU_MODES)
+        check_range("mu", mu, 0)
         if alpha is not None:
-            check_range("clusterer.alpha", alpha, 0, low_open=True)
-        check_choice("clusterer.stop", stop, STOP_MODES)
-        check_range("clusterer.min_labels", min_labels, 2, integer=True)
-        check_range("clusterer.lr", lr, 0, low_open=True)
+            check_range("alpha", alpha, 0, low_open=True)
+        check_choice("stop", stop, STOP_MODES)
+        check_range("min_labels", min_labels, 2, integer=True)
+        check_range("lr", lr, 0, low_open=True)
         for step in snapshots:
-            check_range("clusterer.snapshots", step, 1, integer=True)
-        check_choice("clusterer.device", device, ("auto", "cpu", "cuda"))
+            check_range("snapshots", step, 1, integer=True)
+        check_choice("device", device, ("auto", "cpu", "cuda"))
         if device == "cuda" and not torch.cuda.is_available():
-            raise LabError("clusterer.device='cuda' but no CUDA device is visible; use auto or cpu")
+            raise LabError("device='cuda' but no CUDA device is visible; use auto or cpu", key="device")
         if sync_every is not None:
-            check_range("clusterer.sync_every", sync_every, 1, integer=True)
-        check_range("clusterer.images_per_batch", images_per_batch, 1, integer=True)
-        check_range("clusterer.threads", threads, 1, integer=True)
+            check_range("sync_every", sync_every, 1, integer=True)
+        check_range("images_per_batch", images_per_batch, 1, integer=True)
+        check_range("threads", threads, 1, integer=True)
         self.n_channels, self.n_blocks, self.extractor = n_channels, n_blocks, extractor
         self.iterations, self.mu_mode, self.mu, self.alpha = iterations, mu_mode, mu, alpha
         self.stop, self.min_labels = stop, min_labels
-        self.target_picker = AutoKClusterer(KMeansClusterer(fit_sample=min(2000, max(silhouette_sample, 8))),
+        check_range("silhouette_sample", silhouette_sample, 2, integer=True)
+        # the picker sets n_clusters to each of k_values in turn
+        self.target_picker = AutoKClusterer(KMeansClusterer(n_clusters=2, fit_sample=min(2000, max(silhouette_sample, 8))),
                                             k_values=k_values, silhouette_sample=silhouette_sample, seed=seed)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.snapshots = frozenset(snapshots)

@@ -29,11 +29,11 @@ class KMeansClusterer(SampledClusterer):
 
     def __init__(self, n_clusters: int = 12, n_init: int = 1, max_iter: int = 300,
                  fit_sample: int | None = 4000, seed: int = 0):
-        check_range("clusterer.n_clusters", n_clusters, 2, integer=True)
-        check_range("clusterer.n_init", n_init, 1, integer=True)
-        check_range("clusterer.max_iter", max_iter, 1, integer=True)
+        check_range("n_clusters", n_clusters, 2, integer=True)
+        check_range("n_init", n_init, 1, integer=True)
+        check_range("max_iter", max_iter, 1, integer=True)
         if fit_sample is not None:
-            check_range("clusterer.fit_sample", fit_sample, n_clusters, integer=True)
+            check_range("fit_sample", fit_sample, n_clusters, integer=True)
         super().__init__(fit_sample, seed)
         self.n_clusters = n_clusters
         self.n_init = n_init

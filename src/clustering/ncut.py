@@ -160,20 +160,20 @@ class NormalizedCutClusterer:
 
     def __init__(self, n_segments: int = 400, compactness: float = 0.1, min_size_factor: float = 0.05,
                  sigma: float = 1.0, thresh: float = 0.3, num_cuts: int = 20):
-        check_range("clusterer.n_segments", n_segments, 2, integer=True)
-        check_range("clusterer.compactness", compactness, 0, low_open=True)
-        check_range("clusterer.min_size_factor", min_size_factor, 0, 1)
-        check_range("clusterer.sigma", sigma, 0, low_open=True)
-        check_range("clusterer.thresh", thresh, 0, 2, low_open=True)
-        check_range("clusterer.num_cuts", num_cuts, 1, integer=True)
+        check_range("n_segments", n_segments, 2, integer=True)
+        check_range("compactness", compactness, 0, low_open=True)
+        check_range("min_size_factor", min_size_factor, 0, 1)
+        check_range("sigma", sigma, 0, low_open=True)
+        check_range("thresh", thresh, 0, 2, low_open=True)
+        check_range("num_cuts", num_cuts, 1, integer=True)
         self.n_segments, self.compactness, self.min_size_factor = n_segments, compactness, min_size_factor
         self.sigma, self.thresh, self.num_cuts = sigma, thresh, num_cuts
 
     def check_input(self, n_pixels: int) -> None:
         """Raise LabError when ``n_segments`` exceeds the pixels of an image."""
         if self.n_segments > n_pixels:
-            raise LabError(f"clusterer.n_segments={self.n_segments} is larger than the {n_pixels} pixels of an "
-                           f"image at this scale; use at most {n_pixels}")
+            raise LabError(f"n_segments={self.n_segments} is larger than the {n_pixels} pixels of an "
+                           f"image at this scale; use at most {n_pixels}", key="n_segments")
 
     def superpixels(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) SLIC superpixel ids ``0..S-1``, the nodes of the graph."""

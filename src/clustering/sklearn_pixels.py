@@ -28,7 +28,7 @@ class SampledClusterer:
 
     def __init__(self, fit_sample: int | None = 4000, seed: int = 0):
         if fit_sample is not None:
-            check_range("clusterer.fit_sample", fit_sample, 2, integer=True)
+            check_range("fit_sample", fit_sample, 2, integer=True)
         self.fit_sample = fit_sample
         self.seed = seed
 
@@ -40,8 +40,8 @@ class SampledClusterer:
         """Raise LabError if an image of ``n_pixels`` pixels cannot be clustered."""
         needed = getattr(self, "n_clusters", 1)
         if needed > n_pixels:
-            raise LabError(f"clusterer.n_clusters={needed} is larger than the {n_pixels} pixels of an image "
-                           f"at this scale; use at most {n_pixels} or a smaller data.scale")
+            raise LabError(f"n_clusters={needed} is larger than the {n_pixels} pixels of an image "
+                           f"at this scale; use at most {n_pixels} or a smaller data.scale", key="n_clusters")
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """Cluster the pixels of ``features``, (H, W, C); returns (H, W) int labels, -1 = noise."""
@@ -80,8 +80,8 @@ class MiniBatchKMeansClusterer(SampledClusterer):
 
 
     def __init__(self, n_clusters: int = 12, batch_size: int = 1024, fit_sample: int | None = None, seed: int = 0):
-        check_range("clusterer.n_clusters", n_clusters, 2, integer=True)
-        check_range("clusterer.batch_size", batch_size, 1, integer=True)
+        check_range("n_clusters", n_clusters, 2, integer=True)
+        check_range("batch_size", batch_size, 1, integer=True)
         super().__init__(fit_sample, seed)
         self.n_clusters, self.batch_size = n_clusters, batch_size
 
@@ -102,8 +102,8 @@ class GaussianMixtureClusterer(SampledClusterer):
 
     def __init__(self, n_clusters: int = 12, covariance_type: str = "full", fit_sample: int | None = 4000,
                  seed: int = 0):
-        check_range("clusterer.n_clusters", n_clusters, 2, integer=True)
-        check_choice("clusterer.covariance_type", covariance_type, {"full", "tied", "diag", "spherical"})
+        check_range("n_clusters", n_clusters, 2, integer=True)
+        check_choice("covariance_type", covariance_type, {"full", "tied", "diag", "spherical"})
         super().__init__(fit_sample, seed)
         self.n_clusters, self.covariance_type = n_clusters, covariance_type
 
@@ -143,10 +143,10 @@ class DBSCANClusterer(SampledClusterer):
     def __init__(self, eps: float | str = "auto", eps_scale: float = 1.5, min_samples: int = 10,
                  algorithm: str = "brute", fit_sample: int | None = 4000, seed: int = 0):
         if eps != "auto":
-            check_range("clusterer.eps", eps, 0, low_open=True)
-        check_range("clusterer.eps_scale", eps_scale, 0, low_open=True)
-        check_range("clusterer.min_samples", min_samples, 1, integer=True)
-        check_choice("clusterer.algorithm", algorithm, {"brute", "kd_tree", "ball_tree", "auto"})
+            check_range("eps", eps, 0, low_open=True)
+        check_range("eps_scale", eps_scale, 0, low_open=True)
+        check_range("min_samples", min_samples, 1, integer=True)
+        check_choice("algorithm", algorithm, {"brute", "kd_tree", "ball_tree", "auto"})
         super().__init__(fit_sample, seed)
         self.eps, self.eps_scale, self.min_samples, self.algorithm = eps, eps_scale, min_samples, algorithm
         self.fit_metrics: dict[str, float] = {}
@@ -188,9 +188,9 @@ class HDBSCANClusterer(SampledClusterer):
 
     def __init__(self, min_cluster_size: int = 40, min_samples: int | None = None, fit_sample: int | None = 4000,
                  seed: int = 0):
-        check_range("clusterer.min_cluster_size", min_cluster_size, 2, integer=True)
+        check_range("min_cluster_size", min_cluster_size, 2, integer=True)
         if min_samples is not None:
-            check_range("clusterer.min_samples", min_samples, 1, integer=True)
+            check_range("min_samples", min_samples, 1, integer=True)
         super().__init__(fit_sample, seed)
         self.min_cluster_size, self.min_samples = min_cluster_size, min_samples
 
@@ -214,8 +214,8 @@ class MeanShiftClusterer(SampledClusterer):
     def __init__(self, bandwidth: float | None = None, quantile: float = 0.1, fit_sample: int | None = 2000,
                  seed: int = 0):
         if bandwidth is not None:
-            check_range("clusterer.bandwidth", bandwidth, 0, low_open=True)
-        check_range("clusterer.quantile", quantile, 0, 1, low_open=True)
+            check_range("bandwidth", bandwidth, 0, low_open=True)
+        check_range("quantile", quantile, 0, 1, low_open=True)
         super().__init__(fit_sample, seed)
         self.bandwidth, self.quantile = bandwidth, quantile
 

@@ -25,15 +25,15 @@ class SLICClusterer:
     """
 
     def __init__(self, n_segments: int = 1500, compactness: float = 0.1, sigma: float = 0.0):
-        check_range("clusterer.n_segments", n_segments, 2, integer=True)
-        check_range("clusterer.compactness", compactness, 0, low_open=True)
-        check_range("clusterer.sigma", sigma, 0)
+        check_range("n_segments", n_segments, 2, integer=True)
+        check_range("compactness", compactness, 0, low_open=True)
+        check_range("sigma", sigma, 0)
         self.n_segments, self.compactness, self.sigma = n_segments, compactness, sigma
 
     def check_input(self, n_pixels: int) -> None:
         if self.n_segments > n_pixels:
-            raise LabError(f"clusterer.n_segments={self.n_segments} is larger than the {n_pixels} pixels of an "
-                           f"image at this scale; use at most {n_pixels}")
+            raise LabError(f"n_segments={self.n_segments} is larger than the {n_pixels} pixels of an "
+                           f"image at this scale; use at most {n_pixels}", key="n_segments")
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) superpixel labels from 0."""
@@ -54,9 +54,9 @@ class FelzenszwalbClusterer:
     """
 
     def __init__(self, scale: float = 10.0, sigma: float = 0.5, min_size: int = 5):
-        check_range("clusterer.scale", scale, 0, low_open=True)
-        check_range("clusterer.sigma", sigma, 0)
-        check_range("clusterer.min_size", min_size, 1, integer=True)
+        check_range("scale", scale, 0, low_open=True)
+        check_range("sigma", sigma, 0)
+        check_range("min_size", min_size, 1, integer=True)
         self.scale, self.sigma, self.min_size = scale, sigma, min_size
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
@@ -119,11 +119,11 @@ class AgglomerativeClusterer:
 
     def __init__(self, n_clusters: int = 12, linkage: str = "average", n_segments: int = 1500,
                  compactness: float = 0.1):
-        check_range("clusterer.n_clusters", n_clusters, 2, integer=True)
-        check_choice("clusterer.linkage", linkage, {"ward", "average", "complete", "single"})
+        check_range("n_clusters", n_clusters, 2, integer=True)
+        check_choice("linkage", linkage, {"ward", "average", "complete", "single"})
         if n_segments < n_clusters:
-            raise LabError(f"clusterer.n_segments={n_segments} is smaller than clusterer.n_clusters={n_clusters}; "
-                           "use more segments than clusters")
+            raise LabError(f"n_segments={n_segments} is smaller than n_clusters={n_clusters}; "
+                           "use more segments than clusters", key="n_segments")
         self.n_clusters, self.linkage = n_clusters, linkage
         self.superpixels = SLICClusterer(n_segments, compactness)
 
@@ -164,9 +164,13 @@ class SuperpixelFeatureClusterer:
         return getattr(self.clusterer, "fit_metrics", {})
 
     def check_input(self, n_pixels: int) -> None:
-        for part in (self.superpixels, self.clusterer):
+        for name in ("superpixels", "clusterer"):
+            part = getattr(self, name)
             if hasattr(part, "check_input"):
-                part.check_input(n_pixels)
+                try:
+                    part.check_input(n_pixels)
+                except LabError as exc:
+                    raise exc.under(name) from None
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) labels; -1 where the clusterer marks a superpixel as noise."""

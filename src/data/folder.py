@@ -47,18 +47,18 @@ class ImageFolder:
     def __init__(self, root: str, scale: int = 8, n_images: int | None = None, *, recursive: bool = False,
                  annotation_file: str = "annotations/instances_default.json", cache_frames: bool = True,
                  strict: bool = False, write_masks: bool = True):
-        check_range("data.scale", scale, 1, integer=True)
+        check_range("scale", scale, 1, integer=True)
         if n_images is not None:
-            check_range("data.n_images", n_images, 1, integer=True)
+            check_range("n_images", n_images, 1, integer=True)
         self.root = Path(str(root)).expanduser()
         if not self.root.is_dir():
-            raise LabError(f"data.root={str(root)!r} is not a folder; give data=folder a folder of images")
+            raise LabError(f"root={str(root)!r} is not a folder; give data=folder a folder of images", key="root")
         self.source, self.scale, self.cache_frames, self.write_masks = "folder", scale, cache_frames, write_masks
         files = sorted(p for p in (self.root.rglob("*") if recursive else self.root.iterdir()) if p.is_file())
         images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
         if not images:
             hint = "" if recursive else "; data.recursive=true also looks in subfolders"
-            raise LabError(f"data.root={str(root)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}){hint}")
+            raise LabError(f"root={str(root)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}){hint}", key="root")
         annotation_path = Path(annotation_file)
         self.annotation_path = annotation_path if annotation_path.is_absolute() else self.root / annotation_path
         skipped = len(files) - len(images) - (self.annotation_path in files)

@@ -179,13 +179,13 @@ class FootballDataset:
                  image_dir: str = "images", annotation_file: str = "annotations/instances_default.json",
                  synthetic_root: str | None = None, synthetic_images: int = 12, cache_frames: bool = True,
                  strict: bool = False, warn_synthetic: bool = True, write_masks: bool = True):
-        check_range("data.scale", scale, 1, integer=True)
+        check_range("scale", scale, 1, integer=True)
         if n_images is not None:
-            check_range("data.n_images", n_images, 1, integer=True)
-        check_range("data.seed", seed, 0, integer=True)
+            check_range("n_images", n_images, 1, integer=True)
+        check_range("seed", seed, 0, integer=True)
         if root is None or str(root) == "":
             if synthetic_root is None:
-                raise LabError("data.root is null and data.synthetic_root is null; set one of them")
+                raise LabError("root is null and synthetic_root is null; set one of them", key="root")
             self.source = "synthetic"
             root = ensure_synthetic_dataset(synthetic_root, n_images=synthetic_images)
             if warn_synthetic:
@@ -202,8 +202,8 @@ class FootballDataset:
         self.image_dir = self.root / image_dir
         self.annotation_path = self.root / annotation_file
         if not self.root.is_dir():
-            raise LabError(f"data.root={str(root)!r} is not a folder; point it (or FOOTBALL_DATA) at a dataset "
-                           "with images/ and annotations/, or leave it unset for the synthetic set")
+            raise LabError(f"root={str(root)!r} is not a folder; point it (or FOOTBALL_DATA) at a dataset "
+                           "with images/ and annotations/, or leave it unset for the synthetic set", key="root")
         self.coco = _load_coco(self.annotation_path, strict=strict)
         self.image_ids = self._sample(n_images)
         for image_id in self.image_ids:
@@ -244,8 +244,8 @@ class FootballDataset:
                            f"is missing from {self.image_dir}")
         w, h = self.image_size(image_id)
         if w < 1 or h < 1:
-            raise LabError(f"data.scale={self.scale} leaves no pixels of a {info['width']}x{info['height']} "
-                           f"image; use a scale of at most {min(info['width'], info['height'])}")
+            raise LabError(f"scale={self.scale} leaves no pixels of a {info['width']}x{info['height']} "
+                           f"image; use a scale of at most {min(info['width'], info['height'])}", key="scale")
 
     def __len__(self) -> int:
         return len(self.image_ids)

@@ -47,37 +47,37 @@ class VideoFile:
                  max_frames: int | None = None, *, write_masks: bool = True):
         import av
 
-        check_range("data.scale", scale, 1, integer=True)
-        check_range("data.start", start, 0)
-        check_range("data.stride", stride, 1, integer=True)
+        check_range("scale", scale, 1, integer=True)
+        check_range("start", start, 0)
+        check_range("stride", stride, 1, integer=True)
         if max_frames is not None:
-            check_range("data.max_frames", max_frames, 1, integer=True)
+            check_range("max_frames", max_frames, 1, integer=True)
         if end is not None:
-            check_range("data.end", end, 0)
+            check_range("end", end, 0)
             if end <= start:
-                raise LabError(f"data.start={start} is not before data.end={end}; give a start before the end "
-                               "(seconds)")
+                raise LabError(f"start={start} is not before end={end}; give a start before the end "
+                               "(seconds)", key="start")
         self.path = self.root = Path(str(path)).expanduser()
         if not self.path.is_file():
-            raise LabError(f"data.path={str(path)!r} does not exist; give data=video the path of a video file")
+            raise LabError(f"path={str(path)!r} does not exist; give data=video the path of a video file", key="path")
         self.scale, self.start, self.end, self.stride, self.max_frames = scale, start, end, stride, max_frames
         self.write_masks, self.cache_frames = write_masks, False
         try:
             with av.open(str(self.path)) as container:
                 if not container.streams.video:
-                    raise LabError(f"data.path={str(path)!r} has no video stream; give a video file")
+                    raise LabError(f"path={str(path)!r} has no video stream; give a video file", key="path")
                 stream = container.streams.video[0]
                 self.width, self.height = stream.codec_context.width, stream.codec_context.height
                 self.fps = float(stream.average_rate or stream.guessed_rate or 25)
                 first = next(container.decode(stream), None)
         except av.FFmpegError as exc:
-            raise LabError(f"data.path={str(path)!r} is not a video FFmpeg can read ({exc}); give a video file") \
-                from None
+            raise LabError(f"path={str(path)!r} is not a video FFmpeg can read ({exc}); give a video file",
+                           key="path") from None
         if first is None or not self.width or not self.height:
-            raise LabError(f"data.path={str(path)!r} holds no video frames; give a video with at least one frame")
+            raise LabError(f"path={str(path)!r} holds no video frames; give a video with at least one frame", key="path")
         if min(working_size(self.width, self.height, scale)) < 1:
-            raise LabError(f"data.scale={scale} leaves no pixels of a {self.width}x{self.height} video; "
-                           "use a smaller scale")
+            raise LabError(f"scale={scale} leaves no pixels of a {self.width}x{self.height} video; "
+                           "use a smaller scale", key="scale")
         #: set when decoding stopped on a damaged frame: the frames before it were streamed
         self.error: str | None = None
 

@@ -30,8 +30,8 @@ class ColorSpace:
     """
 
     def __init__(self, space: str = "lab", weight: float = 1.0):
-        check_choice("features.color.space", space, COLOR_SPACES)
-        check_range("features.color.weight", weight, 0)
+        check_choice("space", space, COLOR_SPACES)
+        check_range("weight", weight, 0)
         self.space = space
         self.weight = weight
 
@@ -51,7 +51,7 @@ class PixelPosition:
     """
 
     def __init__(self, weight: float = 0.5, center_distance: bool = False):
-        check_range("features.position.weight", weight, 0)
+        check_range("weight", weight, 0)
         self.weight = weight
         self.center_distance = center_distance
 
@@ -83,10 +83,10 @@ class Texture:
     """
 
     def __init__(self, window: int = 3, weight: float = 0.5):
-        check_range("features.texture.window", window, 3, integer=True)
+        check_range("window", window, 3, integer=True)
         if window % 2 == 0:
-            raise LabError(f"features.texture.window={window} must be odd; use {window + 1}")
-        check_range("features.texture.weight", weight, 0)
+            raise LabError(f"window={window} must be odd; use {window + 1}", key="window")
+        check_range("weight", weight, 0)
         self.window = window
         self.weight = weight
 

@@ -47,11 +47,11 @@ class CNNFeatures:
 
     def __init__(self, backbone, input_scale: int = 4, n_components: int | None = 16, pca_sample: int = 4000,
                  weight: float = 1.0, cache_dir: str | None = None, seed: int = 0):
-        check_range("features.cnn.input_scale", input_scale, 1, integer=True)
+        check_range("input_scale", input_scale, 1, integer=True)
         if n_components is not None:
-            check_range("features.cnn.n_components", n_components, 1, sum(backbone.channels), integer=True)
-        check_range("features.cnn.pca_sample", pca_sample, 2, integer=True)
-        check_range("features.cnn.weight", weight, 0)
+            check_range("n_components", n_components, 1, sum(backbone.channels), integer=True)
+        check_range("pca_sample", pca_sample, 2, integer=True)
+        check_range("weight", weight, 0)
         self.backbone = backbone
         self.input_scale = input_scale
         self.n_components = n_components

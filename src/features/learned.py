@@ -33,13 +33,13 @@ class LearnedFeatures:
 
     def __init__(self, checkpoint: str, architecture: str, layer: str = "code", weight: float = 1.0,
                  threads: int = 2):
-        check_range("features.learned.weight", weight, 0)
-        check_range("features.learned.threads", threads, 1, integer=True)
-        self.model, self.description = load_model(checkpoint, option="features.learned.checkpoint",
+        check_range("weight", weight, 0)
+        check_range("threads", threads, 1, integer=True)
+        self.model, self.description = load_model(checkpoint, option="checkpoint",
                                                    expected=architecture)
         if layer not in self.model.feature_info:
-            raise LabError(f"features.learned.layer={layer!r} is not a map of {architecture}; choose one of "
-                           f"{list(self.model.feature_info)}")
+            raise LabError(f"layer={layer!r} is not a map of {architecture}; choose one of "
+                           f"{list(self.model.feature_info)}", key="layer")
         self.checkpoint, self.layer, self.weight, self.threads = checkpoint, layer, weight, threads
 
     @property

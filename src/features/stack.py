@@ -45,8 +45,8 @@ class FeatureStack:
     def __init__(self, blocks: Mapping):
         self.blocks = {name: block for name, block in blocks.items() if block is not None}
         if not any(block.weight > 0 for block in self.blocks.values()):
-            raise LabError(f"features.blocks={sorted(self.blocks)} has no block with weight > 0; "
-                           "give at least one block a positive weight")
+            raise LabError(f"blocks={sorted(self.blocks)} has no block with weight > 0; "
+                           "give at least one block a positive weight", key="blocks")
 
     @property
     def tags(self) -> dict[str, str]:

@@ -28,8 +28,8 @@ class ConvAutoencoder(MapModel):
 
     def __init__(self, in_channels: int = 3, widths=(16, 32, 64), code_channels: int = 8):
         super().__init__()
-        check_range("model.in_channels", in_channels, 1, integer=True)
-        check_range("model.code_channels", code_channels, 1, integer=True)
+        check_range("in_channels", in_channels, 1, integer=True)
+        check_range("code_channels", code_channels, 1, integer=True)
         self.widths = check_widths(widths)
         self.multiple = 2 ** len(self.widths)
         channels = (in_channels, *self.widths)

@@ -40,9 +40,9 @@ def double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
 def check_widths(widths) -> tuple[int, ...]:
     widths = tuple(widths)
     if not widths:
-        raise LabError("model.widths=[] has no level; give channel counts per level, e.g. [16, 32, 64]")
+        raise LabError("widths=[] has no level; give channel counts per level, e.g. [16, 32, 64]", key="widths")
     for width in widths:
-        check_range("model.widths", width, 1, integer=True)
+        check_range("widths", width, 1, integer=True)
     return widths
 
 

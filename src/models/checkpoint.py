@@ -34,15 +34,16 @@ def load_model(folder: str | Path, *, option: str, expected: str | None = None) 
     description_file, weights_file = folder / "model.json", folder / "weights.pt"
     if not description_file.is_file() or not weights_file.is_file():
         raise LabError(f"{option}={str(folder)!r} holds no trained model (model.json and weights.pt); train one "
-                       "with `python -m src.train` or give a runs:/<run_id>/model URI")
+                       "with `python -m src.train` or give a runs:/<run_id>/model URI", key=option)
     description = json.loads(description_file.read_text())
     if expected is not None and description.get("name") != expected:
         raise LabError(f"{option}={str(folder)!r} is a {description.get('name')!r} checkpoint, not {expected!r}; "
-                       f"give a {expected} checkpoint or set the architecture to {description.get('name')!r}")
+                       f"give a {expected} checkpoint or set the architecture to {description.get('name')!r}",
+                       key=option)
     model = create_model(description["name"], **description["kwargs"])
     try:
         model.load_state_dict(torch.load(weights_file, map_location="cpu", weights_only=True))
     except (RuntimeError, KeyError) as exc:
         raise LabError(f"{option}={str(folder)!r}: weights.pt does not fit the architecture in model.json "
-                       f"({str(exc).splitlines()[0][:120]})") from None
+                       f"({str(exc).splitlines()[0][:120]})", key=option) from None
     return model.eval(), description

@@ -15,8 +15,8 @@ def list_models() -> list[str]:
 
 def create_model(name: str, **kwargs):
     """Build a registered model; ``kwargs`` are its constructor's (see its docstring)."""
-    check_choice("model.name", name, MODELS)
+    check_choice("name", name, MODELS)
     try:
         return MODELS[name](**kwargs)
     except TypeError as exc:
-        raise LabError(f"model.name={name!r}: {exc}") from None
+        raise LabError(f"name={name!r}: {exc}", key="name") from None

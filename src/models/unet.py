@@ -28,8 +28,8 @@ class UNet(MapModel):
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, widths=(16, 32, 64, 128)):
         super().__init__()
-        check_range("model.in_channels", in_channels, 1, integer=True)
-        check_range("model.out_channels", out_channels, 1, integer=True)
+        check_range("in_channels", in_channels, 1, integer=True)
+        check_range("out_channels", out_channels, 1, integer=True)
         self.widths = check_widths(widths)
         self.reconstructs = out_channels == in_channels
         self.multiple = 2 ** (len(self.widths) - 1)

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import measure
 
-from src.errors import check_choice
+from src.errors import LabError, check_choice
 from src.postprocess.steps import MaskState
 
 
@@ -65,9 +65,14 @@ class PostprocessChain:
     """
 
     def __init__(self, steps: Mapping, connectivity: int = 2):
-        check_choice("postprocess.connectivity", connectivity, {1, 2})
+        check_choice("connectivity", connectivity, {1, 2})
         self.steps = {name: step for name, step in steps.items() if step is not None}
         self.connectivity = connectivity
+        field = False
+        for name, step in self.steps.items():
+            if getattr(step, "needs_field", False) and not field:
+                raise LabError(f"steps.{name} needs a field mask; put the 'field' step before it", key=f"steps.{name}")
+            field = field or getattr(step, "gives_field", False)
 
     def __call__(self, labels: np.ndarray, image: np.ndarray) -> PlayerMask:
         """Turn a label map (H, W) and its image (H, W, 3) into a PlayerMask."""

@@ -98,9 +98,9 @@ class GrabCutRefine:
     """
 
     def __init__(self, padding: float = 1.0, iterations: int = 1, seed: int = 0):
-        check_range("postprocess.grabcut.padding", padding, 0)
-        check_range("postprocess.grabcut.iterations", iterations, 1, integer=True)
-        check_range("postprocess.grabcut.seed", seed, 0, 2 ** 31 - 1, integer=True)
+        check_range("padding", padding, 0)
+        check_range("iterations", iterations, 1, integer=True)
+        check_range("seed", seed, 0, 2 ** 31 - 1, integer=True)
         self.padding = padding
         self.iterations = iterations
         self.seed = seed

@@ -111,21 +111,23 @@ class StandingOnPitch:
     rounds : int, default 4, >= 0
     """
 
+    needs_field = True
+
     def __init__(self, border_fraction: float = 0.5, window: float = 0.25, span: float = 0.25, tall: float = 4.0,
                  wide: float = 1.0, contact: float = 0.5, rounds: int = 4):
-        check_range("postprocess.standing.window", window, 0, 1, low_open=True)
-        check_range("postprocess.standing.span", span, 0)
-        check_range("postprocess.standing.tall", tall, 0, low_open=True)
-        check_range("postprocess.standing.wide", wide, 0, low_open=True)
-        check_range("postprocess.standing.contact", contact, 0, 1)
-        check_range("postprocess.standing.rounds", rounds, 0, integer=True)
+        check_range("window", window, 0, 1, low_open=True)
+        check_range("span", span, 0)
+        check_range("tall", tall, 0, low_open=True)
+        check_range("wide", wide, 0, low_open=True)
+        check_range("contact", contact, 0, 1)
+        check_range("rounds", rounds, 0, integer=True)
         self.enclosed = EnclosedByField(border_fraction)
         self.window, self.span, self.tall, self.wide = window, span, tall, wide
         self.contact, self.rounds = contact, rounds
 
     def __call__(self, state: MaskState) -> MaskState:
         if state.field is None:
-            raise LabError("postprocess.steps.standing needs a field mask; put the 'field' step before it")
+            raise LabError("StandingOnPitch needs a field mask; run FieldClusters before it")
         enclosed = self.enclosed(state).mask
         area = pitch_area(state.field, self.window)
         bases = ndi.binary_opening(state.mask & area & ~enclosed, structure=np.ones((2, 2), bool))

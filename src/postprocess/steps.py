@@ -79,10 +79,13 @@ class FieldClusters:
         accepts any colour as the pitch.
     """
 
+    #: sets ``MaskState.field``, which later steps may need
+    gives_field = True
+
     def __init__(self, max_distance: float = 25.0, max_green_a: float | None = 0.0):
-        check_range("postprocess.field.max_distance", max_distance, 0, low_open=True)
+        check_range("max_distance", max_distance, 0, low_open=True)
         if max_green_a is not None:
-            check_range("postprocess.field.max_green_a", max_green_a)
+            check_range("max_green_a", max_green_a)
         self.max_distance = max_distance
         self.max_green_a = max_green_a
 
@@ -113,13 +116,15 @@ class EnclosedByField:
     border_fraction : float, default 0.5, in [0, 1]
     """
 
+    needs_field = True
+
     def __init__(self, border_fraction: float = 0.5):
-        check_range("postprocess.enclosed.border_fraction", border_fraction, 0, 1)
+        check_range("border_fraction", border_fraction, 0, 1)
         self.border_fraction = border_fraction
 
     def __call__(self, state: MaskState) -> MaskState:
         if state.field is None:
-            raise LabError("postprocess.steps.enclosed needs a field mask; put the 'field' step before it")
+            raise LabError("EnclosedByField needs a field mask; run FieldClusters before it")
         padded = np.pad(state.field, 1, constant_values=False)
         for side in ((0, slice(None)), (-1, slice(None)), (slice(None), 0), (slice(None), -1)):
             if state.field[side].mean() > self.border_fraction:
@@ -137,7 +142,7 @@ class DropLargeClusters:
     """
 
     def __init__(self, max_fraction: float = 0.05):
-        check_range("postprocess.large.max_fraction", max_fraction, 0, 1, low_open=True)
+        check_range("max_fraction", max_fraction, 0, 1, low_open=True)
         self.max_fraction = max_fraction
 
     def __call__(self, state: MaskState) -> MaskState:
@@ -160,7 +165,7 @@ class RemoveThin:
     """
 
     def __init__(self, width: int = 2):
-        check_range("postprocess.thin.width", width, 1, integer=True)
+        check_range("width", width, 1, integer=True)
         self.width = width
 
     def __call__(self, state: MaskState) -> MaskState:
@@ -187,7 +192,7 @@ class RemoveLines:
     """
 
     def __init__(self, max_elongation: float = 10.0):
-        check_range("postprocess.lines.max_elongation", max_elongation, 1, low_open=True)
+        check_range("max_elongation", max_elongation, 1, low_open=True)
         self.max_elongation = max_elongation
 
     def __call__(self, state: MaskState) -> MaskState:
@@ -208,7 +213,7 @@ class RemoveSmall:
     """
 
     def __init__(self, min_size: int = 3):
-        check_range("postprocess.small.min_size", min_size, 1, integer=True)
+        check_range("min_size", min_size, 1, integer=True)
         self.min_size = min_size
 
     def __call__(self, state: MaskState) -> MaskState:
@@ -247,7 +252,7 @@ class MergeSimilarRegions:
     """
 
     def __init__(self, threshold: float = 8.0):
-        check_range("postprocess.merge.threshold", threshold, 0, low_open=True)
+        check_range("threshold", threshold, 0, low_open=True)
         self.threshold = threshold
 
     def __call__(self, state: MaskState) -> MaskState:
@@ -269,7 +274,7 @@ class CloseMask:
     """
 
     def __init__(self, radius: int = 1):
-        check_range("postprocess.close.radius", radius, 1, integer=True)
+        check_range("radius", radius, 1, integer=True)
         self.radius = radius
 
     def __call__(self, state: MaskState) -> MaskState:
@@ -285,7 +290,7 @@ class FillHoles:
     """
 
     def __init__(self, max_size: int = 16):
-        check_range("postprocess.fill.max_size", max_size, 1, integer=True)
+        check_range("max_size", max_size, 1, integer=True)
         self.max_size = max_size
 
     def __call__(self, state: MaskState) -> MaskState:
@@ -315,9 +320,9 @@ class ReclusterCandidates:
     """
 
     def __init__(self, n_clusters: int = 4, max_distance: float = 20.0, pixels: str = "candidates", seed: int = 0):
-        check_range("postprocess.recluster.n_clusters", n_clusters, 2, integer=True)
-        check_range("postprocess.recluster.max_distance", max_distance, 0, low_open=True)
-        check_choice("postprocess.recluster.pixels", pixels, {"candidates", "noise"})
+        check_range("n_clusters", n_clusters, 2, integer=True)
+        check_range("max_distance", max_distance, 0, low_open=True)
+        check_choice("pixels", pixels, {"candidates", "noise"})
         self.n_clusters = n_clusters
         self.max_distance = max_distance
         self.pixels = pixels

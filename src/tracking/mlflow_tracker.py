@@ -105,7 +105,7 @@ class MLflowTracker:
     def __init__(self, tracking_uri: str, experiment_name: str = "football-players",
                  artifact_location: str | None = None, run_name: str | None = None, log_images: bool = True,
                  image_width: int = 960):
-        check_range("logger.image_width", image_width, 1, integer=True)
+        check_range("image_width", image_width, 1, integer=True)
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.artifact_location = artifact_location
@@ -138,8 +138,8 @@ class MLflowTracker:
         except LabError:
             raise
         except Exception as exc:  # SQLAlchemy, sqlite3, OS and MLflow errors alike
-            raise LabError(f"logger.tracking_uri={shown} cannot be used: {_root_cause(exc)}; point "
-                           "MLFLOW_TRACKING_URI (or logger.tracking_uri) at a writable store") from None
+            raise LabError(f"tracking_uri={shown} cannot be used: {_root_cause(exc)}; point "
+                           "MLFLOW_TRACKING_URI (or logger.tracking_uri) at a writable store", key="tracking_uri") from None
 
     def _probe_database(self) -> None:
         """Connect once to a database store, without MLflow's minutes of retries for an unreachable server."""
