@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from skimage import color
 
+from src.devices import torch_device
 from src.errors import LabError, check_choice, check_range
 from src.metrics import dice, hungarian_miou, iou, overlap_counts, pooled_scores
 from src.models.blocks import images_to_tensor
@@ -48,10 +49,8 @@ class TrainSettings:
         check_choice("train.loss", self.loss, LOSSES[task])
         check_range("train.foreground_weight", self.foreground_weight, 0)
         check_choice("train.frames", self.frames, FRAME_SETS)
-        check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        torch_device(self.device, "train.device")
         check_range("train.threads", self.threads, 1, integer=True)
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise LabError("train.device='cuda' but no CUDA device is visible; use auto or cpu")
 
 
 def training_ids(all_ids, eval_ids, frames: str, allow_overlap: bool) -> list[int]:
@@ -106,8 +105,7 @@ def train(model: torch.nn.Module, images: np.ndarray, targets: np.ndarray | None
     ``targets`` (N, H, W) bool masks, BCE + soft Dice. Batches are shuffled
     and flipped from ``seed``. ``on_epoch(epoch, loss)`` is called after each epoch.
     """
-    device = torch.device("cuda" if settings.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if settings.device == "auto" else settings.device)
+    device = torch_device(settings.device, "train.device")
     x = images_to_tensor(images)
     if targets is not None:
         y = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))[:, None]

@@ -30,6 +30,7 @@ from torch import nn
 from src.clustering.auto_k import AutoKClusterer
 from src.clustering.fit import ClusterFit
 from src.clustering.kmeans import KMeansClusterer
+from src.devices import torch_device
 from src.errors import LabError, check_choice, check_range
 from src.progress import progress
 from src.torch_threads import torch_threads
@@ -193,9 +194,7 @@ class DynaSegClusterer:
         check_range("lr", lr, 0, low_open=True)
         for step in snapshots:
             check_range("snapshots", step, 1, integer=True)
-        check_choice("device", device, ("auto", "cpu", "cuda"))
-        if device == "cuda" and not torch.cuda.is_available():
-            raise LabError("device='cuda' but no CUDA device is visible; use auto or cpu", key="device")
+        self.device = torch_device(device)
         if sync_every is not None:
             check_range("sync_every", sync_every, 1, integer=True)
         check_range("images_per_batch", images_per_batch, 1, integer=True)
@@ -205,12 +204,11 @@ class DynaSegClusterer:
         self.stop, self.min_labels = stop, min_labels
         check_range("silhouette_sample", silhouette_sample, 2, integer=True)
         # the picker sets n_clusters to each of k_values in turn
-        self.target_picker = AutoKClusterer(KMeansClusterer(n_clusters=2, fit_sample=min(2000, max(silhouette_sample, 8))),
+        self.target_picker = AutoKClusterer(KMeansClusterer(n_clusters=2,
+                                                            fit_sample=min(2000, max(silhouette_sample, 8))),
                                             k_values=k_values, silhouette_sample=silhouette_sample, seed=seed)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.snapshots = frozenset(snapshots)
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                                   "cpu" if device == "auto" else device)
         self.sync_every = sync_every or (10 if self.device.type == "cuda" else 1)
         self.images_per_batch, self.threads, self.seed = images_per_batch, threads, seed
         self.fit_metrics: dict[str, float] = {}

@@ -7,8 +7,8 @@ from scipy import linalg, sparse
 from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import slic
 
-from src.clustering.superpixels import _relabel, region_adjacency, segment_means
-from src.errors import LabError, check_range
+from src.clustering.superpixels import _relabel, check_segments, region_adjacency, segment_means
+from src.errors import check_range
 
 
 def similarity_graph(features: np.ndarray, segments: np.ndarray, sigma: float) -> sparse.csr_matrix:
@@ -171,9 +171,7 @@ class NormalizedCutClusterer:
 
     def check_input(self, n_pixels: int) -> None:
         """Raise LabError when ``n_segments`` exceeds the pixels of an image."""
-        if self.n_segments > n_pixels:
-            raise LabError(f"n_segments={self.n_segments} is larger than the {n_pixels} pixels of an "
-                           f"image at this scale; use at most {n_pixels}", key="n_segments")
+        check_segments(self.n_segments, n_pixels)
 
     def superpixels(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) SLIC superpixel ids ``0..S-1``, the nodes of the graph."""

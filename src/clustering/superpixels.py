@@ -10,6 +10,7 @@ from skimage.segmentation import felzenszwalb, slic
 from sklearn.cluster import AgglomerativeClustering
 
 from src.errors import LabError, check_choice, check_range
+from src.labels import label_means
 
 
 class SLICClusterer:
@@ -31,9 +32,7 @@ class SLICClusterer:
         self.n_segments, self.compactness, self.sigma = n_segments, compactness, sigma
 
     def check_input(self, n_pixels: int) -> None:
-        if self.n_segments > n_pixels:
-            raise LabError(f"n_segments={self.n_segments} is larger than the {n_pixels} pixels of an "
-                           f"image at this scale; use at most {n_pixels}", key="n_segments")
+        check_segments(self.n_segments, n_pixels)
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) superpixel labels from 0."""
@@ -69,6 +68,13 @@ class FelzenszwalbClusterer:
         return segments.astype(np.int64)
 
 
+def check_segments(n_segments: int, n_pixels: int) -> None:
+    """Raise LabError when ``n_segments`` superpixels are asked of an image of ``n_pixels`` pixels."""
+    if n_segments > n_pixels:
+        raise LabError(f"n_segments={n_segments} is larger than the {n_pixels} pixels of an "
+                       f"image at this scale; use at most {n_pixels}", key="n_segments")
+
+
 def _relabel(segments: np.ndarray) -> np.ndarray:
     """Segment ids made consecutive from 0, same shape."""
     _, consecutive = np.unique(segments, return_inverse=True)
@@ -77,12 +83,7 @@ def _relabel(segments: np.ndarray) -> np.ndarray:
 
 def segment_means(features: np.ndarray, segments: np.ndarray) -> np.ndarray:
     """Mean feature of each segment: (H, W, C) features and (H, W) ids 0..n-1 -> (n, C)."""
-    flat = features.reshape(-1, features.shape[-1])
-    ids = segments.ravel()
-    counts = np.bincount(ids)
-    sums = np.stack([np.bincount(ids, weights=flat[:, c], minlength=len(counts)) for c in range(flat.shape[1])],
-                    axis=1)
-    return sums / np.maximum(counts, 1)[:, None]
+    return label_means(features, segments)[0]
 
 
 def region_adjacency(segments: np.ndarray, connectivity: int = 1) -> sparse.csr_matrix:

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 

@@ -14,6 +14,7 @@ from skimage import color, graph, measure, morphology
 from sklearn.cluster import KMeans
 
 from src.errors import LabError, check_choice, check_range
+from src.labels import label_means
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,7 @@ def cluster_mean_colors(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     means : (K, 3) float ndarray
     counts : (K,) int ndarray
     """
-    flat = labels.reshape(-1)
-    rgb = image.reshape(-1, 3).astype(np.float64) / 255.0
-    keep = flat >= 0
-    k = int(flat.max()) + 1 if keep.any() else 0
-    counts = np.bincount(flat[keep], minlength=k)
-    sums = np.stack([np.bincount(flat[keep], weights=rgb[keep, c], minlength=k) for c in range(3)], axis=1)
-    mean_rgb = sums / np.maximum(counts, 1)[:, None]
+    mean_rgb, counts = label_means(image.reshape(-1, 3).astype(np.float64) / 255.0, labels)
     return color.rgb2lab(mean_rgb[None]).reshape(-1, 3), counts
 
 
