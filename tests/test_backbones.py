@@ -7,7 +7,7 @@ import pytest
 import timm
 import torch
 
-from src.backbones import create_backbone, list_offline_weights, map_by_order, offline_state_dict
+from src.backbones import create_backbone, list_backbones, list_offline_weights, map_by_order, offline_state_dict
 from src.backbones.weights import weights_file
 from src.errors import LabError
 
@@ -148,3 +148,20 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
 
 def test_weights_file_of_unknown_architecture_is_none():
     assert weights_file("resnet18") is None
+
+
+def _net_without_stages(pretrained=False, **kwargs):
+    """An architecture timm knows but cannot cut into stages, like a plain nn.Module registered by hand."""
+    if kwargs.get("features_only"):
+        raise RuntimeError("features_only not implemented for lab_test_plain_net")
+    return torch.nn.Identity()
+
+
+def test_list_backbones_keeps_only_architectures_that_give_stages():
+    if not timm.is_model("lab_test_plain_net"):
+        _net_without_stages.__name__ = "lab_test_plain_net"
+        timm.models.register_model(_net_without_stages)
+    assert timm.list_models("lab_test_plain_net") == ["lab_test_plain_net"]
+    assert list_backbones("lab_test_plain_net") == []
+    assert "resnet18" in list_backbones("resnet1*")
+

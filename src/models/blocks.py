@@ -16,10 +16,6 @@ class MapModel(nn.Module):
 
     feature_info: dict[str, tuple[int, int]]
 
-    @property
-    def feature_names(self) -> list[str]:
-        return list(self.feature_info)
-
     def feature_maps(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
