@@ -17,7 +17,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from src.compose import build, build_tracker
-from src.errors import LabError, check_choice
+from src.errors import LabError
 from src.signals import stop_signals, stops_as_interrupts
 from src.urls import redact
 
@@ -29,19 +29,16 @@ def prepare(cfg: DictConfig) -> dict:
     import torch
 
     from src.data import FootballDataset
-    from src.models import create_model
-    from src.models.checkpoint import TASKS
     from src.training import LOSSES, TrainSettings, training_ids
 
-    check_choice("model.task", cfg.model.task, TASKS)
-    options = OmegaConf.to_container(cfg.train, resolve=True)
-    options["loss"] = options["loss"] or LOSSES[cfg.model.task][0]
-    settings = TrainSettings(**options)
-    settings.check(cfg.model.task)
     # the initial weights are a random choice too: they come from the config's seed, not the global generator
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        model = create_model(cfg.model.name, **OmegaConf.to_container(cfg.model.kwargs, resolve=True))
+        model = build(cfg.model, "model")
+    options = OmegaConf.to_container(cfg.train, resolve=True)
+    options["loss"] = options["loss"] or LOSSES[model.task][0]
+    settings = TrainSettings(**options)
+    settings.check(model.task)
     evaluation = build(cfg.data, "data")
     everything = FootballDataset(**_all_frames(cfg))
     ids = training_ids(everything.image_ids, evaluation.image_ids, settings.frames, settings.allow_overlap)
@@ -64,7 +61,8 @@ def _all_frames(cfg: DictConfig) -> dict:
 def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
     """Train, score, save and log one model; returns the scores and the MLflow run id."""
     from src import viz
-    from src.models.checkpoint import save_model
+    from src.models import model_name
+    from src.models.checkpoint import model_folder, save_model
     from src.training import evaluate_reconstruction, evaluate_segmentation, predict, train
 
     tracker = build_tracker(cfg)
@@ -72,11 +70,13 @@ def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
     settings, model = parts["settings"], parts["model"]
     images = np.stack([f.image for f in parts["train_frames"]])
     eval_images = np.stack([f.image for f in parts["eval_frames"]])
-    segmentation = cfg.model.task == "segmentation"
+    name, task = model_name(model), model.task
+    out_dir = model_folder(cfg.paths.models_dir, model) if cfg.out_dir is None else cfg.out_dir
+    segmentation = task == "segmentation"
     targets = np.stack([f.mask for f in parts["train_frames"]]) if segmentation else None
     params = OmegaConf.to_container(cfg, resolve=True)
     params.pop("paths", None)
-    tags = {"task": "train", "model.task": cfg.model.task, "supervised": str(segmentation).lower(),
+    tags = {"task": "train", "model.task": task, "supervised": str(segmentation).lower(),
             "train.n_frames": str(len(images)), "dataset": parts["dataset"].source}
     with tracker.run(params, tags=tags) as run_id:
         history = train(model, images, targets, settings, seed=cfg.seed,
@@ -98,14 +98,15 @@ def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
             tracker.log_image(picture, f"{'predictions' if segmentation else 'reconstructions'}/{frame.stem}.png")
         meta = {"mlflow_run_id": run_id, "train_image_ids": [f.image_id for f in parts["train_frames"]],
                 "scale": parts["dataset"].scale, "settings": dataclasses.asdict(settings)}
-        kwargs = OmegaConf.to_container(cfg.model.kwargs, resolve=True)
-        save_model(model.cpu(), cfg.out_dir, name=cfg.model.name, kwargs=kwargs, task=cfg.model.task, meta=meta)
+        kwargs = {key: value for key, value in OmegaConf.to_container(cfg.model, resolve=True).items()
+                  if key != "_target_"}
+        save_model(model.cpu(), out_dir, name=name, kwargs=kwargs, task=task, meta=meta)
         with tempfile.TemporaryDirectory() as tmp:
-            save_model(model, tmp, name=cfg.model.name, kwargs=kwargs, task=cfg.model.task, meta=meta)
+            save_model(model, tmp, name=name, kwargs=kwargs, task=task, meta=meta)
             tracker.log_folder(tmp, "model")
-    log.info("trained %s (%s) on %d frames in %.1f s; %s", cfg.model.name, cfg.model.task, len(images),
+    log.info("trained %s (%s) on %d frames in %.1f s; %s", name, task, len(images),
              scores["train_seconds"], ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
-    log.info("model in %s and in MLflow run %s (runs:/%s/model)", cfg.out_dir, run_id, run_id)
+    log.info("model in %s and in MLflow run %s (runs:/%s/model)", out_dir, run_id, run_id)
     return scores, run_id
 
 

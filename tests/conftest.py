@@ -54,17 +54,18 @@ def football_root() -> Path:
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory) -> Path:
     """Untrained models of every conf/model option, saved where the learned feature sets look for them."""
+    from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from src.models import create_model
-    from src.models.checkpoint import save_model
+    from src.models import model_name
+    from src.models.checkpoint import model_folder, save_model
 
     folder = tmp_path_factory.mktemp("models")
     for path in sorted(Path(CONF_DIR, "model").glob("*.yaml")):
         spec = OmegaConf.load(path)
-        kwargs = OmegaConf.to_container(spec.kwargs)
-        save_model(create_model(spec.name, **kwargs), folder / f"{spec.name}_{spec.task}", name=spec.name,
-                   kwargs=kwargs, task=spec.task)
+        model = instantiate(spec)
+        kwargs = {key: value for key, value in OmegaConf.to_container(spec).items() if key != "_target_"}
+        save_model(model, model_folder(folder, model), name=model_name(model), kwargs=kwargs, task=model.task)
     return folder
 
 

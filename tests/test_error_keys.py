@@ -24,7 +24,7 @@ from src.errors import LabError
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 BAD_VALUES = (-1, 10**9)
-GROUPS = ("clusterer", "features", "postprocess", "data", "logger", "backbone")
+GROUPS = ("clusterer", "features", "postprocess", "data", "logger", "backbone", "model")
 # a group built as part of another: the backbone is the CNN feature block's network
 BUILT_IN = {"backbone": "features"}
 NEEDS = {"backbone": ("features=cnn",)}

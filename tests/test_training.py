@@ -116,7 +116,7 @@ def test_train_then_cluster_its_features_by_run_id(make_train_cfg, make_cfg):
     from src.run import run_and_log
     from src.train import run_training
 
-    cfg = make_train_cfg("model=autoencoder", "model.kwargs.widths=[8,16]", "model.kwargs.code_channels=4",
+    cfg = make_train_cfg("model=autoencoder", "model.widths=[8,16]", "model.code_channels=4",
                          "train.epochs=2", "train.batch_size=2", "data.n_images=2", "data.scale=16")
     scores, run_id = run_training(cfg)
     client = MlflowClient(cfg.logger.tracking_uri)
@@ -136,7 +136,7 @@ def test_train_then_cluster_its_features_by_run_id(make_train_cfg, make_cfg):
 def test_the_same_training_config_gives_the_same_model(make_train_cfg):
     from src.train import run_training
 
-    overrides = ("model=unet_recon", "model.kwargs.widths=[4,8]", "train.epochs=1", "train.batch_size=2",
+    overrides = ("model=unet_recon", "model.widths=[4,8]", "train.epochs=1", "train.batch_size=2",
                  "data.n_images=2", "data.scale=16")
     first, _ = run_training(make_train_cfg(*overrides))
     torch.manual_seed(999)  # the global generator must not matter: the initial weights come from the config's seed

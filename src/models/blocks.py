@@ -15,6 +15,8 @@ class MapModel(nn.Module):
     implement ``feature_maps`` (name -> map, plus ``output``); calling the model gives ``output``."""
 
     feature_info: dict[str, tuple[int, int]]
+    #: what it is trained for: "reconstruction" (of its input) or "segmentation" (player-mask logits)
+    task: str = "reconstruction"
 
     def feature_maps(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError

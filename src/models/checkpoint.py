@@ -8,9 +8,15 @@ from pathlib import Path
 import torch
 
 from src.errors import LabError
-from src.models.registry import create_model
+from src.models.registry import create_model, model_name
 
 TASKS = ("reconstruction", "segmentation")
+
+
+def model_folder(models_dir: str | Path, model: torch.nn.Module) -> Path:
+    """``<models_dir>/<architecture>_<task>``: where training writes ``model`` unless told otherwise, and where
+    the learned feature sets (``conf/features``) look for it."""
+    return Path(models_dir) / f"{model_name(model)}_{model.task}"
 
 
 def save_model(model: torch.nn.Module, folder: str | Path, *, name: str, kwargs: dict, task: str,

@@ -1,4 +1,4 @@
-"""The model registry: names to classes, and the factory that validates their arguments."""
+"""The model registry: names to classes, for checkpoints that say which architecture they hold."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ MODELS = {"autoencoder": ConvAutoencoder, "unet": UNet}
 
 def list_models() -> list[str]:
     return sorted(MODELS)
+
+
+def model_name(model) -> str:
+    """The registry name of ``model``'s architecture (``"autoencoder"``, ``"unet"``), as checkpoints record it."""
+    return next(name for name, cls in MODELS.items() if type(model) is cls)
 
 
 def create_model(name: str, **kwargs):

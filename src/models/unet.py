@@ -45,6 +45,10 @@ class UNet(MapModel):
                              **{f"dec{i + 1}": (reverse[i + 1], self.multiple // 2 ** (i + 1))
                                 for i in range(len(self.widths) - 1)}}
 
+    @property
+    def task(self) -> str:
+        return "reconstruction" if self.reconstructs else "segmentation"
+
     def feature_maps(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         h, w = images.shape[-2:]
         x = pad_to(images, self.multiple)
