@@ -4,9 +4,24 @@ import numpy as np
 import pytest
 
 from src.errors import LabError
-from src.postprocess import (CloseMask, DropLargeClusters, EnclosedByField, FieldClusters, FillHoles, MaskState,
-                             MergeSimilarRegions, NoiseAsPlayers, PostprocessChain, ReclusterCandidates, RemoveSmall,
-                             RemoveLines, RemoveThin, StandingOnPitch, connected_components, pitch_area)
+from src.postprocess import (
+    CloseMask,
+    DropLargeClusters,
+    EnclosedByField,
+    FieldClusters,
+    FillHoles,
+    MaskState,
+    MergeSimilarRegions,
+    NoiseAsPlayers,
+    PostprocessChain,
+    ReclusterCandidates,
+    RemoveLines,
+    RemoveSmall,
+    RemoveThin,
+    StandingOnPitch,
+    connected_components,
+    pitch_area,
+)
 
 GREEN, RED, WHITE, GREY = (40, 130, 40), (200, 30, 30), (240, 240, 240), (120, 110, 130)
 
@@ -90,8 +105,30 @@ def test_enclosed_needs_field_first():
         PostprocessChain({"enclosed": EnclosedByField()})(labels, image)
 
 
+def _shaded(rgb, light: float) -> tuple:
+    """An sRGB colour at ``light`` of its linear light."""
+    return tuple(int(round(255 * (light * (c / 255) ** 2.2) ** (1 / 2.2))) for c in rgb)
+
+
+@pytest.mark.parametrize("kit, kept", [((20, 20, 24), True), ((180, 30, 40), True), (_shaded((60, 120, 50), 0.9), False)])
+def test_pitch_in_a_shadow_is_pitch_and_dark_kits_in_it_are_not(kit, kept):
+    grass = (60, 120, 50)
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[:, :30], image[:, 30:] = grass, _shaded(grass, 0.3)  # the right half lies in the stand's shadow
+    image[15:25, 40:44] = kit  # a player in the shade
+    labels = np.zeros((40, 60), np.int64)
+    labels[:, 30:], labels[15:25, 40:44] = 1, 2
+    state = MaskState(labels=labels, image=image, mask=np.ones(labels.shape, bool))
+    field = FieldClusters(20.0)(state).field
+    assert field[:, :30].all() and field[:, 30:40].all()
+    assert field[15:25, 40:44].any() != kept
+    lit_only = FieldClusters(20.0, shade=None)(state).field
+    assert not lit_only[:, 30:40].any()
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda: FieldClusters(0), r"max_distance=0 is out of range"),
+    (lambda: FieldClusters(shade=0.0), r"shade=0.0 is out of range"),
     (lambda: EnclosedByField(1.5), r"border_fraction=1.5 is out of range"),
     (lambda: RemoveThin(0), r"width=0 is out of range"),
     (lambda: RemoveSmall(0), r"min_size=0 is out of range"),

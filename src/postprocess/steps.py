@@ -48,6 +48,10 @@ def cluster_mean_colors(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     return color.rgb2lab(mean_rgb[None]).reshape(-1, 3), counts
 
 
+# lights tried between shade and 1 / shade, evenly on a log scale
+LIGHT_STEPS = 41
+
+
 class FieldClusters:
     """The field is the colour that covers most of the frame: one cluster and all of similar colour.
 
@@ -64,6 +68,14 @@ class FieldClusters:
     or above ``max_green_a``), the frame shows no pitch (a crowd shot, a
     replay graphic) and its mask is empty, with the reason ``no_field``.
 
+    A stadium roof's shadow splits one pitch into two greens far apart in
+    lightness. A cluster also counts as field when the seed's colour under
+    another light, its linear RGB scaled by a factor between ``shade`` and
+    1 / ``shade``, comes within ``max_distance`` of it; in dimmer light the
+    radius shrinks with the square of the lightness ratio, since colour
+    differences fade with the light and dark kits must not pass for grass
+    in the shade.
+
     Parameters
     ----------
     max_distance : float, default 25.0
@@ -72,17 +84,24 @@ class FieldClusters:
     max_green_a : float or None, default 0.0
         The field's mean a* must be below this (negative a* is green); None
         accepts any colour as the pitch.
+    shade : float or None, default 0.25, in (0, 1]
+        The darkest light, as a share of the seed's, in which the pitch is
+        still matched (sun against shade on a pitch is often 3 to 5 times);
+        None or 1 matches the seed's own light only.
     """
 
     #: sets ``MaskState.field``, which later steps may need
     gives_field = True
 
-    def __init__(self, max_distance: float = 25.0, max_green_a: float | None = 0.0):
+    def __init__(self, max_distance: float = 25.0, max_green_a: float | None = 0.0, shade: float | None = 0.25):
         check_range("max_distance", max_distance, 0, low_open=True)
         if max_green_a is not None:
             check_range("max_green_a", max_green_a)
         self.max_distance = max_distance
         self.max_green_a = max_green_a
+        if shade is not None:
+            check_range("shade", shade, 0, 1, low_open=True)
+        self.shade = shade
 
     def __call__(self, state: MaskState) -> MaskState:
         means, counts = cluster_mean_colors(state.labels, state.image)
@@ -93,9 +112,22 @@ class FieldClusters:
         if self.max_green_a is not None and means[seed, 1] >= self.max_green_a:
             empty = np.zeros_like(state.mask)
             return replace(state, mask=empty, field=empty, reasons=state.reasons | {"no_field"})
-        near = similar[seed] & (counts > 0)
+        near = (similar[seed] | self._in_other_light(means, means[seed])) & (counts > 0)
         field = (state.labels >= 0) & near[np.clip(state.labels, 0, None)]
         return replace(state, mask=state.mask & ~field, field=field)
+
+
+    def _in_other_light(self, means: np.ndarray, seed: np.ndarray) -> np.ndarray:
+        """Which Lab colours ``means`` (K, 3) match Lab ``seed`` in a light ``shade`` to 1 / ``shade`` as bright."""
+        if self.shade is None or self.shade >= 1:
+            return np.zeros(len(means), dtype=bool)
+        # scaling linear RGB by f scales sRGB by about f ** (1 / 2.2)
+        factors = np.geomspace(self.shade, 1 / self.shade, LIGHT_STEPS) ** (1 / 2.2)
+        seed_rgb = color.lab2rgb(seed[None, None])[0, 0]
+        lit = color.rgb2lab(np.clip(factors[:, None] * seed_rgb[None], 0, 1)[None])[0]
+        dimmer = np.clip(lit[:, 0] / max(seed[0], 1e-6), 1e-6, 1.0)
+        distance = np.linalg.norm(means[:, None] - lit[None], axis=-1) / dimmer[None] ** 2
+        return distance.min(axis=1) < self.max_distance
 
 
 class EnclosedByField:
