@@ -38,7 +38,7 @@ from src.metrics import blob_recall, dice  # noqa: E402
 from src.pipeline import LOW_DICE, evaluate  # noqa: E402
 from src.compose import build, load_config  # noqa: E402
 
-VARIANTS = ("zoom2", "zoom3", "zoom4", "edge", "touchline")
+VARIANTS = ("zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow")
 # name -> (title in the table, overrides of an unsupervised experiment, or None for the supervised U-Net)
 METHODS = {
     "default": ("default", ["experiment=default"]),
