@@ -50,6 +50,17 @@ METHODS = {
 }
 
 
+def evaluation_sets(root: str | None, out_dir: Path) -> dict[str, tuple]:
+    """``{name: (root, n_images)}``: the 50 evaluation frames and each variant of them, written under ``out_dir``."""
+    if root is None:
+        raise SystemExit("error: no real frames found; set FOOTBALL_DATA or data.root")
+    source = FootballDataset(root, n_images=50, seed=0)
+    sets = {"development (50 frames)": (root, 50)}
+    for variant in VARIANTS:
+        sets[variant] = (make_variant(source, variant, out_dir / variant), None)
+    return sets
+
+
 def score_experiment(root, overrides: list[str], n_images) -> dict:
     cfg = load_config([*overrides, f"data.root={root}", f"data.n_images={'null' if n_images is None else n_images}"])
     stages = {name: build(cfg[name], name) for name in ("data", "features", "clusterer", "postprocess")}
@@ -95,14 +106,9 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"error: --methods {unknown[0]!r} is not one of {', '.join(METHODS)}")
     cfg = load_config([])
-    if cfg.data.root is None:
-        raise SystemExit("error: no real frames found; set FOOTBALL_DATA or data.root")
-    source = FootballDataset(cfg.data.root, n_images=50, seed=0)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        sets = {"development (50 frames)": (cfg.data.root, 50)}
-        for variant in VARIANTS:
-            sets[variant] = (make_variant(source, variant, Path(tmp) / variant), None)
+        sets = evaluation_sets(cfg.data.root, Path(tmp))
         unet = train_unet(Path(tmp) / "unet") if "unet" in chosen else None
         for name, (root, n_images) in sets.items():
             for method in chosen:

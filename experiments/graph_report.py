@@ -21,12 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from generality_report import VARIANTS, score_experiment  # noqa: E402
+from generality_report import evaluation_sets, score_experiment  # noqa: E402
 from report import GRAPH_SECTION, splice  # noqa: E402
 
 from src.compose import load_config  # noqa: E402
-from src.data import FootballDataset  # noqa: E402
-from src.data.variants import make_variant  # noqa: E402
 
 METHODS = {
     "default": ["experiment=default"],
@@ -40,14 +38,9 @@ METHODS = {
 def main() -> None:
     load_before = os.getloadavg()[0]
     cfg = load_config([])
-    if cfg.data.root is None:
-        raise SystemExit("error: no real frames found; set FOOTBALL_DATA or data.root")
-    source = FootballDataset(cfg.data.root, n_images=50, seed=0)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        sets = {"development (50 frames)": (cfg.data.root, 50)}
-        for variant in VARIANTS:
-            sets[variant] = (make_variant(source, variant, Path(tmp) / variant), None)
+        sets = evaluation_sets(cfg.data.root, Path(tmp))
         for name, (root, n_images) in sets.items():
             for method, overrides in METHODS.items():
                 row = score_experiment(root, overrides, n_images)
