@@ -83,7 +83,7 @@ def measure_stream(cfg: DictConfig, repeats: int) -> list[tuple[str, float, floa
             start = time.perf_counter()
             with PredictionWriter(out_dir, dataset.full_size, write_masks=dataset.write_masks,
                                   fps=dataset.output_fps) as writer:
-                def sink(result, add=writer.add):
+                def sink(result, add=writer.add, writing=writing):
                     begun = time.perf_counter()
                     add(result)
                     writing.append(time.perf_counter() - begun)
@@ -119,8 +119,8 @@ def main(cfg: DictConfig) -> None:
     else:
         rows = measure(cfg, repeats)
         frames = f"{dataset.source} data, {len(dataset)} images at scale {dataset.scale}"
-    title = (f"{frames}, {repeats} repeats; "
-             f"features={cfg.features._target_.rsplit('.', 1)[-1]} clusterer={cfg.clusterer._target_.rsplit('.', 1)[-1]}")
+    title = (f"{frames}, {repeats} repeats; features={cfg.features._target_.rsplit('.', 1)[-1]} "
+             f"clusterer={cfg.clusterer._target_.rsplit('.', 1)[-1]}")
     print(format_table(rows, title))
 
 

@@ -106,7 +106,8 @@ def read_image(path: Path, size: tuple[int, int], *, expected: tuple[int, int] |
     except Image.DecompressionBombError as exc:
         raise LabError(f"image {path} is too large to decode safely ({exc}); downscale it") from None
     except (OSError, SyntaxError, UnidentifiedImageError) as exc:
-        raise LabError(f"image {path} cannot be read ({exc}); replace the file or drop it from the annotations") from None
+        raise LabError(f"image {path} cannot be read ({exc}); replace the file or drop it from the "
+                       "annotations") from None
     if rgb.size != tuple(size):
         rgb = rgb.resize(size, Image.Resampling.BOX)
     return np.asarray(rgb)

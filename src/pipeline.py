@@ -18,10 +18,19 @@ from threadpoolctl import threadpool_limits
 
 from src.clustering import inertia, n_clusters, silhouette
 from src.clustering.fit import ClusterFit, fit_images
-from src.metrics import (blob_recall, dice, dice_from_counts, hungarian_miou, iou_from_counts, oracle_mask,
-                         overlap_counts, pooled_scores, region_oracle_mask)
 from src.frame import Frame
 from src.heap import release_freed_memory
+from src.metrics import (
+    blob_recall,
+    dice,
+    dice_from_counts,
+    hungarian_miou,
+    iou_from_counts,
+    oracle_mask,
+    overlap_counts,
+    pooled_scores,
+    region_oracle_mask,
+)
 from src.parallel import ordered_map
 from src.postprocess import PlayerMask
 from src.progress import progress

@@ -72,7 +72,8 @@ def training_ids(all_ids, eval_ids, frames: str, allow_overlap: bool) -> list[in
 
 
 def foreground_weights(images: np.ndarray, weight: float, distance: float) -> np.ndarray:
-    """(N, H, W) loss weights: 1 + ``weight`` where a pixel's Lab colour is over ``distance`` from its frame's median."""
+    """(N, H, W) loss weights: 1 + ``weight`` where a pixel's Lab colour is over ``distance`` from its frame's
+    median."""
     out = np.ones(images.shape[:3], np.float32)
     for n, image in enumerate(images):
         lab = color.rgb2lab(image.astype(np.float32) / 255.0)
@@ -110,7 +111,8 @@ def train(model: torch.nn.Module, images: np.ndarray, targets: np.ndarray | None
     if targets is not None:
         y = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))[:, None]
     elif settings.loss == "weighted_mse":
-        y = torch.from_numpy(foreground_weights(images, settings.foreground_weight, settings.foreground_distance))[:, None]
+        weights = foreground_weights(images, settings.foreground_weight, settings.foreground_distance)
+        y = torch.from_numpy(weights)[:, None]
     else:
         y = None
     history = History()

@@ -17,8 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 import src.compose  # noqa: F401  registers the project_root resolver
 from src.data import ensure_synthetic_dataset, write_video
-
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+from tests.helpers import CONF_DIR
 
 
 @pytest.fixture(scope="session")

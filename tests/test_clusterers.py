@@ -3,10 +3,21 @@
 import numpy as np
 import pytest
 
-from src.clustering import (AgglomerativeClusterer, AutoKClusterer, DBSCANClusterer, FelzenszwalbClusterer,
-                            GaussianMixtureClusterer, HDBSCANClusterer, KMeansClusterer, MeanShiftClusterer,
-                            MiniBatchKMeansClusterer, SLICClusterer, SuperpixelFeatureClusterer, elbow,
-                            region_adjacency)
+from src.clustering import (
+    AgglomerativeClusterer,
+    AutoKClusterer,
+    DBSCANClusterer,
+    FelzenszwalbClusterer,
+    GaussianMixtureClusterer,
+    HDBSCANClusterer,
+    KMeansClusterer,
+    MeanShiftClusterer,
+    MiniBatchKMeansClusterer,
+    SLICClusterer,
+    SuperpixelFeatureClusterer,
+    elbow,
+    region_adjacency,
+)
 from src.data import Frame
 from src.errors import LabError
 from src.pipeline import process_frames

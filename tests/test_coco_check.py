@@ -13,7 +13,7 @@ from src.data import FootballDataset
 from src.data.coco_check import rle_counts
 from src.data.football import read_image
 from src.errors import LabError
-from tests.test_data import copy_dataset
+from tests.helpers import copy_dataset
 
 
 def runs_of(mask: np.ndarray) -> list[int]:

@@ -8,9 +8,9 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
-from src.data import Frame
 from src.compose import build, objective_names
-from tests.conftest import CONF_DIR
+from src.data import Frame
+from tests.helpers import CONF_DIR
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SHAPE = (48, 64)

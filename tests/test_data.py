@@ -1,5 +1,4 @@
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -8,11 +7,7 @@ from pycocotools import mask as mask_utils
 
 from src.data import FootballDataset, read_image, reduce_mask
 from src.errors import LabError
-
-
-def copy_dataset(src, dst):
-    shutil.copytree(src, dst)
-    return dst
+from tests.helpers import copy_dataset
 
 
 def test_synthetic_frames_at_scale(synthetic_root):

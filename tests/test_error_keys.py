@@ -21,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 import src.backbones
 from src.compose import build, keyed
 from src.errors import LabError
+from tests.helpers import CONF_DIR
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 BAD_VALUES = (-1, 10**9)
 GROUPS = ("clusterer", "features", "postprocess", "data", "logger", "backbone", "model")
 # a group built as part of another: the backbone is the CNN feature block's network
@@ -32,7 +32,7 @@ _ABSENT = object()
 
 
 def options(group: str) -> list[str]:
-    return sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml"))
+    return sorted(path.stem for path in Path(CONF_DIR, group).glob("*.yaml"))
 
 
 def numeric_leaves(node, prefix: str):

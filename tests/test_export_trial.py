@@ -5,11 +5,10 @@ import re
 import optuna
 import pytest
 import yaml
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from src.sweep.export_trial import experiment_yaml, main
-from tests.test_run import cli
-from tests.test_sweeper import load, sweep
+from tests.helpers import CONF_DIR, cli, load, sweep
 
 
 def test_params_become_nested_values_and_group_choices_become_overrides():
@@ -33,7 +32,6 @@ def test_params_become_nested_values_and_group_choices_become_overrides():
 def test_an_exported_group_choice_composes(tmp_path):
     from hydra import compose, initialize_config_dir
 
-    from tests.conftest import CONF_DIR
 
     trial = optuna.trial.create_trial(params={"clusterer": "dbscan", "clusterer.eps": 1.5},
                                       distributions={"clusterer": CategoricalDistribution(["kmeans", "dbscan"]),

@@ -13,14 +13,14 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from src.compose import build
 from src.errors import LabError
 from src.processes import process_token
-from src.compose import build
 from src.run import run
 from src.tracking import MLflowTracker
 from src.tracking.mlflow_tracker import PROCESS_TAG
 from src.urls import RedactingFilter, redact, store_lock
-from tests.test_run import ROOT, only_run
+from tests.helpers import ROOT, only_run
 
 FAKE_PASSWORD = "s3cr3t-Pa55"
 

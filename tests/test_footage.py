@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from src.compose import build_stages
 from src.data import FootballDataset, ImageFolder
 from src.errors import LabError
 from src.pipeline import ImageResult, evaluate
 from src.postprocess import PlayerMask, connected_components
 from src.predictions import PredictionWriter, coco_results, coco_scores, component_rows, full_size_rle, upscale
-from src.compose import build_stages
 from src.run import run_and_log
 
 

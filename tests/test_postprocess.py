@@ -110,7 +110,8 @@ def _shaded(rgb, light: float) -> tuple:
     return tuple(int(round(255 * (light * (c / 255) ** 2.2) ** (1 / 2.2))) for c in rgb)
 
 
-@pytest.mark.parametrize("kit, kept", [((20, 20, 24), True), ((180, 30, 40), True), (_shaded((60, 120, 50), 0.9), False)])
+@pytest.mark.parametrize("kit, kept", [((20, 20, 24), True), ((180, 30, 40), True),
+                                       (_shaded((60, 120, 50), 0.9), False)])
 def test_pitch_in_a_shadow_is_pitch_and_dark_kits_in_it_are_not(kit, kept):
     grass = (60, 120, 50)
     image = np.zeros((40, 60, 3), np.uint8)

@@ -1,27 +1,16 @@
 """End-to-end runs on the synthetic fixture: MLflow contents, failures, sweeps, determinism."""
 
 import json
+import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-import math
 import pytest
 
-from src.errors import LabError
 from src.compose import build
+from src.errors import LabError
 from src.run import run
-from src.tracking import MLflowTracker
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def only_run(tracking_uri):
-    import mlflow
-    mlflow.set_tracking_uri(tracking_uri)
-    runs = mlflow.search_runs(experiment_names=["football-players"], output_format="list")
-    return runs
+from tests.helpers import cli, only_run
 
 
 def test_run_logs_params_metrics_and_artifacts(make_cfg):
@@ -120,13 +109,6 @@ def test_bad_top_level_option(make_cfg, override, message):
 def test_k_larger_than_pixels_fails_before_work(make_cfg):
     with pytest.raises(LabError, match=r"n_clusters=300 is larger than the 252 pixels"):
         run(make_cfg("data.scale=90", "clusterer.n_clusters=300", "clusterer.fit_sample=null"))
-
-
-def cli(tmp_path, *args):
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'cli.db'}")
-    return subprocess.run([sys.executable, "-m", "src.run", *args, f"paths.mlruns_dir={tmp_path}",
-                           f"paths.cache_dir={tmp_path / 'cache'}"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_cli_bad_value_is_one_line(tmp_path, synthetic_root):

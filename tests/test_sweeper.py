@@ -13,7 +13,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from src.errors import LabError
 from src.sweep.sweeper import FAILURE_ATTR, Space, distribution, interrupted, objective_values, open_study, parse_space
-from tests.test_run import cli, only_run
+from tests.helpers import cli, load, only_run, sweep
 
 
 def dist(line):
@@ -72,7 +72,7 @@ def test_an_interrupt_is_recognised_through_the_errors_it_caused():
         try:
             raise KeyboardInterrupt
         except KeyboardInterrupt:
-            raise RuntimeError("session rolled back")
+            raise RuntimeError("session rolled back")  # noqa: B904  the interrupt must stay its context
     except RuntimeError as exc:
         assert interrupted(exc)
     assert not interrupted(ValueError("x"))
@@ -96,20 +96,10 @@ def test_study_with_other_directions_and_unreachable_storage(tmp_path):
         open_study("t", storage, ["up"], None, None)
 
 
-def sweep(tmp_path, synthetic_root, *overrides):
-    return cli(tmp_path, "-m", "hparams_search=kmeans_dice", f"data.root={synthetic_root}",
-               f"hydra.sweep.dir={tmp_path / 'sweep'}", f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna.db'}",
-               *overrides)
-
-
 def error_line(proc):
     """The one-line error of a failed sweep (Hydra adds its HYDRA_FULL_ERROR hint after it)."""
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     return lines[-1] if lines else proc.stderr[-2000:]
-
-
-def load(tmp_path, name):
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
 
 
 def test_sweep_runs_trials_and_resumes_where_it_stopped(tmp_path, synthetic_root):

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy.exc
 
 from src.sweep.sweeper import FAILURE_ATTR, WORKER_ATTR, counted_trials
-from tests.test_run import ROOT, cli, only_run
+from tests.helpers import ROOT, cli, only_run
 
 
 def sweep_args(tmp_path, synthetic_root, storage, *overrides):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from src.compose import build_stages
 from src.data import VideoFile
 from src.errors import LabError
 from src.pipeline import evaluate
-from src.compose import build_stages
 from src.run import run_and_log
 
 FPS = 25

@@ -74,7 +74,8 @@ class VideoFile:
             raise LabError(f"path={str(path)!r} is not a video FFmpeg can read ({exc}); give a video file",
                            key="path") from None
         if first is None or not self.width or not self.height:
-            raise LabError(f"path={str(path)!r} holds no video frames; give a video with at least one frame", key="path")
+            raise LabError(f"path={str(path)!r} holds no video frames; give a video with at least one frame",
+                           key="path")
         if min(working_size(self.width, self.height, scale)) < 1:
             raise LabError(f"scale={scale} leaves no pixels of a {self.width}x{self.height} video; "
                            "use a smaller scale", key="scale")

@@ -2,12 +2,24 @@
 
 from src.postprocess.chain import PlayerMask, PostprocessChain, connected_components
 from src.postprocess.grabcut import GrabCutRefine
-from src.postprocess.steps import (CloseMask, DropLargeClusters, EnclosedByField, FieldClusters, FillHoles, MaskState,
-                                   MergeSimilarRegions, NoiseAsPlayers, ReclusterCandidates, RemoveLines, RemoveSmall,
-                                   RemoveThin, cluster_mean_colors)
 from src.postprocess.standing import StandingOnPitch, pitch_area
+from src.postprocess.steps import (
+                                   CloseMask,
+                                   DropLargeClusters,
+                                   EnclosedByField,
+                                   FieldClusters,
+                                   FillHoles,
+                                   MaskState,
+                                   MergeSimilarRegions,
+                                   NoiseAsPlayers,
+                                   ReclusterCandidates,
+                                   RemoveLines,
+                                   RemoveSmall,
+                                   RemoveThin,
+                                   cluster_mean_colors,
+)
 
 __all__ = ["CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles", "GrabCutRefine",
-           "MaskState", "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain", "ReclusterCandidates",
-           "RemoveLines", "RemoveSmall", "RemoveThin", "StandingOnPitch", "cluster_mean_colors",
-           "connected_components", "pitch_area"]
+           "MaskState", "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain",
+           "ReclusterCandidates", "RemoveLines", "RemoveSmall", "RemoveThin", "StandingOnPitch",
+           "cluster_mean_colors", "connected_components", "pitch_area"]

@@ -27,8 +27,8 @@ import mlflow
 import numpy as np
 import sqlalchemy.exc
 from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from src import viz
@@ -139,7 +139,8 @@ class MLflowTracker:
             raise
         except Exception as exc:  # SQLAlchemy, sqlite3, OS and MLflow errors alike
             raise LabError(f"tracking_uri={shown} cannot be used: {_root_cause(exc)}; point "
-                           "MLFLOW_TRACKING_URI (or logger.tracking_uri) at a writable store", key="tracking_uri") from None
+                           "MLFLOW_TRACKING_URI (or logger.tracking_uri) at a writable store",
+                           key="tracking_uri") from None
 
     def _probe_database(self) -> None:
         """Connect once to a database store, without MLflow's minutes of retries for an unreachable server."""

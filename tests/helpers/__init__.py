@@ -1,0 +1,52 @@
+"""What several test modules share: the project's folders, the lab's command line, a sweep, a store's runs.
+
+Test modules import from here, never from one another.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# a string, as Hydra's initialize_config_dir takes it
+CONF_DIR = str(ROOT / "conf")
+
+
+def cli(tmp_path, *args):
+    """``python -m src.run ARGS`` in a fresh process, its MLflow store and caches in ``tmp_path``."""
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'cli.db'}")
+    return subprocess.run([sys.executable, "-m", "src.run", *args, f"paths.mlruns_dir={tmp_path}",
+                           f"paths.cache_dir={tmp_path / 'cache'}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def sweep(tmp_path, synthetic_root, *overrides):
+    """The ``kmeans_dice`` Optuna sweep on ``synthetic_root``, its study in ``tmp_path/optuna.db``."""
+    return cli(tmp_path, "-m", "hparams_search=kmeans_dice", f"data.root={synthetic_root}",
+               f"hydra.sweep.dir={tmp_path / 'sweep'}", f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna.db'}",
+               *overrides)
+
+
+def load(tmp_path, name):
+    """The study ``name`` that ``sweep`` stored in ``tmp_path``."""
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+
+
+def only_run(tracking_uri):
+    """The runs of the lab's experiment in the store at ``tracking_uri``."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    return mlflow.search_runs(experiment_names=["football-players"], output_format="list")
+
+
+def copy_dataset(src, dst):
+    """A copy of a dataset folder, for a test that damages it."""
+    shutil.copytree(src, dst)
+    return dst
