@@ -10,8 +10,6 @@ import torch
 from src.errors import LabError
 from src.models.registry import create_model, model_name
 
-TASKS = ("reconstruction", "segmentation")
-
 
 def model_folder(models_dir: str | Path, model: torch.nn.Module) -> Path:
     """``<models_dir>/<architecture>_<task>``: where training writes ``model`` unless told otherwise, and where
