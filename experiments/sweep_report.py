@@ -229,7 +229,7 @@ def main() -> None:
         "## The winner as an experiment",
         "",
         f"Trial {best.number} of the n_jobs=2 Dice study (mean Dice {best.value:.4f}) was saved with "
-        f"`python -m src.export_trial report_kmeans_dice {TUNED} --storage {STORAGE.replace(str(ROOT), '.')}` "
+        f"`python -m src.sweep.export_trial report_kmeans_dice {TUNED} --storage {STORAGE.replace(str(ROOT), '.')}` "
         f"as `conf/experiment/{TUNED}.yaml`: "
         + ", ".join(f"`{k}={v:.4g}`" if isinstance(v, float) else f"`{k}={v}`" for k, v in best.params.items())
         + ".",
