@@ -51,6 +51,12 @@ def football_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_cache_dir(tmp_path_factory) -> Path:
+    """One feature cache for the runs on the real frames: they share CNN features (keyed by frame and config)."""
+    return tmp_path_factory.mktemp("real-cache")
+
+
+@pytest.fixture(scope="session")
 def models_dir(tmp_path_factory) -> Path:
     """Untrained models of every conf/model option, saved where the learned feature sets look for them."""
     from hydra.utils import instantiate
@@ -69,13 +75,14 @@ def models_dir(tmp_path_factory) -> Path:
 
 
 def _composer(config_name: str, tmp_path: Path, synthetic_root: Path, models_dir: Path):
-    def _make(*overrides: str, data_root: Path | None = None, return_hydra_config: bool = False):
+    def _make(*overrides: str, data_root: Path | None = None, return_hydra_config: bool = False,
+              cache_dir: Path | None = None):
         GlobalHydra.instance().clear()
         # a video has a path, not a root
         base = [] if "data=video" in overrides else [f"data.root={data_root or synthetic_root}"]
         base += [
             f"paths.mlruns_dir={tmp_path / 'mlruns'}",
-            f"paths.cache_dir={tmp_path / 'cache'}",
+            f"paths.cache_dir={cache_dir or tmp_path / 'cache'}",
             f"paths.models_dir={models_dir}",
             f"logger.tracking_uri=sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
         ]

@@ -188,10 +188,11 @@ def test_parent_failed_when_a_child_fails(make_cfg, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment, floor", [("best", 0.86), ("cnn_dbscan_noise", 0.81), ("cnn_kmeans", 0.77)])
-def test_real_frames_experiment_dice_floor(make_cfg, football_root, experiment, floor):
+def test_real_frames_experiment_dice_floor(make_cfg, football_root, real_cache_dir, experiment, floor):
     """Named experiments on the 50 real frames; measured 0.873 (best), 0.832 (CNN + DBSCAN noise mode)
     and 0.792 (CNN + k-means), with the standing rule."""
-    cfg = make_cfg(f"experiment={experiment}", "logger.log_images=false", data_root=football_root)
+    cfg = make_cfg(f"experiment={experiment}", "logger.log_images=false", data_root=football_root,
+                   cache_dir=real_cache_dir)
     assert run(cfg) >= floor
 
 
@@ -205,11 +206,12 @@ def test_a_degenerate_clustering_is_said_in_one_warning(make_cfg, caplog):
 
 
 @pytest.mark.slow
-def test_real_frames_headline_command_dice_floor(tmp_path, football_root):
+def test_real_frames_headline_command_dice_floor(tmp_path, football_root, real_cache_dir):
     """``python -m src.run -m clusterer=dbscan features=resnet`` at its defaults on the 50 real frames;
     measured 0.831 mean Dice (eps from each frame's k-distances, noise re-clustered by colour)."""
     proc = cli(tmp_path, "-m", "clusterer=dbscan", "features=resnet", f"data.root={football_root}",
-               "logger.log_images=false", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+               "logger.log_images=false", "data.write_masks=false", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+               cache_dir=real_cache_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     child = next(r for r in only_run(f"sqlite:///{tmp_path / 'cli.db'}") if "mlflow.parentRunId" in r.data.tags)
     assert child.data.metrics["dice_mean"] >= 0.80 and child.data.params["clusterer.eps"] == "auto"

@@ -58,9 +58,9 @@ def _shadow(image: np.ndarray, light: float) -> np.ndarray:
     height, width = image.shape[:2]
     rows, cols = np.mgrid[0:height, 0:width]
     shaded = cols < width * (0.6 - 0.4 * rows / max(height - 1, 1))
-    linear = (image / 255.0) ** 2.2
-    dark = np.clip((linear * light) ** (1 / 2.2) * 255 + 0.5, 0, 255).astype(np.uint8)
-    return np.where(shaded[..., None], dark, image)
+    # one entry per sRGB value: a lookup, not a power of every pixel of a full-size frame
+    table = np.clip((light * (np.arange(256) / 255.0) ** 2.2) ** (1 / 2.2) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return np.where(shaded[..., None], table[image], image)
 
 
 def _window(shape: tuple[int, int], top: float, left: float, crop_h: int, crop_w: int) -> tuple[slice, slice]:

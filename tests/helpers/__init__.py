@@ -16,11 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = str(ROOT / "conf")
 
 
-def cli(tmp_path, *args):
-    """``python -m src.run ARGS`` in a fresh process, its MLflow store and caches in ``tmp_path``."""
+def cli(tmp_path, *args, cache_dir=None):
+    """``python -m src.run ARGS`` in a fresh process, its MLflow store and caches in ``tmp_path`` (or ``cache_dir``)."""
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'cli.db'}")
     return subprocess.run([sys.executable, "-m", "src.run", *args, f"paths.mlruns_dir={tmp_path}",
-                           f"paths.cache_dir={tmp_path / 'cache'}"],
+                           f"paths.cache_dir={cache_dir or tmp_path / 'cache'}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
