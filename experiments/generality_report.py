@@ -65,7 +65,7 @@ def score_experiment(root, overrides: list[str], n_images) -> dict:
     cfg = load_config([*overrides, f"data.root={root}", f"data.n_images={'null' if n_images is None else n_images}"])
     stages = {name: build(cfg[name], name) for name in ("data", "features", "clusterer", "postprocess")}
     start = time.perf_counter()
-    results, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
+    results, summary = evaluate(stages["data"], stages["features"], stages["clusterer"], stages["postprocess"],
                                 silhouette_sample=cfg.silhouette_sample, seed=cfg.seed)
     return {"frames": len(results), "dice": summary["dice_mean"], "iou": summary["iou_mean"],
             "recall": summary["blob_recall_mean"],
