@@ -20,8 +20,11 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) -m src.run $(ARGS)
 
+# pytest-xdist processes for `make test`; the suite's runs are single-threaded, so one per core
+TEST_WORKERS ?= 2
+
 test: setup
-	FOOTBALL_DATA=$${FOOTBALL_DATA:-$$( [ -d ../shared/football ] && cd ../shared/football && pwd )} $(PY) -m pytest $(ARGS)
+	FOOTBALL_DATA=$${FOOTBALL_DATA:-$$( [ -d ../shared/football ] && cd ../shared/football && pwd )} $(PY) -m pytest -n $(TEST_WORKERS) $(ARGS)
 
 benchmark: setup
 	$(PY) -m src.benchmark $(ARGS)

@@ -35,7 +35,8 @@ from report import GENERALITY_SECTION, splice  # noqa: E402
 from src.data import FootballDataset  # noqa: E402
 from src.data.variants import make_variant  # noqa: E402
 from src.metrics import blob_recall, dice  # noqa: E402
-from src.pipeline import LOW_DICE, evaluate  # noqa: E402
+from src.pipeline import evaluate  # noqa: E402
+from src.summary import LOW_DICE  # noqa: E402
 from src.compose import build, load_config  # noqa: E402
 
 VARIANTS = ("zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow")

@@ -25,8 +25,9 @@ from PIL import Image
 
 from src.compose import build_stages
 from src.data import read_image
-from src.pipeline import STAGES, evaluate
+from src.pipeline import evaluate
 from src.predictions import PredictionWriter
+from src.summary import STAGES
 
 
 def decode_floor(dataset) -> float:
@@ -78,25 +79,25 @@ def measure_stream(cfg: DictConfig, repeats: int) -> list[tuple[str, float, floa
         start = time.perf_counter()
         decoded = sum(1 for _ in dataset.stream())
         samples["decode floor"].append((time.perf_counter() - start) / max(decoded, 1))
-        writing = []
+        writing, prepared = [], []
         with tempfile.TemporaryDirectory() as out_dir:
             start = time.perf_counter()
             with PredictionWriter(out_dir, dataset.full_size, write_masks=dataset.write_masks,
                                   fps=dataset.output_fps) as writer:
-                def sink(result, add=writer.add, writing=writing):
+                def sink(result, add=writer.add, writing=writing, prepared=prepared):
                     begun = time.perf_counter()
                     add(result)
                     writing.append(time.perf_counter() - begun)
+                    prepared.append(result.seconds.get("prepare", 0.0))
 
-                results, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
-                                            silhouette_sample=cfg.silhouette_sample,
-                                            seed=cfg.seed, threads=cfg.threads, sink=sink, prepare=writer.prepare,
-                                            workers=cfg.workers)
-            samples["end to end"].append((time.perf_counter() - start) / len(results))
+                _, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
+                                      silhouette_sample=cfg.silhouette_sample,
+                                      seed=cfg.seed, threads=cfg.threads, sink=sink, prepare=writer.prepare,
+                                      workers=cfg.workers)
+            samples["end to end"].append((time.perf_counter() - start) / len(writing))
         for stage in STAGES:
             samples[stage].append(summary[f"seconds_{stage}"])
-        prepared = sum(result.seconds.get("prepare", 0.0) for result in results)
-        samples["writing"].append((prepared + sum(writing)) / len(results))
+        samples["writing"].append((sum(prepared) + sum(writing)) / len(writing))
     return [(name, statistics.median(values), min(values)) for name, values in samples.items()]
 
 

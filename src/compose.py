@@ -130,7 +130,7 @@ def build_tracker(cfg: DictConfig):
 
 def build_stages(cfg: DictConfig) -> Stages:
     """Build and check data, features, clusterer, postprocess and tracker; nothing runs yet."""
-    from src.pipeline import SUMMARY_KEYS
+    from src.summary import SUMMARY_KEYS
 
     for name in objective_names(cfg.objective):
         check_choice("objective", name, SUMMARY_KEYS)

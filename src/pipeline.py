@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -28,30 +28,16 @@ from src.metrics import (
     iou_from_counts,
     oracle_mask,
     overlap_counts,
-    pooled_scores,
     region_oracle_mask,
 )
 from src.parallel import ordered_map
 from src.postprocess import PlayerMask
 from src.progress import progress
+from src.summary import RunningSummary
 
 log = logging.getLogger(__name__)
-COUNT_KEYS = ("tp", "fp", "fn")
-# a frame scoring below this has lost most of its players: counted apart, since a mean hides it
-LOW_DICE = 0.3
 # frames of a stream between hand-backs of freed heap memory (src.heap); a trim costs well under a frame's time
 TRIM_EVERY = 50
-STAGES = ("load", "features", "cluster", "postprocess", "metrics")
-SUMMARY_KEYS = ("dice_mean", "iou_mean", "dice_pooled", "iou_pooled", "oracle_dice_mean", "hungarian_miou_mean",
-                "blob_recall_mean", "region_oracle_dice_mean", "frames_dice_below_0.3",
-                "silhouette_mean", "inertia_mean",
-                "n_clusters_mean", "n_components_mean", "n_instances_mean", "component_count_error_mean",
-                "seconds_per_image") + tuple(f"seconds_{stage}" for stage in STAGES)
-
-
-def lower_is_better(key: str) -> bool:
-    """Whether a summary metric improves as it falls (seconds, inertia, count errors)."""
-    return key.startswith(("seconds", "inertia", "component_count_error", "frames_dice_below"))
 
 
 @dataclass
@@ -69,12 +55,6 @@ class ImageResult:
     fit_snapshots: dict[int, np.ndarray] = field(default_factory=dict)
     # what evaluate's ``prepare`` made of this result where it was scored (a sink's output, ready to write)
     prepared: object = None
-
-    def numbers_only(self) -> ImageResult:
-        """This result without its arrays (image, labels, masks): what a long stream keeps of each frame."""
-        frame = replace(self.frame, image=np.empty((0, 0, 3), np.uint8), mask=None, instances=None)
-        return ImageResult(frame=frame, labels=None, player=None, metrics=self.metrics, seconds=self.seconds,
-                           fit_history=self.fit_history)
 
 
 @contextmanager
@@ -157,21 +137,24 @@ def snapshot_scores(fit: ClusterFit, frame: Frame, postprocess) -> list[dict[str
 
 
 def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: int = 2000, seed: int = 0,
-             threads: int | None = 1, on_result: Callable[[list[ImageResult]], None] | None = None,
+             threads: int | None = 1, on_result: Callable[[int, RunningSummary], None] | None = None,
              sink: Callable[[ImageResult], None] | None = None,
              prepare: Callable[[ImageResult], object] | None = None,
              workers: int = 1) -> tuple[list[ImageResult], dict[str, float]]:
     """Run the whole pipeline over a dataset's sample, or over a stream (a dataset with ``stream()``).
 
-    A sampled dataset's frames are all decoded before any clustering, so an
-    unreadable image fails the run before work is done on the others. A
-    stream (a video) is decoded frame by frame; each result goes to ``sink``
-    and keeps only its numbers afterwards, so memory does not grow with the
+    Returns the results and the summary (``src.summary``). A sampled
+    dataset's frames are all decoded before any clustering, so an unreadable
+    image fails the run before work is done on the others, and every result
+    is returned. A stream (a video) is decoded frame by frame and keeps
+    nothing of a frame once its result has gone to ``sink`` (which may write
+    its outputs and numbers to disk): its result list is empty and the
+    summary is accumulated as frames come, so memory does not grow with the
     stream's length. ``threads`` caps the BLAS and OpenMP threads of the
     numerical libraries (None leaves them alone): one frame's problems are
     small, and waking a thread pool for each costs more than it saves.
-    ``on_result`` is called with the results so far after each frame (a
-    sweep reports intermediate scores through it and may stop the run by
+    ``on_result(frames_done, running_summary)`` is called after each frame
+    (a sweep reports intermediate scores through it and may stop the run by
     raising). A clusterer with ``images_per_batch`` gets that many frames at once.
     ``workers`` > 1 scores frames in that many processes (``src.parallel``);
     frames are decoded, and results handled, here and in order, so the
@@ -188,7 +171,7 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
         frames, load_seconds = load_frames(dataset)
         source, total = zip(frames, load_seconds), len(frames)
     batch_size = getattr(clusterer, "images_per_batch", 1)
-    results, degenerate = [], Counter()
+    results, running, degenerate = [], RunningSummary(), Counter()
     bar = progress(total=total, desc="frames", unit="frame")
     scored_batches = ordered_map(_score_batch, _batches(source, batch_size), workers, features, clusterer, postprocess,
                                  silhouette_sample, seed, threads, prepare)
@@ -197,16 +180,18 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
             for result, seconds in zip(scored, load_seconds):
                 result.seconds["load"] = seconds
                 degenerate.update(degenerate_kinds(result))
+                running.add(result.metrics, result.seconds)
                 if sink is not None:
                     sink(result)
-                results.append(result.numbers_only() if streaming else result)
-                if streaming and len(results) % TRIM_EVERY == 0:
+                if not streaming:
+                    results.append(result)
+                elif running.frames % TRIM_EVERY == 0:
                     release_freed_memory()
                 bar.update()
                 if on_result is not None:
-                    on_result(results)
-    warn_degenerate(degenerate, len(results))
-    return results, summarize(results)
+                    on_result(running.frames, running)
+    warn_degenerate(degenerate, running.frames)
+    return results, running.value()
 
 
 def _score_batch(batch, features, clusterer, postprocess, silhouette_sample, seed, threads, prepare):
@@ -265,26 +250,3 @@ def warn_degenerate(counts: Counter, total: int) -> None:
                     "metric no_field)", counts["no_field"], total)
     if counts["empty"] == total and total and not counts["all_noise"] and counts["no_field"] < total:
         log.warning("the player mask is empty in all %d frames: the post-processing dropped every candidate", total)
-
-
-def summarize(results: list[ImageResult]) -> dict[str, float]:
-    """Means over images, pooled overlap scores and seconds per image per stage."""
-    def mean(key: str) -> float:
-        values = [r.metrics[key] for r in results if key in r.metrics and np.isfinite(r.metrics[key])]
-        return float(np.mean(values)) if values else float("nan")
-
-    per_image = dict.fromkeys(("dice", "iou", "oracle_dice", "hungarian_miou", "blob_recall", "region_oracle_dice",
-                               "silhouette", "inertia", "n_clusters",
-                               "n_components", "n_instances", "component_count_error"))
-    per_image.update(dict.fromkeys(key for r in results for key in r.metrics if key not in COUNT_KEYS))
-    summary = {f"{key}_mean": mean(key) for key in per_image}
-    with_truth = [r.metrics for r in results if "tp" in r.metrics]
-    if with_truth:
-        summary.update(pooled_scores([{k: int(m[k]) for k in ("tp", "fp", "fn")} for m in with_truth]))
-        summary["frames_dice_below_0.3"] = float(sum(m["dice"] < LOW_DICE for m in with_truth))
-    else:
-        summary.update({"dice_pooled": float("nan"), "iou_pooled": float("nan")})
-    for stage in STAGES:
-        summary[f"seconds_{stage}"] = float(np.mean([r.seconds.get(stage, 0.0) for r in results]))
-    summary["seconds_per_image"] = sum(summary[f"seconds_{stage}"] for stage in STAGES)
-    return summary

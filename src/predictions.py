@@ -12,7 +12,8 @@ import io
 import json
 import os
 import shutil
-import zipfile
+import tarfile
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -113,12 +114,42 @@ class FrameOutputs:
     overlay: np.ndarray | None
 
 
+class TarStream:
+    """An uncompressed tar archive written member by member, holding nothing per member in memory.
+
+    ``tarfile`` keeps every member's header to list them later, and
+    ``zipfile`` its central directory: about half a kilobyte a frame, which
+    a whole match would feel. Members here are written and forgotten; any
+    tar reader (``tarfile``, ``tar xf``) lists and extracts them.
+    """
+
+    def __init__(self, path: str | Path):
+        self._handle = open(path, "wb")
+        self._written = 0
+        self._mtime = int(time.time())
+
+    def add(self, name: str, data: bytes) -> None:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = len(data), self._mtime, 0o644
+        self._write(info.tobuf(format=tarfile.USTAR_FORMAT) + data + bytes(-len(data) % tarfile.BLOCKSIZE))
+
+    def close(self) -> None:
+        """End the archive: two zero blocks, then zeros up to a whole tar record."""
+        end = 2 * tarfile.BLOCKSIZE
+        self._write(bytes(end + -(self._written + end) % tarfile.RECORDSIZE))
+        self._handle.close()
+
+    def _write(self, data: bytes) -> None:
+        self._handle.write(data)
+        self._written += len(data)
+
+
 class PredictionWriter:
     """Writes ``predictions/`` under ``out_dir`` frame by frame; the folder appears complete or not at all.
 
     Files: ``coco_results.json`` (COCO results format), ``components.csv``
     and the masks at full size: a PNG per frame under ``masks/``, or for a
-    video (``fps`` given) one ``masks.zip`` of them and an ``overlay.mp4``
+    video (``fps`` given) one ``masks.tar`` of them and an ``overlay.mp4``
     with players tinted and centroids marked. Everything goes to a hidden
     folder first and is renamed by ``close()``; ``abort()`` removes it, so a
     killed run never leaves a folder that looks finished. Memory stays flat:
@@ -150,9 +181,9 @@ class PredictionWriter:
         self._csv_file = open(self.partial / "components.csv", "w", newline="")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=COMPONENT_FIELDS)
         self._csv.writeheader()
-        self._zip = self._video = None
+        self._tar = self._video = None
         if write_masks and fps is not None:
-            self._zip = zipfile.ZipFile(self.partial / "masks.zip", "w", zipfile.ZIP_STORED)
+            self._tar = TarStream(self.partial / "masks.tar")
         elif write_masks:
             (self.partial / "masks").mkdir()
 
@@ -201,8 +232,8 @@ class PredictionWriter:
         self._csv.writerows({"frame": self.frames, **row} for row in outputs.rows)
         if outputs.mask_png is not None:
             name = f"{result.frame.artifact_stem}.png"
-            if self._zip is not None:
-                self._zip.writestr(name, outputs.mask_png)
+            if self._tar is not None:
+                self._tar.add(name, outputs.mask_png)
             else:
                 (self.partial / "masks" / name).write_bytes(outputs.mask_png)
         if outputs.overlay is not None:
@@ -225,8 +256,8 @@ class PredictionWriter:
     def _close_files(self) -> None:
         self._coco.close()
         self._csv_file.close()
-        if self._zip is not None:
-            self._zip.close()
+        if self._tar is not None:
+            self._tar.close()
         if self._video is not None:
             for packet in self._stream.encode():
                 self._video.mux(packet)

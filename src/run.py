@@ -52,7 +52,8 @@ def run(cfg: DictConfig) -> float | tuple[float, ...] | str:
 
 def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
     """Run one configuration end to end, log it to MLflow; returns the summary and the run id."""
-    from src.pipeline import evaluate, summarize
+    from src.frame_table import FrameTable
+    from src.pipeline import evaluate
 
     stages = build_stages(cfg)
     trial = None
@@ -76,9 +77,9 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
         objective = objective_names(cfg.objective)[0]
         tags.update({"optuna.study": trial.study_name, "optuna.trial": str(trial.number)})
 
-        def on_result(results):
-            if len(results) % trial.report_every == 0:
-                trial.report(summarize(results)[objective], len(results))
+        def on_result(frames_done, running):
+            if frames_done % trial.report_every == 0:
+                trial.report(running.value()[objective], frames_done)
 
         killed_by = (KeyboardInterrupt, optuna.TrialPruned)
     job = _job_number()
@@ -96,31 +97,36 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
                                str(dataset.root), [{"image_id": str(i), "file_name": dataset.image_path(i).name}
                                                    for i in dataset.image_ids])
         started = time.perf_counter()
-        with _output_dir() as out_dir:
+        with _output_dir() as out_dir, FrameTable() as table:
             with PredictionWriter(out_dir, dataset.full_size, write_masks=dataset.write_masks,
                                   fps=getattr(dataset, "output_fps", None)) as writer:
+                def sink(result):
+                    writer.add(result)
+                    table.add(result)
+
                 results, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
                                             silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
-                                            threads=cfg.threads, on_result=on_result, sink=writer.add,
+                                            threads=cfg.threads, on_result=on_result, sink=sink,
                                             prepare=writer.prepare, workers=cfg.workers)
-            frames_per_second = len(results) / (time.perf_counter() - started)
+            frames_per_second = len(table) / (time.perf_counter() - started)
             labelled = [r.frame.image_id for r in results if dataset.labelled(r.frame.image_id)]
             if labelled:
                 summary.update(coco_scores(dataset.coco, labelled, writer.final / "coco_results.json"))
-            tracker.log_results(results, summary, OmegaConf.to_yaml(cfg, resolve=True), _hydra_files(),
+            tracker.log_results(results, summary, table, OmegaConf.to_yaml(cfg, resolve=True), _hydra_files(),
                                 folders={"predictions": writer.final}, images=not streaming)
         if getattr(dataset, "error", None):
             raise LabError(dataset.error)
         if trial is not None:
             trial.record(summary, run_id)
-    log.info("dataset: %s (%s), %d images at scale %d", dataset.source, dataset.root, len(results), dataset.scale)
+    log.info("dataset: %s (%s), %d images at scale %d", dataset.source, dataset.root, int(summary["n_frames"]),
+             dataset.scale)
     if math.isfinite(summary["dice_mean"]):
         log.info("mean Dice %.4f | mean IoU %.4f | pooled Dice %.4f | %.3f s/image",
                  summary["dice_mean"], summary["iou_mean"], summary["dice_pooled"], summary["seconds_per_image"])
     else:
         log.info("no ground truth: %.1f components per frame | silhouette %.3f | %.3f s/image in the stages",
                  summary["n_components_mean"], summary["silhouette_mean"], summary["seconds_per_image"])
-    log.info("%d frames at %.1f frames/s, decoding to written outputs", len(results), frames_per_second)
+    log.info("%d frames at %.1f frames/s, decoding to written outputs", summary["n_frames"], frames_per_second)
     log.info("MLflow run %s in %s (experiment %r)", run_id, redact(tracker.tracking_uri), tracker.experiment_name)
     return summary, run_id
 

@@ -221,7 +221,7 @@ def test_a_run_in_batches_scores_every_frame_as_one_at_a_time(make_cfg):
                                        "clusterer.snapshots=[2]", "data.n_images=3", "data.scale=16"))
         seen = []
         results, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
-                                    on_result=lambda so_far, seen=seen: seen.append(len(so_far)))
+                                    on_result=lambda done, _, seen=seen: seen.append(done))
         runs.append((results, summary, seen))
     (alone, summary_alone, seen_alone), (batched, summary_batched, seen_batched) = runs
     # results still arrive one frame at a time, so a sweep can prune mid-run

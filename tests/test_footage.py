@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import shutil
+import tarfile
 
 import mlflow
 import numpy as np
@@ -159,3 +160,17 @@ def test_an_interrupted_writer_leaves_no_predictions_folder(make_cfg, tmp_path):
             writer.add(results[0])
             raise KeyboardInterrupt
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_tar_stream_is_a_tar_archive_any_reader_lists(tmp_path):
+    from src.predictions import TarStream
+
+    members = {f"frame_{i:03d}.png": bytes(range(i % 256)) * (i + 1) for i in range(30)}
+    stream = TarStream(tmp_path / "masks.tar")
+    for name, data in members.items():
+        stream.add(name, data)
+    stream.close()
+    assert (tmp_path / "masks.tar").stat().st_size % tarfile.RECORDSIZE == 0
+    with tarfile.open(tmp_path / "masks.tar") as archive:
+        assert archive.getnames() == list(members)
+        assert all(archive.extractfile(name).read() == data for name, data in members.items())

@@ -41,7 +41,8 @@ def test_shape_mismatch_is_an_error():
 
 
 def test_summary_counts_frames_that_lost_most_of_their_players():
-    from src.pipeline import ImageResult, lower_is_better, summarize
+    from src.pipeline import ImageResult
+    from src.summary import lower_is_better, summarize
 
     def result(dice):
         return ImageResult(frame=None, labels=None, player=None, metrics={"dice": dice, "tp": 1, "fp": 0, "fn": 0})
@@ -51,3 +52,35 @@ def test_summary_counts_frames_that_lost_most_of_their_players():
     assert lower_is_better("frames_dice_below_0.3")
     unlabelled = ImageResult(frame=None, labels=None, player=None, metrics={"n_components": 3})
     assert "frames_dice_below_0.3" not in summarize([unlabelled])
+
+
+def test_a_running_summary_at_every_frame_is_the_summary_of_the_frames_so_far():
+    from types import SimpleNamespace
+
+    from src.summary import RunningSummary, summarize
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(7):
+        metrics = {"silhouette": float("nan") if i == 2 else float(rng.random()), "n_components": float(i)}
+        if i % 3:   # only some frames have ground truth
+            tp, fp, fn = (int(v) for v in rng.integers(0, 50, 3))
+            metrics.update(tp=tp, fp=fp, fn=fn, dice=2 * tp / max(2 * tp + fp + fn, 1))
+        frames.append(SimpleNamespace(metrics=metrics, seconds={"load": 0.01 * i, "cluster": 0.1}))
+    running = RunningSummary()
+    for done, frame in enumerate(frames, 1):
+        running.add(frame.metrics, frame.seconds)
+        so_far = frames[:done]
+        summary = running.value()
+        np.testing.assert_equal(summary, summarize(so_far))   # NaN equals NaN here
+        assert summary["n_frames"] == done
+        assert summary["silhouette_mean"] == pytest.approx(
+            np.nanmean([f.metrics["silhouette"] for f in so_far]))
+        labelled = [f.metrics for f in so_far if "tp" in f.metrics]
+        if labelled:
+            tp, fp, fn = (sum(m[k] for m in labelled) for k in ("tp", "fp", "fn"))
+            assert summary["dice_pooled"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+            assert summary["dice_mean"] == pytest.approx(np.mean([m["dice"] for m in labelled]))
+        else:
+            assert np.isnan(summary["dice_pooled"]) and np.isnan(summary["dice_mean"])
+        assert summary["seconds_per_image"] == pytest.approx(0.1 + np.mean([f.seconds["load"] for f in so_far]))

@@ -37,7 +37,7 @@ class SweepParentRun(Callback):
             try:
                 if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
                     # an Optuna study logs its own summary; a plain multirun gets its jobs' results here
-                    from src.pipeline import lower_is_better
+                    from src.summary import lower_is_better
 
                     objective = objective_names(config.objective)[0]
                     tracker.log_jobs_summary(run_id, objective, swept_overrides(config),

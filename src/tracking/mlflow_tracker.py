@@ -15,7 +15,6 @@ reach a param, tag or artifact.
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import math
 import shutil
@@ -310,20 +309,24 @@ class MLflowTracker:
         if rows:
             client.log_table(run_id, {key: [row[key] for row in rows] for key in rows[0]}, "jobs.json")
 
-    def log_results(self, results, summary: dict[str, float], config_yaml: str,
+    def log_results(self, results, summary: dict[str, float], table, config_yaml: str,
                     extra_files: dict[str, str] | None = None, folders: dict[str, Path] | None = None,
                     images: bool = True) -> None:
         """Log summary and per-image metrics and the artifacts of the active run.
 
-        ``folders`` maps artifact folder names to local folders logged with the rest, all or nothing.
-        ``images=False`` skips the per-frame pictures (a video's results keep no arrays); a run of more
-        than ``MAX_STEP_IMAGES`` frames logs its per-image metrics as the CSV table only.
+        ``table`` is the run's ``FrameTable`` (one row per frame), logged as
+        ``per_image_metrics.csv``; a run of at most ``MAX_STEP_IMAGES`` frames
+        also logs its rows as metric steps and as an MLflow table. ``results``
+        are the frames kept in memory (none for a video): their pictures
+        (``images=True``) and an optimising clusterer's curves. ``folders``
+        maps artifact folder names to local folders logged with the rest, all or nothing.
         """
         mlflow.log_metrics({k: v for k, v in summary.items() if math.isfinite(v)})
         now = int(time.time() * 1000)
-        step_metrics = [Metric(f"image/{key}", value, now, step)
-                        for step, result in enumerate(results) for key, value in result.metrics.items()
-                        if math.isfinite(value)] if len(results) <= MAX_STEP_IMAGES else []
+        few = len(table) <= MAX_STEP_IMAGES
+        rows = list(table.rows()) if few else []
+        step_metrics = [Metric(f"image/{key}", value, now, step) for step, row in enumerate(rows)
+                        for key, value in row.items() if _is_frame_metric(key, value)]
         # an optimising clusterer's curve per image, one metric per image and value, stepped by iteration
         step_metrics += [Metric(f"fit/{key}/{result.frame.stem}", value, now, iteration)
                          for result in results for iteration, values in enumerate(result.fit_history, 1)
@@ -332,14 +335,9 @@ class MLflowTracker:
         run_id = mlflow.active_run().info.run_id
         for start in range(0, len(step_metrics), 1000):
             client.log_batch(run_id, metrics=step_metrics[start:start + 1000])
-        rows = [{"image_id": r.frame.image_id, "file_name": r.frame.file_name, **r.metrics,
-                 **{f"seconds_{k}": v for k, v in r.seconds.items()}} for r in results]
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            with open(tmp / "per_image_metrics.csv", "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
+            table.write_csv(tmp / "per_image_metrics.csv")
             (tmp / "config").mkdir()
             (tmp / "config" / "config.yaml").write_text(redact(config_yaml))
             for name, text in (extra_files or {}).items():
@@ -348,9 +346,14 @@ class MLflowTracker:
                 _write_images(tmp, results, self.image_width)
             for name, folder in (folders or {}).items():
                 shutil.copytree(folder, tmp / name)
-            table = {key: [row.get(key) for row in rows] for key in rows[0]}
-            self._log_all_or_nothing(run_id, lambda: (mlflow.log_artifacts(str(tmp)),
-                                                      mlflow.log_table(table, "per_image_metrics.json")))
+            columns = table.columns() if few else []
+
+            def log_them():
+                mlflow.log_artifacts(str(tmp))
+                if rows:
+                    mlflow.log_table({key: [row.get(key) for row in rows] for key in columns}, "per_image_metrics.json")
+
+            self._log_all_or_nothing(run_id, log_them)
 
     def _log_all_or_nothing(self, run_id: str, log_them) -> None:
         """Call ``log_them``; if it fails (a full disk), delete what it logged and raise one LabError line."""
@@ -418,6 +421,11 @@ class MLflowTracker:
         run = self._client().get_run(run_id)
         return {"status": run.info.status, "params": run.data.params, "metrics": run.data.metrics,
                 "tags": run.data.tags, "artifact_uri": run.info.artifact_uri}
+
+
+def _is_frame_metric(key: str, value) -> bool:
+    """Whether a table cell is one of a frame's metrics (not its id, name or stage seconds) with a value."""
+    return key not in ("image_id", "file_name") and not key.startswith("seconds_") and value is not None
 
 
 def _write_images(folder: Path, results, min_width: int) -> None:
