@@ -5,6 +5,7 @@ import pytest
 
 from src.errors import LabError
 from src.postprocess import (
+    BlendedEdges,
     CloseMask,
     DropLargeClusters,
     EnclosedByField,
@@ -341,3 +342,52 @@ def test_a_frame_that_is_all_pitch_gives_an_empty_mask_without_a_reason():
 def test_the_players_of_a_scene_with_pitch_have_no_reason():
     image, labels, truth = scene()
     assert chain()(labels, image).reasons == frozenset()
+
+
+def blended_player(share: float, grass=(40, 130, 40), kit=(200, 30, 30)):
+    """A 6x3 kit-coloured player on grass, with a one-pixel column on his right that is ``share`` kit."""
+    image = np.zeros((20, 20, 3), np.uint8)
+    image[:] = grass
+    image[7:13, 8:11] = kit
+    image[7:13, 11] = np.round(share * np.array(kit) + (1 - share) * np.array(grass))
+    mask = np.zeros((20, 20), bool)
+    mask[7:13, 8:11] = True
+    labels = mask.astype(int)
+    return MaskState(labels=labels, image=image, mask=mask, field=~mask), mask
+
+
+@pytest.mark.parametrize("share, joins", [(0.8, True), (0.6, True), (0.4, False), (0.0, False)])
+def test_outline_pixels_join_the_player_who_covers_most_of_them(share, joins):
+    state, mask = blended_player(share)
+    out = BlendedEdges(coverage=0.5)(state).mask
+    assert out[7:13, 11].all() == joins and out[7:13, 11].any() == joins
+    assert np.array_equal(out & ~state.mask, np.zeros_like(mask) if not joins else out & ~mask)
+    assert not out[:, 12:].any() and not out[:, :8].any()          # pure grass never joins
+    assert np.array_equal(state.mask, mask)                        # the input is not mutated
+
+
+def test_outline_pixels_are_read_against_their_own_grass():
+    """A dark kit's blend with shaded grass: against the sunlit grass beyond the shadow it would pass for kit."""
+    state, _ = blended_player(0.3, grass=(20, 65, 20), kit=(20, 20, 24))
+    image = state.image.copy()
+    image[:, 16:] = image[:, :4] = (60, 170, 60)                   # sunlit grass, outside a 9-pixel box
+    assert not BlendedEdges(window=9)(replace(state, image=image)).mask[7:13, 11].any()
+    assert BlendedEdges(window=41)(replace(state, image=image)).mask[7:13, 11].all()
+
+
+def test_outline_pixels_outside_the_field_stay_out():
+    state, _ = blended_player(0.9)
+    field = state.field.copy()
+    field[:, 11] = False                                           # the blend column is advertising, not pitch
+    assert not BlendedEdges()(replace(state, field=field)).mask[:, 11].any()
+
+
+def test_blended_edges_need_the_field_and_check_values():
+    image, labels, _ = scene()
+    with pytest.raises(LabError, match="put the 'field' step before it"):
+        PostprocessChain({"edges": BlendedEdges()})(labels, image)
+    for kwargs, message in (({"coverage": 0.0}, r"coverage=0.0 is out of range"),
+                            ({"window": 2}, r"window=2 is out of range"),
+                            ({"rounds": 0}, r"rounds=0 is out of range")):
+        with pytest.raises(LabError, match=message):
+            BlendedEdges(**kwargs)

@@ -1,6 +1,7 @@
 """Post-processing: label map (+ image) -> binary player mask, components and centroids."""
 
 from src.postprocess.chain import PlayerMask, PostprocessChain, connected_components
+from src.postprocess.edges import BlendedEdges
 from src.postprocess.grabcut import GrabCutRefine
 from src.postprocess.standing import StandingOnPitch, pitch_area
 from src.postprocess.steps import (
@@ -19,7 +20,7 @@ from src.postprocess.steps import (
                                    cluster_mean_colors,
 )
 
-__all__ = ["CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles", "GrabCutRefine",
-           "MaskState", "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain",
+__all__ = ["BlendedEdges", "CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles",
+           "GrabCutRefine", "MaskState", "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain",
            "ReclusterCandidates", "RemoveLines", "RemoveSmall", "RemoveThin", "StandingOnPitch",
            "cluster_mean_colors", "connected_components", "pitch_area"]
