@@ -370,9 +370,9 @@ def test_outline_pixels_are_read_against_their_own_grass():
     """A dark kit's blend with shaded grass: against the sunlit grass beyond the shadow it would pass for kit."""
     state, _ = blended_player(0.3, grass=(20, 65, 20), kit=(20, 20, 24))
     image = state.image.copy()
-    image[:, 16:] = image[:, :4] = (60, 170, 60)                   # sunlit grass, outside a 9-pixel box
-    assert not BlendedEdges(window=9)(replace(state, image=image)).mask[7:13, 11].any()
-    assert BlendedEdges(window=41)(replace(state, image=image)).mask[7:13, 11].all()
+    image[:, 16:] = image[:, :4] = (60, 170, 60)                   # sunlit grass, outside a 9 x 9 box
+    assert not BlendedEdges(radius=4)(replace(state, image=image)).mask[7:13, 11].any()
+    assert BlendedEdges(radius=20)(replace(state, image=image)).mask[7:13, 11].all()
 
 
 def test_outline_pixels_outside_the_field_stay_out():
@@ -387,7 +387,7 @@ def test_blended_edges_need_the_field_and_check_values():
     with pytest.raises(LabError, match="put the 'field' step before it"):
         PostprocessChain({"edges": BlendedEdges()})(labels, image)
     for kwargs, message in (({"coverage": 0.0}, r"coverage=0.0 is out of range"),
-                            ({"window": 2}, r"window=2 is out of range"),
+                            ({"radius": 0}, r"radius=0 is out of range"),
                             ({"rounds": 0}, r"rounds=0 is out of range")):
         with pytest.raises(LabError, match=message):
             BlendedEdges(**kwargs)

@@ -14,13 +14,23 @@ from src.postprocess.steps import MaskState
 _NEIGHBOURS = np.ones((3, 3), dtype=bool)
 
 
-def _local_mean(image: np.ndarray, weight: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean colour of the pixels where ``weight`` is set in a ``size`` x ``size`` box, and that box's weight."""
-    weight = weight.astype(np.float64)
-    total = ndi.uniform_filter(weight, size, mode="constant")
-    sums = np.stack([ndi.uniform_filter(image[..., channel] * weight, size, mode="constant")
-                     for channel in range(image.shape[-1])], axis=-1)
-    return sums / np.maximum(total, 1e-12)[..., None], total
+def _box_means(values: np.ndarray, weight: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+               radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``values`` (H, W, C) over the pixels where ``weight`` is set, in the box of ``radius`` around each
+    of the pixels ``rows, cols`` (clipped to the frame), and how many pixels that is: from one summed-area table,
+    so the cost does not grow with the box."""
+    height, width = weight.shape
+    table = np.zeros((height + 1, width + 1, values.shape[-1] + 1))
+    inner = table[1:, 1:]
+    np.multiply(values, weight[..., None], out=inner[..., :-1])
+    inner[..., -1] = weight
+    np.cumsum(inner, axis=0, out=inner)
+    np.cumsum(inner, axis=1, out=inner)
+    top, bottom = np.clip(rows - radius, 0, height), np.clip(rows + radius + 1, 0, height)
+    left, right = np.clip(cols - radius, 0, width), np.clip(cols + radius + 1, 0, width)
+    sums = table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
+    counts = sums[:, -1]
+    return sums[:, :-1] / np.maximum(counts, 1)[:, None], counts
 
 
 class BlendedEdges:
@@ -33,8 +43,8 @@ class BlendedEdges:
     pixel with whichever colour it is nearer, which loses the thin parts of
     small players to the pitch. Each pitch pixel touching the mask is read
     as a linear mix of the mean colour of its mask neighbours and the local
-    pitch colour (the mean of pitch pixels at least two pixels from the mask
-    in a ``window`` x ``window`` box, so the grass under a shadow or a
+    pitch colour (the mean of pitch pixels more than two pixels from the mask
+    in the box of ``radius`` around it, so the grass under a shadow or a
     mowing stripe is its own), and joins the mask when the player's share
     is at least ``coverage``. Needs the ``field`` step before it.
 
@@ -47,8 +57,9 @@ class BlendedEdges:
     coverage : float in (0, 1], default 0.5
         Player share above which an outline pixel joins the mask; 0.5 is the
         majority rule the ground truth is reduced with.
-    window : int >= 3, default 9
-        Side in pixels of the box that gives the local pitch colour.
+    radius : int >= 1, default 4
+        Half the side, in pixels, of the box that gives the local pitch
+        colour (4: a 9 x 9 box).
     rounds : int >= 1, default 1
         Times the outline is grown, for frames whose edges blur over more
         than one pixel (upscaled footage).
@@ -56,25 +67,28 @@ class BlendedEdges:
 
     needs_field = True
 
-    def __init__(self, coverage: float = 0.5, window: int = 9, rounds: int = 1):
+    def __init__(self, coverage: float = 0.5, radius: int = 4, rounds: int = 1):
         check_range("coverage", coverage, 0.0, 1.0, low_open=True)
-        check_range("window", window, 3, integer=True)
+        check_range("radius", radius, 1, integer=True)
         check_range("rounds", rounds, 1, integer=True)
-        self.coverage, self.window, self.rounds = coverage, window, rounds
+        self.coverage, self.radius, self.rounds = coverage, radius, rounds
 
     def __call__(self, state: MaskState) -> MaskState:
         mask, pitch = state.mask, state.field & ~state.mask
         if not mask.any() or not pitch.any():
             return state
-        image = color.rgb2lab(state.image)
+        lab = color.rgb2lab(state.image)
         for _ in range(self.rounds):
-            outline = pitch & ~mask & ndi.binary_dilation(mask, _NEIGHBOURS)
-            if not outline.any():
+            near = ndi.binary_dilation(mask, _NEIGHBOURS)
+            rows, cols = np.nonzero(pitch & near & ~mask)
+            if rows.size == 0:
                 break
-            grass, grass_weight = _local_mean(image, pitch & ~ndi.binary_dilation(mask, _NEIGHBOURS, iterations=2),
-                                              self.window)
-            player, _ = _local_mean(image, mask, 3)
+            clear = pitch & ~ndi.binary_dilation(near, _NEIGHBOURS)
+            grass, counts = _box_means(lab, clear, rows, cols, self.radius)
+            player, _ = _box_means(lab, mask, rows, cols, 1)
             towards = player - grass
-            share = ((image - grass) * towards).sum(-1) / np.maximum((towards * towards).sum(-1), 1e-12)
-            mask = mask | (outline & (grass_weight > 0) & (share >= self.coverage))
+            share = ((lab[rows, cols] - grass) * towards).sum(-1) / np.maximum((towards * towards).sum(-1), 1e-12)
+            joins = (counts > 0) & (share >= self.coverage)
+            mask = mask.copy()
+            mask[rows[joins], cols[joins]] = True
         return replace(state, mask=mask)
