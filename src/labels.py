@@ -30,3 +30,38 @@ def label_means(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
     counts = np.bincount(flat, minlength=k)
     sums = np.stack([np.bincount(flat, weights=rows[:, c], minlength=k) for c in range(rows.shape[1])], axis=1)
     return sums / np.maximum(counts, 1)[:, None], counts
+
+
+def dense_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``labels`` and each pixel's index among them, as ``np.unique(..., return_inverse=True)``.
+
+    Label maps hold small integers (cluster ids, -1 for noise), so a count
+    per value replaces ``np.unique``'s sort, which cost more than the scores
+    computed from its result. Values spread wider than the map is large fall
+    back to the sort.
+
+    Parameters
+    ----------
+    labels : int or bool ndarray, any shape
+
+    Returns
+    -------
+    values : (K,) ndarray
+        The distinct values in increasing order.
+    index : ndarray of ``labels``' shape, intp
+        ``values[index] == labels``.
+    """
+    labels = np.asarray(labels)
+    dtype = labels.dtype
+    if dtype == bool:
+        labels = labels.view(np.uint8)
+    if labels.size == 0:
+        return labels.reshape(-1)[:0].astype(dtype), np.zeros(labels.shape, np.intp)
+    low, high = int(labels.min()), int(labels.max())
+    if high - low > 4 * labels.size + 1024:
+        values, index = np.unique(labels, return_inverse=True)
+        return values.astype(dtype), index.reshape(labels.shape)
+    offset = (labels.astype(np.intp) - low) if low else labels.astype(np.intp, copy=False)
+    present = np.bincount(offset.ravel(), minlength=high - low + 1) > 0
+    lookup = np.cumsum(present) - 1
+    return (np.flatnonzero(present) + low).astype(dtype), lookup[offset]

@@ -11,8 +11,10 @@ from concurrent.futures import ProcessPoolExecutor
 _TASK: dict[str, tuple] = {}
 
 
-def _set_task(function: Callable, args: tuple) -> None:
+def _set_task(function: Callable, args: tuple, setup: Callable | None) -> None:
     _TASK["call"] = (function, args)
+    if setup is not None:
+        setup()
 
 
 def _run_task(item):
@@ -20,7 +22,7 @@ def _run_task(item):
     return function(item, *args)
 
 
-def ordered_map(function: Callable, items: Iterable, workers: int, *args) -> Iterator:
+def ordered_map(function: Callable, items: Iterable, workers: int, *args, setup: Callable | None = None) -> Iterator:
     """``function(item, *args)`` for each item, yielded in the items' order.
 
     With ``workers`` > 1 the calls run in that many forked processes, which
@@ -28,14 +30,17 @@ def ordered_map(function: Callable, items: Iterable, workers: int, *args) -> Ite
     them per item; only items and results cross between processes. At most
     ``2 * workers`` items are in flight, so a long stream is never read far
     ahead of its results and memory stays flat. Results equal those of one
-    worker whenever ``function`` depends on its arguments alone.
+    worker whenever ``function`` depends on its arguments alone. ``setup()``,
+    where given, runs once in each worker process before its first item
+    (e.g. a thread limit for the process's life); it is not called with one
+    worker, where the caller's own settings hold.
     """
     if workers <= 1:
         for item in items:
             yield function(item, *args)
         return
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_set_task, initargs=(function, args)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_set_task, initargs=(function, args, setup)) as pool:
         pending = deque()
         try:
             for item in items:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -38,6 +39,8 @@ from src.summary import RunningSummary
 log = logging.getLogger(__name__)
 # frames of a stream between hand-backs of freed heap memory (src.heap); a trim costs well under a frame's time
 TRIM_EVERY = 50
+# a worker process's thread limit, kept for its life (see limit_threads)
+_LIMITS: list = []
 
 
 @dataclass
@@ -65,14 +68,25 @@ def timed(seconds: dict[str, float], stage: str):
     seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
-def load_frames(dataset) -> tuple[list[Frame], list[float]]:
-    """Decode every sampled frame; returns the frames and the seconds each took."""
+def load_frames(dataset, workers: int = 1) -> tuple[list[Frame], list[float]]:
+    """Decode every sampled frame, in ``workers`` processes; returns the frames and the seconds each took.
+
+    Workers are forked from this process, so a frame it has cached is
+    returned from the cache there too; what they decode joins this
+    process's cache (see ``FootballDataset.frame``).
+    """
     frames, seconds = [], []
-    for image_id in dataset.image_ids:
-        start = time.perf_counter()
-        frames.append(dataset.frame(image_id))
-        seconds.append(time.perf_counter() - start)
+    for image_id, (frame, spent) in zip(dataset.image_ids,
+                                        ordered_map(_decode_frame, dataset.image_ids, workers, dataset)):
+        frames.append(dataset.frame(image_id, decoded=frame) if workers > 1 else frame)
+        seconds.append(spent)
     return frames, seconds
+
+
+def _decode_frame(image_id, dataset) -> tuple[Frame, float]:
+    start = time.perf_counter()
+    frame = dataset.frame(image_id)
+    return frame, time.perf_counter() - start
 
 
 def process_frames(frames: list[Frame], features, clusterer, postprocess, *, silhouette_sample: int = 2000,
@@ -168,13 +182,13 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     if streaming:
         source, total = _timed(dataset.stream()), None
     else:
-        frames, load_seconds = load_frames(dataset)
+        frames, load_seconds = load_frames(dataset, workers)
         source, total = zip(frames, load_seconds), len(frames)
     batch_size = getattr(clusterer, "images_per_batch", 1)
     results, running, degenerate = [], RunningSummary(), Counter()
     bar = progress(total=total, desc="frames", unit="frame")
     scored_batches = ordered_map(_score_batch, _batches(source, batch_size), workers, features, clusterer, postprocess,
-                                 silhouette_sample, seed, threads, prepare)
+                                 silhouette_sample, seed, prepare, setup=partial(limit_threads, threads))
     with threadpool_limits(limits=threads), bar:
         for load_seconds, scored in scored_batches:
             for result, seconds in zip(scored, load_seconds):
@@ -194,16 +208,24 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     return results, running.value()
 
 
-def _score_batch(batch, features, clusterer, postprocess, silhouette_sample, seed, threads, prepare):
+def _score_batch(batch, features, clusterer, postprocess, silhouette_sample, seed, prepare):
     """A batch of ``(frame, load seconds)`` scored: ``(load seconds, results)`` (what a worker process runs)."""
-    with threadpool_limits(limits=threads):
-        results = process_frames([frame for frame, _ in batch], features, clusterer, postprocess,
-                                 silhouette_sample=silhouette_sample, seed=seed)
-        if prepare is not None:
-            for result in results:
-                with timed(result.seconds, "prepare"):
-                    result.prepared = prepare(result)
+    results = process_frames([frame for frame, _ in batch], features, clusterer, postprocess,
+                             silhouette_sample=silhouette_sample, seed=seed)
+    if prepare is not None:
+        for result in results:
+            with timed(result.seconds, "prepare"):
+                result.prepared = prepare(result)
     return [seconds for _, seconds in batch], results
+
+
+def limit_threads(threads: int | None) -> None:
+    """Cap the numerical libraries' threads at ``threads`` for the rest of this (worker) process.
+
+    Done once per worker: setting a limit scans the process's loaded
+    libraries, which cost more per frame than some stages.
+    """
+    _LIMITS.append(threadpool_limits(limits=threads))
 
 
 def _timed(frames: Iterator[Frame]) -> Iterator[tuple[Frame, float]]:

@@ -171,3 +171,18 @@ def test_frames_are_decoded_once_per_process_and_read_only(synthetic_root, monke
         frame.image[0, 0] = 0
     FootballDataset(str(synthetic_root), n_images=2, scale=8, seed=5, cache_frames=False).frame(first.image_ids[0])
     assert decoded == [first.image_ids[0]]
+
+
+def test_frames_decoded_by_workers_join_the_cache_of_the_process(synthetic_root, monkeypatch):
+    from src.pipeline import load_frames
+    dataset = FootballDataset(str(synthetic_root), n_images=3, scale=4, seed=11)
+    frames, seconds = load_frames(dataset, workers=2)
+    one_by_one = [FootballDataset(str(synthetic_root), n_images=3, scale=4, seed=11, cache_frames=False).frame(i)
+                  for i in dataset.image_ids]
+    assert [f.image_id for f in frames] == dataset.image_ids and len(seconds) == 3
+    for frame, expected in zip(frames, one_by_one):
+        np.testing.assert_array_equal(frame.image, expected.image)
+        np.testing.assert_array_equal(frame.mask, expected.mask)
+    monkeypatch.setattr(FootballDataset, "_decode", lambda self, i: pytest.fail("decoded twice"))
+    again, _ = load_frames(dataset, workers=2)
+    assert all(a is b for a, b in zip(again, frames))

@@ -6,7 +6,7 @@ import torch
 
 from src.devices import torch_device
 from src.errors import LabError
-from src.labels import label_means
+from src.labels import dense_labels, label_means
 
 
 def test_label_means_count_pixels_and_leave_noise_out():
@@ -20,6 +20,27 @@ def test_label_means_count_pixels_and_leave_noise_out():
 def test_label_means_of_noise_only_is_empty():
     means, counts = label_means(np.ones((2, 2, 3)), -np.ones((2, 2), int))
     assert means.shape == (0, 3) and counts.shape == (0,)
+
+
+@pytest.mark.parametrize("labels", [
+    np.random.default_rng(0).integers(-1, 12, (9, 14)),
+    np.random.default_rng(1).integers(0, 2, (5, 6)).astype(bool),
+    np.random.default_rng(2).integers(3, 7, (4, 4)).astype(np.int32),
+    np.array([[5, 10 ** 9], [5, -3]]),     # values far apart: the sorting path
+    np.zeros((0, 3), int),
+])
+def test_dense_labels_equal_numpy_unique(labels):
+    values, index = dense_labels(labels)
+    expected_values, expected_index = np.unique(labels, return_inverse=True)
+    assert values.dtype == expected_values.dtype
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(index, expected_index.reshape(labels.shape))
+
+
+def test_dense_labels_leave_their_input_alone():
+    labels = np.array([[4, -1], [4, 9]])
+    dense_labels(labels)
+    assert labels.tolist() == [[4, -1], [4, 9]]
 
 
 def test_torch_device_choices():

@@ -391,3 +391,28 @@ def test_blended_edges_need_the_field_and_check_values():
                             ({"rounds": 0}, r"rounds=0 is out of range")):
         with pytest.raises(LabError, match=message):
             BlendedEdges(**kwargs)
+
+
+@pytest.mark.parametrize("density", [0.1, 0.45, 0.6, 0.9])
+@pytest.mark.parametrize("shape", [(40, 70), (1, 6), (5, 1)])
+def test_fill_holes_equals_scipy(density, shape):
+    from scipy import ndimage as ndi
+
+    from src.postprocess.steps import fill_holes
+    mask = np.random.default_rng(int(density * 100)).random(shape) < density
+    before = mask.copy()
+    np.testing.assert_array_equal(fill_holes(mask), ndi.binary_fill_holes(mask))
+    np.testing.assert_array_equal(mask, before)
+
+
+def test_axis_lengths_equal_regionprops():
+    from scipy import ndimage as ndi
+    from skimage import measure
+
+    from src.postprocess.steps import axis_lengths
+    mask = ndi.binary_opening(np.random.default_rng(3).random((60, 90)) < 0.45)
+    parts, n = ndi.label(mask, structure=np.ones((3, 3), bool))
+    major, minor = axis_lengths(parts, n)
+    props = measure.regionprops(parts)
+    np.testing.assert_allclose(major, [p.axis_major_length for p in props], atol=1e-9)
+    np.testing.assert_allclose(minor, [p.axis_minor_length for p in props], atol=1e-9)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from src.labels import dense_labels
+
 
 def _valid(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = features.reshape(-1, features.shape[-1])
@@ -54,7 +56,8 @@ def silhouette(features: np.ndarray, labels: np.ndarray, sample_size: int = 2000
     if sample_size < len(labels):
         pick = np.random.default_rng(seed).choice(len(labels), size=sample_size, replace=False)
         flat, labels = flat[pick], labels[pick]
-    _, labels, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    _, labels = dense_labels(labels)
+    counts = np.bincount(labels)
     if len(counts) < 2:
         return float("nan")
     rows = np.arange(len(labels))

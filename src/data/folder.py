@@ -115,13 +115,17 @@ class ImageFolder:
             raise LabError(f"data.scale={self.scale} leaves no pixels of {self._paths[image_id]}; use a smaller scale")
         return size
 
-    def frame(self, image_id: int) -> Frame:
-        """Decode one frame at working size, with its ground truth when the annotation file names it."""
+    def frame(self, image_id: int, *, decoded: Frame | None = None) -> Frame:
+        """Decode one frame at working size, with its ground truth when the annotation file names it.
+
+        ``decoded``: as for ``FootballDataset.frame``.
+        """
+        decode = (lambda: decoded) if decoded is not None else (lambda: self._decode(image_id))
         if not self.cache_frames:
-            return self._decode(image_id)
+            return decode()
         key = (image_id, self.scale, self._paths[image_id],
                *((self.annotation_path,) if self.coco is not None else ()))
-        return cached_frame(key, lambda: self._decode(image_id))
+        return cached_frame(key, decode)
 
     def _decode(self, image_id: int) -> Frame:
         path, size = self._paths[image_id], self.image_size(image_id)

@@ -250,12 +250,17 @@ class FootballDataset:
     def __len__(self) -> int:
         return len(self.image_ids)
 
-    def frame(self, image_id: int) -> Frame:
-        """Decode one frame and rasterize its ground truth at working size."""
+    def frame(self, image_id: int, *, decoded: Frame | None = None) -> Frame:
+        """Decode one frame and rasterize its ground truth at working size.
+
+        ``decoded``, where given, is this frame as another process decoded it
+        (a worker of ``src.pipeline.load_frames``): it is cached and returned
+        instead of decoding again.
+        """
+        decode = (lambda: decoded) if decoded is not None else (lambda: self._decode(image_id))
         if not self.cache_frames:
-            return self._decode(image_id)
-        return cached_frame((image_id, self.scale, self.image_path(image_id), self.annotation_path),
-                            lambda: self._decode(image_id))
+            return decode()
+        return cached_frame((image_id, self.scale, self.image_path(image_id), self.annotation_path), decode)
 
     def _decode(self, image_id: int) -> Frame:
         info = self.coco.imgs[image_id]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from src.labels import dense_labels
+
 
 def _check_shapes(labels: np.ndarray, truth: np.ndarray) -> None:
     if labels.shape != truth.shape:
@@ -30,8 +32,8 @@ def confusion(labels: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.nda
     clusters, classes : the ids of the rows and columns.
     """
     _check_shapes(labels, truth)
-    clusters, cluster_index = np.unique(labels, return_inverse=True)
-    classes, class_index = np.unique(np.asarray(truth, dtype=np.int64), return_inverse=True)
+    clusters, cluster_index = dense_labels(labels)
+    classes, class_index = dense_labels(truth)
     pair = cluster_index.ravel() * len(classes) + class_index.ravel()
     counts = np.bincount(pair, minlength=len(clusters) * len(classes)).reshape(len(clusters), len(classes))
     return counts, clusters, classes
@@ -80,7 +82,7 @@ def oracle_mask(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
     (H, W) bool ndarray, a new array.
     """
     _check_shapes(labels, truth)
-    clusters, index = np.unique(labels, return_inverse=True)
-    players = np.bincount(index.ravel(), weights=np.asarray(truth, dtype=bool).ravel(), minlength=len(clusters))
+    clusters, index = dense_labels(labels)
+    players = np.bincount(index[np.asarray(truth, dtype=bool)], minlength=len(clusters))
     sizes = np.bincount(index.ravel(), minlength=len(clusters))
-    return (2 * players > sizes)[index].reshape(labels.shape)
+    return (2 * players > sizes)[index]

@@ -18,17 +18,17 @@ def _box_means(values: np.ndarray, weight: np.ndarray, rows: np.ndarray, cols: n
                radius: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean of ``values`` (H, W, C) over the pixels where ``weight`` is set, in the box of ``radius`` around each
     of the pixels ``rows, cols`` (clipped to the frame), and how many pixels that is: from one summed-area table,
-    so the cost does not grow with the box."""
+    so the cost does not grow with the box. The table is laid out channel first, where both running sums
+    move along contiguous memory."""
     height, width = weight.shape
-    table = np.zeros((height + 1, width + 1, values.shape[-1] + 1))
-    inner = table[1:, 1:]
-    np.multiply(values, weight[..., None], out=inner[..., :-1])
-    inner[..., -1] = weight
-    np.cumsum(inner, axis=0, out=inner)
-    np.cumsum(inner, axis=1, out=inner)
+    table = np.zeros((values.shape[-1] + 1, height + 1, width + 1))
+    np.multiply(np.moveaxis(values, -1, 0), weight, out=table[:-1, 1:, 1:])
+    table[-1, 1:, 1:] = weight
+    np.cumsum(table, axis=1, out=table)
+    np.cumsum(table, axis=2, out=table)
     top, bottom = np.clip(rows - radius, 0, height), np.clip(rows + radius + 1, 0, height)
     left, right = np.clip(cols - radius, 0, width), np.clip(cols + radius + 1, 0, width)
-    sums = table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
+    sums = (table[:, bottom, right] - table[:, top, right] - table[:, bottom, left] + table[:, top, left]).T
     counts = sums[:, -1]
     return sums[:, :-1] / np.maximum(counts, 1)[:, None], counts
 

@@ -156,8 +156,32 @@ class EnclosedByField:
         for side in ((0, slice(None)), (-1, slice(None)), (slice(None), 0), (slice(None), -1)):
             if state.field[side].mean() > self.border_fraction:
                 padded[side] = True
-        inside = ndi.binary_fill_holes(padded)[1:-1, 1:-1]
+        inside = fill_holes(padded)[1:-1, 1:-1]
         return replace(state, mask=state.mask & inside)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with its holes filled: ``scipy.ndimage.binary_fill_holes`` with its default structure.
+
+    A hole is a 4-connected part of the background that does not reach the
+    array's edge. One labelling of the background finds them all, where
+    scipy's fill propagates the outside one pixel layer at a time (several
+    times slower on a frame).
+
+    Parameters
+    ----------
+    mask : (H, W) bool ndarray
+
+    Returns
+    -------
+    (H, W) bool ndarray, a new array.
+    """
+    background, n = ndi.label(~mask)
+    outside = np.zeros(n + 1, dtype=bool)
+    for edge in (background[0], background[-1], background[:, 0], background[:, -1]):
+        outside[edge] = True
+    outside[0] = False
+    return ~outside[background]
 
 
 class DropLargeClusters:
@@ -223,12 +247,47 @@ class RemoveLines:
         self.max_elongation = max_elongation
 
     def __call__(self, state: MaskState) -> MaskState:
-        parts = measure.label(state.mask, connectivity=2)
-        lines = [p.label for p in measure.regionprops(parts)
-                 if p.axis_major_length > self.max_elongation * max(p.axis_minor_length, 1.0)]
-        if not lines:
+        parts, n = ndi.label(state.mask, structure=np.ones((3, 3), bool))
+        if n == 0:
             return state
-        return replace(state, mask=state.mask & ~np.isin(parts, lines))
+        major, minor = axis_lengths(parts, n)
+        lines = major > self.max_elongation * np.maximum(minor, 1.0)
+        if not lines.any():
+            return state
+        return replace(state, mask=state.mask & ~np.concatenate([[False], lines])[parts])
+
+
+def axis_lengths(parts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Major and minor axis lengths of the ellipse with the second moments of each part ``1..n``.
+
+    The values of scikit-image's ``regionprops`` ``axis_major_length`` and
+    ``axis_minor_length`` (four times the root of each eigenvalue of the
+    pixel coordinates' covariance), for all parts in one pass of counts
+    instead of one Python object per part.
+
+    Parameters
+    ----------
+    parts : (H, W) int ndarray
+        0 = background, 1..n = parts.
+    n : int
+
+    Returns
+    -------
+    major, minor : (n,) float ndarray
+    """
+    rows, cols = np.indices(parts.shape, dtype=np.float64)
+    flat, rows, cols = parts.ravel(), rows.ravel(), cols.ravel()
+    count = np.maximum(np.bincount(flat, minlength=n + 1)[1:], 1)
+
+    def mean(values):
+        return np.bincount(flat, weights=values, minlength=n + 1)[1:] / count
+
+    mean_r, mean_c = mean(rows), mean(cols)
+    var_r = mean(rows * rows) - mean_r ** 2
+    var_c = mean(cols * cols) - mean_c ** 2
+    cov = mean(rows * cols) - mean_r * mean_c
+    centre, spread = (var_r + var_c) / 2, np.sqrt(((var_r - var_c) / 2) ** 2 + cov ** 2)
+    return 4 * np.sqrt(np.maximum(centre + spread, 0)), 4 * np.sqrt(np.maximum(centre - spread, 0))
 
 
 class RemoveSmall:
