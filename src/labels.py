@@ -53,7 +53,7 @@ def dense_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     labels = np.asarray(labels)
     dtype = labels.dtype
-    if dtype == bool:
+    if dtype.kind == "b":
         labels = labels.view(np.uint8)
     if labels.size == 0:
         return labels.reshape(-1)[:0].astype(dtype), np.zeros(labels.shape, np.intp)

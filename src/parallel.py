@@ -40,7 +40,8 @@ def ordered_map(function: Callable, items: Iterable, workers: int, *args, setup:
             yield function(item, *args)
         return
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_set_task, initargs=(function, args, setup)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_set_task,
+                             initargs=(function, args, setup)) as pool:
         pending = deque()
         try:
             for item in items:
