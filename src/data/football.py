@@ -109,15 +109,16 @@ def reduce_instances(rles: list[dict], size: tuple[int, int], union: np.ndarray)
 def coco_truth(coco: COCO, image_id: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, int]:
     """Ground truth of one COCO image at working ``size``: union mask, instance labels, number of annotations."""
     info = coco.imgs[image_id]
-    anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None))
-    mask = reduce_mask(_union(coco, anns, (info["height"], info["width"])), size)
-    return mask, reduce_instances([coco.annToRLE(a) for a in anns], size, mask), len(anns)
+    rles = [coco.annToRLE(a) for a in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None))]
+    mask = reduce_mask(_union(rles, (info["height"], info["width"])), size)
+    return mask, reduce_instances(rles, size, mask), len(rles)
 
 
-def _union(coco: COCO, anns: list[dict], shape: tuple[int, int]) -> np.ndarray:
-    if not anns:
+def _union(rles: list[dict], shape: tuple[int, int]) -> np.ndarray:
+    if not rles:
         return np.zeros(shape, dtype=bool)
-    return mask_utils.decode(mask_utils.merge([coco.annToRLE(a) for a in anns])).astype(bool)
+    # decoded values are 0 and 1, so a view is the bool mask without a full-size copy
+    return mask_utils.decode(mask_utils.merge(rles)).view(bool)
 
 
 def cached_frame(key: tuple, decode) -> Frame:
@@ -276,7 +277,7 @@ class FootballDataset:
     def full_mask(self, image_id: int) -> np.ndarray:
         """Union of the image's annotations at full size, (H, W) bool."""
         info = self.coco.imgs[image_id]
-        return _union(self.coco, self._annotations(image_id), (info["height"], info["width"]))
+        return _union([self.coco.annToRLE(a) for a in self._annotations(image_id)], (info["height"], info["width"]))
 
     def frames(self) -> list[Frame]:
         """All sampled frames, in image-id order."""
