@@ -416,3 +416,17 @@ def test_axis_lengths_equal_regionprops():
     props = measure.regionprops(parts)
     np.testing.assert_allclose(major, [p.axis_major_length for p in props], atol=1e-9)
     np.testing.assert_allclose(minor, [p.axis_minor_length for p in props], atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["bool", "labels"])
+@pytest.mark.parametrize("shape", [(30, 41), (1, 7), (6, 1)])
+def test_dilations_equal_scipy(kind, shape):
+    from scipy import ndimage as ndi
+
+    from src.postprocess.neighbours import dilate_cross, dilate_square
+    rng = np.random.default_rng(4)
+    values = rng.random(shape) < 0.2 if kind == "bool" else rng.integers(0, 9, shape)
+    for dilate, footprint in ((dilate_cross, ndi.generate_binary_structure(2, 1)), (dilate_square, np.ones((3, 3)))):
+        expected = (ndi.binary_dilation(values, footprint) if kind == "bool"
+                    else ndi.grey_dilation(values, footprint=footprint))
+        np.testing.assert_array_equal(dilate(values), expected)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy import ndimage as ndi
 from skimage import color
 
 from src.errors import check_range
+from src.postprocess.neighbours import dilate_square
 from src.postprocess.steps import MaskState
-
-_NEIGHBOURS = np.ones((3, 3), dtype=bool)
 
 
 def _box_means(values: np.ndarray, weight: np.ndarray, rows: np.ndarray, cols: np.ndarray,
@@ -79,11 +77,11 @@ class BlendedEdges:
             return state
         lab = color.rgb2lab(state.image)
         for _ in range(self.rounds):
-            near = ndi.binary_dilation(mask, _NEIGHBOURS)
+            near = dilate_square(mask)
             rows, cols = np.nonzero(pitch & near & ~mask)
             if rows.size == 0:
                 break
-            clear = pitch & ~ndi.binary_dilation(near, _NEIGHBOURS)
+            clear = pitch & ~dilate_square(near)
             grass, counts = _box_means(lab, clear, rows, cols, self.radius)
             player, _ = _box_means(lab, mask, rows, cols, 1)
             towards = player - grass

@@ -16,10 +16,10 @@ from scipy import ndimage as ndi
 from skimage import measure
 
 from src.errors import LabError, check_range
+from src.postprocess.neighbours import dilate_cross
 from src.postprocess.steps import EnclosedByField, MaskState
 
 EIGHT = np.ones((3, 3), bool)
-FOUR = ndi.generate_binary_structure(2, 1)
 
 
 def _shift_down(mask: np.ndarray) -> np.ndarray:
@@ -145,8 +145,8 @@ class StandingOnPitch:
         for _ in range(self.rounds):
             players, _ = ndi.label(kept, structure=EIGHT)
             player_boxes = ndi.find_objects(players)
-            touching = ndi.binary_dilation(kept, FOUR) & (regions > 0) & ~kept
-            neighbour = ndi.grey_dilation(players, footprint=FOUR)
+            touching = dilate_cross(kept) & (regions > 0) & ~kept
+            neighbour = dilate_cross(players)
             pairs = np.unique(np.stack([regions[touching], neighbour[touching]]), axis=1)
             # lowest regions first, each judged against the player as grown so far
             pairs = pairs[:, np.argsort([-region_boxes[r - 1][0].stop for r in pairs[0]], kind="stable")]
