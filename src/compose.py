@@ -23,6 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import LabError, check_choice, check_range
+from src.features.memo import MemoizedFeatures
 from src.tracking import PARENT_RUN_FILE
 from src.urls import redact
 
@@ -143,6 +144,9 @@ def build_stages(cfg: DictConfig) -> Stages:
     clusterer = build(cfg.clusterer, "clusterer")
     postprocess = build(cfg.postprocess, "postprocess")
     data = build(cfg.data, "data")
+    if getattr(data, "cache_frames", False):
+        # the frames come back in later runs of this process (a sweep's trials), and so do their features
+        features = MemoizedFeatures(features, OmegaConf.to_yaml(cfg.features, resolve=True))
     check_input = getattr(clusterer, "check_input", None)
     if check_input is not None:
         with keyed("data"):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -331,6 +332,7 @@ class OptunaSweeper(Sweeper):
         if len(objectives) != len(self.directions):
             raise LabError(f"objective={objectives} has {len(objectives)} value(s) but hydra.sweeper.direction="
                            f"{self.directions} has {len(self.directions)}; give one direction per objective")
+        self._check_cores()
         self._check_space(space)
         study = open_study(self.study_name, self.storage, self.directions, self.sampler, self.pruner)
         self.study = study
@@ -340,6 +342,21 @@ class OptunaSweeper(Sweeper):
             log.warning("trials %s were cut off by a stopped sweep; they do not count and are run again", stale)
         self._run_trials(study, space)
         return study, objectives
+
+    def _check_cores(self) -> None:
+        """Refuse a sweep whose parallel trials, frame workers and library threads need more cores than there are.
+
+        ``hydra.sweeper.n_jobs`` trials at once, each scoring frames in
+        ``workers`` processes of ``threads`` BLAS threads (null: every core):
+        oversubscribed cores make every trial slower than running fewer.
+        """
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers, threads = int(self.config.workers), self.config.threads
+        busy = self.n_jobs * workers * (cores if threads is None else int(threads))
+        if busy > cores:
+            raise LabError(f"hydra.sweeper.n_jobs={self.n_jobs} x workers={workers} x threads={threads} keeps {busy} "
+                           f"cores busy on this {cores}-core machine; keep the product at most {cores} (n_jobs for "
+                           "trials at once, workers=1 and threads=1 per trial)", key="hydra.sweeper.n_jobs")
 
     def _check_space(self, space: Space) -> None:
         """Compose and build the stages for every option and branch of the space, before any trial.

@@ -1,0 +1,70 @@
+"""Features of frames kept in memory for the life of a process, so the trials of a sweep compute them once.
+
+Trials of one sweep that share a feature config (a k-means sweep over k and
+post-processing thresholds) would otherwise recompute the same arrays for
+every trial. Entries are keyed by the feature config and by what identifies
+a frame's pixels (file, its modification time and size, image id, scale),
+and evicted least recently used beyond a byte budget.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from src.frame import Frame
+
+_STORE: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_HELD = {"bytes": 0}
+# per process: a sweep's two trial processes hold up to twice this
+MAX_BYTES = 1 << 30
+
+
+class MemoizedFeatures:
+    """``features(frame)``, computed once per frame and feature config in this process.
+
+    Parameters
+    ----------
+    features : callable ``Frame -> (H, W, C) ndarray``
+    config_key : str
+        Everything that determines the features (the resolved feature config).
+    max_bytes : int, default ``MAX_BYTES``
+        What the process's store may hold; least recently used entries go first.
+
+    Frames made in memory (``frame.path`` None) are not kept. Returned arrays
+    are read-only, since later trials share them.
+    """
+
+    def __init__(self, features, config_key: str, *, max_bytes: int = MAX_BYTES):
+        self.features, self.config_key, self.max_bytes = features, config_key, max_bytes
+
+    def __getattr__(self, name):
+        # the wrapped stage's own attributes (tags, blocks) read through
+        return getattr(self.features, name)
+
+    def __call__(self, frame: Frame) -> np.ndarray:
+        if frame.path is None:
+            return self.features(frame)
+        stat = Path(frame.path).stat()
+        key = (self.config_key, str(frame.path), stat.st_mtime_ns, stat.st_size, frame.image_id, frame.scale)
+        if key in _STORE:
+            _STORE.move_to_end(key)
+            return _STORE[key]
+        array = np.asarray(self.features(frame))
+        array.setflags(write=False)
+        _STORE[key] = array
+        _HELD["bytes"] += array.nbytes
+        while len(_STORE) > 1 and _HELD["bytes"] > self.max_bytes:
+            _HELD["bytes"] -= _STORE.popitem(last=False)[1].nbytes
+        return array
+
+
+def clear() -> None:
+    """Forget every stored array of this process."""
+    _STORE.clear()
+    _HELD["bytes"] = 0
+
+
+__all__ = ["MAX_BYTES", "MemoizedFeatures", "clear"]

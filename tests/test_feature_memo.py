@@ -1,0 +1,59 @@
+"""Features kept in memory across the runs of one process: computed once per frame and config, read-only."""
+
+import numpy as np
+import pytest
+
+from src.data import FootballDataset
+from src.features import memo
+from src.features.memo import MemoizedFeatures
+
+
+@pytest.fixture(autouse=True)
+def empty_store():
+    memo.clear()
+    yield
+    memo.clear()
+
+
+class Counting:
+    def __init__(self, value=1.0):
+        self.calls, self.value, self.tags = 0, value, {"kind": "counting"}
+
+    def __call__(self, frame):
+        self.calls += 1
+        return np.full(frame.image.shape[:2] + (2,), self.value, np.float32)
+
+
+def test_features_of_a_frame_are_computed_once_per_config(synthetic_root):
+    frame = FootballDataset(str(synthetic_root), n_images=1, scale=8).frames()[0]
+    inner = Counting()
+    first = MemoizedFeatures(inner, "config a")
+    again = MemoizedFeatures(inner, "config a")     # the next trial builds its stages anew
+    assert first(frame) is again(frame) and inner.calls == 1
+    other = Counting(2.0)
+    assert MemoizedFeatures(other, "config b")(frame)[0, 0, 0] == 2.0 and other.calls == 1
+    with pytest.raises(ValueError, match="read-only"):
+        first(frame)[0, 0, 0] = 5.0
+    assert first.tags == {"kind": "counting"}
+
+
+def test_frames_in_memory_and_an_exhausted_budget_are_not_kept(synthetic_root):
+    from dataclasses import replace
+    frames = FootballDataset(str(synthetic_root), n_images=3, scale=8).frames()
+    inner = Counting()
+    features = MemoizedFeatures(inner, "config", max_bytes=frames[0].image.shape[0] * frames[0].image.shape[1] * 8)
+    features(replace(frames[0], path=None))
+    features(replace(frames[0], path=None))
+    assert inner.calls == 2
+    for frame in frames:
+        features(frame)
+    features(frames[-1])                        # the newest entry stays
+    assert inner.calls == 5
+    features(frames[0])                         # the oldest went over the budget
+    assert inner.calls == 6
+
+
+def test_a_sweep_config_builds_memoized_features_and_the_benchmark_does_not(make_cfg):
+    from src.compose import build_stages
+    assert isinstance(build_stages(make_cfg()).features, MemoizedFeatures)
+    assert not isinstance(build_stages(make_cfg("data.cache_frames=false")).features, MemoizedFeatures)
