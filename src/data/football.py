@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 # decoded frames shared by every dataset object of this process, so the trials of a sweep decode once
 _FRAMES: OrderedDict[tuple, Frame] = OrderedDict()
 FRAME_CACHE_SIZE = 1024
+# parsed annotation files of this process, by file version and strictness
+_COCO: OrderedDict[tuple, COCO] = OrderedDict()
+COCO_CACHE_SIZE = 8
 # samples per side of a working pixel when telling which annotation covers it most
 SAMPLES = 4
 
@@ -285,9 +288,26 @@ class FootballDataset:
 
 
 def _load_coco(path: Path, *, strict: bool = False) -> COCO:
+    """The checked and indexed COCO file at ``path``, parsed once per process and version of the file.
+
+    A sweep builds its dataset again for every trial; parsing and checking
+    the file each time cost more than scoring a trial's frames at small
+    scales. The object is shared and must not be altered. Warnings about
+    the file's content are logged when it is first parsed.
+    """
     if not path.is_file():
         raise LabError(f"annotation file {path} does not exist; data.annotation_file must name a COCO json "
                        "inside data.root")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, strict)
+    if key not in _COCO:
+        _COCO[key] = _parse_coco(path, strict=strict)
+        if len(_COCO) > COCO_CACHE_SIZE:
+            _COCO.popitem(last=False)
+    return _COCO[key]
+
+
+def _parse_coco(path: Path, *, strict: bool) -> COCO:
     try:
         dataset = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

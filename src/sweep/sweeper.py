@@ -415,8 +415,9 @@ class OptunaSweeper(Sweeper):
             trials.append(trial)
         if not trials:
             return failures, launched
+        # no validate_batch_is_legal: _check_space built every option before the first trial, and composing
+        # each batch again cost a trial a third of its time
         batch = [space.overrides(trial) + [f"optuna_trial={trial.number}"] for trial in trials]
-        self.validate_batch_is_legal(batch)
         try:
             returns = self.launcher.launch(batch, initial_job_idx=launched)
         except BaseException:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from src.compose import build
 from src.errors import check_range
+from src.sqlite_stores import use_write_ahead_log
 
 # what a job returns when its trial was pruned (a return, not an exception, keeps Hydra's error log quiet)
 PRUNED = "pruned"
@@ -25,6 +26,7 @@ PRUNED = "pruned"
 @functools.lru_cache(maxsize=8)
 def rdb_storage(url: str) -> optuna.storages.RDBStorage:
     """One storage object per URL and process: the trials of a sweep share its connection pool."""
+    use_write_ahead_log()
     return optuna.storages.RDBStorage(url)
 
 

@@ -34,6 +34,7 @@ from src import viz
 from src.errors import LabError, check_range
 from src.processes import is_dead, process_token
 from src.signals import interrupted
+from src.sqlite_stores import use_write_ahead_log
 from src.urls import redact, sqlite_path, store_lock
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class MLflowTracker:
     def _client(self) -> MlflowClient:
         """A client of this tracker's store; the first one in a process opens the store under its lock."""
         mlflow.set_tracking_uri(self.tracking_uri)
+        use_write_ahead_log()
         if self.tracking_uri not in _OPENED:
             _make_sqlite_folder(self.tracking_uri)
             with store_lock(self.tracking_uri):
