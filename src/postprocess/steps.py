@@ -276,16 +276,9 @@ def axis_lengths(parts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     major, minor : (n,) float ndarray
     """
     rows, cols = np.indices(parts.shape, dtype=np.float64)
-    flat, rows, cols = parts.ravel(), rows.ravel(), cols.ravel()
-    count = np.maximum(np.bincount(flat, minlength=n + 1)[1:], 1)
-
-    def mean(values):
-        return np.bincount(flat, weights=values, minlength=n + 1)[1:] / count
-
-    mean_r, mean_c = mean(rows), mean(cols)
-    var_r = mean(rows * rows) - mean_r ** 2
-    var_c = mean(cols * cols) - mean_c ** 2
-    cov = mean(rows * cols) - mean_r * mean_c
+    means, _ = label_means(np.stack([rows, cols, rows * rows, cols * cols, rows * cols], axis=-1), parts)
+    mean_r, mean_c, mean_rr, mean_cc, mean_rc = means[1:n + 1].T
+    var_r, var_c, cov = mean_rr - mean_r ** 2, mean_cc - mean_c ** 2, mean_rc - mean_r * mean_c
     centre, spread = (var_r + var_c) / 2, np.sqrt(((var_r - var_c) / 2) ** 2 + cov ** 2)
     return 4 * np.sqrt(np.maximum(centre + spread, 0)), 4 * np.sqrt(np.maximum(centre - spread, 0))
 
