@@ -430,3 +430,12 @@ def test_dilations_equal_scipy(kind, shape):
         expected = (ndi.binary_dilation(values, footprint) if kind == "bool"
                     else ndi.grey_dilation(values, footprint=footprint))
         np.testing.assert_array_equal(dilate(values), expected)
+
+
+def test_outline_neighbour_means_equal_the_box_means_of_radius_one():
+    from src.postprocess.edges import _box_means, _neighbour_means
+    rng = np.random.default_rng(6)
+    values, weight = rng.random((20, 30, 3)) * 100, rng.random((20, 30)) < 0.5
+    rows, cols = np.nonzero(rng.random((20, 30)) < 0.3)      # frame borders included
+    np.testing.assert_allclose(_neighbour_means(values, weight, rows, cols),
+                               _box_means(values, weight, rows, cols, 1)[0], atol=1e-9)
