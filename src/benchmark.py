@@ -95,7 +95,7 @@ def measure_stream(cfg: DictConfig, repeats: int) -> list[tuple[str, float, floa
                 _, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
                                       silhouette_sample=cfg.silhouette_sample,
                                       seed=cfg.seed, threads=cfg.threads, sink=sink, prepare=writer.prepare,
-                                      workers=cfg.workers)
+                                      workers=stages.workers)
             samples["end to end"].append((time.perf_counter() - start) / len(writing))
         for stage in STAGES:
             samples[stage].append(summary[f"seconds_{stage}"])
@@ -114,11 +114,12 @@ def format_table(rows: list[tuple[str, float, float]], title: str) -> str:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     repeats = int(cfg.get("repeats", 5))
-    dataset = build_stages(cfg).data
+    built = build_stages(cfg)
+    dataset = built.data
     if hasattr(dataset, "stream"):
         rows = measure_stream(cfg, repeats)
         frames = f"{dataset.path.name} (max_frames {dataset.max_frames}, stride {dataset.stride}) at scale " \
-                 f"{dataset.scale}, workers={cfg.workers}, outputs written"
+                 f"{dataset.scale}, workers={built.workers}, outputs written"
     else:
         rows = measure(cfg, repeats)
         frames = f"{dataset.source} data, {len(dataset)} images at scale {dataset.scale}"

@@ -9,6 +9,7 @@ import each other. Importing this module registers the config resolvers
 from __future__ import annotations
 
 import copy
+import os
 import re
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -44,6 +45,8 @@ class Stages:
     clusterer: Any
     postprocess: Any
     logger: Any
+    # processes that score frames (``workers`` resolved: see ``frame_workers``)
+    workers: int = 1
 
 
 def build(node: DictConfig, path: str):
@@ -138,7 +141,8 @@ def build_stages(cfg: DictConfig) -> Stages:
     check_range("silhouette_sample", cfg.silhouette_sample, 2, integer=True)
     if cfg.threads is not None:
         check_range("threads", cfg.threads, 1, integer=True)
-    check_range("workers", cfg.workers, 1, integer=True)
+    if cfg.workers != "auto":
+        check_range("workers", cfg.workers, 1, integer=True)
     logger = build(cfg.logger, "logger")
     features = build(with_local_artifacts(cfg.features, logger), "features")
     clusterer = build(cfg.clusterer, "clusterer")
@@ -156,7 +160,43 @@ def build_stages(cfg: DictConfig) -> Stages:
             check_input(min(w * h for w, h in sizes))
     with keyed("logger"):
         logger.check()
-    return Stages(data=data, features=features, clusterer=clusterer, postprocess=postprocess, logger=logger)
+    return Stages(data=data, features=features, clusterer=clusterer, postprocess=postprocess, logger=logger,
+                  workers=frame_workers(cfg, features, clusterer, len(getattr(data, "image_ids", ())) or None))
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def parallel_jobs() -> int:
+    """Jobs a multirun launches at once (``hydra.sweeper.n_jobs`` or ``hydra.launcher.n_jobs``); 1 outside one."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return 1
+    hydra_cfg = HydraConfig.get()
+    return max(int(OmegaConf.select(hydra_cfg, "sweeper.n_jobs", default=None) or 1),
+               int(OmegaConf.select(hydra_cfg, "launcher.n_jobs", default=None) or 1))
+
+
+def threads_per_worker(cfg: DictConfig, features, clusterer) -> int:
+    """Cores one frame worker keeps busy: BLAS threads (``threads``; null: all) or a stage's torch threads."""
+    torch_threads = [getattr(clusterer, "threads", 1)]
+    torch_threads += [getattr(getattr(block, "backbone", None), "threads", 1)
+                      for block in getattr(features, "blocks", {}).values()]
+    return max(available_cores() if cfg.threads is None else int(cfg.threads), *torch_threads)
+
+
+def frame_workers(cfg: DictConfig, features, clusterer, n_frames: int | None) -> int:
+    """The processes that score frames: ``workers``, or for ``auto`` the cores left to each of a sweep's
+    parallel jobs divided by the threads of one worker, at most one per frame.
+
+    One knob sets how a machine's cores are shared: ``hydra.sweeper.n_jobs``
+    trials at once each get ``cores // n_jobs`` of them.
+    """
+    if cfg.workers != "auto":
+        return int(cfg.workers)
+    workers = available_cores() // (parallel_jobs() * threads_per_worker(cfg, features, clusterer))
+    return max(1, min(workers, n_frames or workers))
 
 
 def with_local_artifacts(node: DictConfig, tracker) -> DictConfig:

@@ -68,7 +68,7 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
     for unused in ("paths", "backbone"):
         params.pop(unused, None)
     tags = {"dataset": dataset.source, "data.root": str(dataset.root),
-            "objective": ",".join(objective_names(cfg.objective)),
+            "objective": ",".join(objective_names(cfg.objective)), "workers": str(stages.workers),
             **getattr(stages.features, "tags", {})}
     on_result, killed_by = None, (KeyboardInterrupt,)
     if trial is not None:
@@ -107,7 +107,7 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
                 results, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
                                             silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
                                             threads=cfg.threads, on_result=on_result, sink=sink,
-                                            prepare=writer.prepare, workers=cfg.workers)
+                                            prepare=writer.prepare, workers=stages.workers)
             frames_per_second = len(table) / (time.perf_counter() - started)
             labelled = [r.frame.image_id for r in results if dataset.labelled(r.frame.image_id)]
             if labelled:

@@ -86,6 +86,9 @@ def _composer(config_name: str, tmp_path: Path, synthetic_root: Path, models_dir
             f"paths.models_dir={models_dir}",
             f"logger.tracking_uri=sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
         ]
+        if config_name == "config" and not any(o.startswith("workers=") for o in overrides):
+            # one process per run: a worker pool's start costs more than the few frames of a test
+            base.append("workers=1")
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             return compose(config_name=config_name, overrides=base + list(overrides),
                            return_hydra_config=return_hydra_config)

@@ -38,6 +38,9 @@ def test_parallel_trials_share_the_sqlite_stores(tmp_path, synthetic_root):
     per_trial, children = children_by_trial(f"sqlite:///{tmp_path / 'cli.db'}")
     assert per_trial == {n: 1 for n in range(6)}
     assert {r.info.status for r in children} == {"FINISHED"}
+    # workers=auto: each of the two trials at once gets half the cores
+    cores = len(os.sched_getaffinity(0))
+    assert {r.data.tags["workers"] for r in children} == {str(max(1, cores // 2))}
 
 
 def test_trials_of_a_killed_sweeper_are_run_again(tmp_path, synthetic_root):

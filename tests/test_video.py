@@ -165,3 +165,21 @@ def test_the_clip_command_writes_a_whole_file_or_none(synthetic_root, tmp_path, 
     assert main([str(tmp_path / "empty"), str(tmp_path / "none.mp4")]) == 2
     assert "FRAMES_DIR=" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+@pytest.mark.parametrize("overrides, cores, jobs, expected", [
+    ([], 4, 1, 4),
+    ([], 8, 2, 4),                               # a sweep's two trials share the cores
+    ([], 1, 1, 1),
+    (["data.n_images=3"], 8, 1, 3),              # no more workers than frames
+    (["threads=null"], 8, 1, 1),                 # BLAS on every core already
+    (["threads=4"], 8, 1, 2),
+    (["clusterer=dynaseg"], 8, 1, 4),            # its torch threads (2) count
+    (["workers=3"], 8, 2, 3),                    # a number is taken as given
+])
+def test_auto_workers_share_the_cores(make_cfg, monkeypatch, overrides, cores, jobs, expected):
+    import src.compose
+    monkeypatch.setattr(src.compose, "available_cores", lambda: cores)
+    monkeypatch.setattr(src.compose, "parallel_jobs", lambda: jobs)
+    auto = [] if any(o.startswith("workers=") for o in overrides) else ["workers=auto"]
+    assert build_stages(make_cfg(*auto, "data.n_images=null", *overrides)).workers == expected

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from src.compose import build, build_stages, objective_names, parent_run_id
+from src.compose import available_cores, build, build_stages, objective_names, parent_run_id
 from src.errors import LabError, check_range
 from src.processes import is_dead, process_token
 from src.progress import progress
@@ -350,13 +349,15 @@ class OptunaSweeper(Sweeper):
         ``workers`` processes of ``threads`` BLAS threads (null: every core):
         oversubscribed cores make every trial slower than running fewer.
         """
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        workers, threads = int(self.config.workers), self.config.threads
-        busy = self.n_jobs * workers * (cores if threads is None else int(threads))
+        cores, workers, threads = available_cores(), self.config.workers, self.config.threads
+        if workers == "auto":
+            return
+        busy = self.n_jobs * int(workers) * (cores if threads is None else int(threads))
         if busy > cores:
             raise LabError(f"hydra.sweeper.n_jobs={self.n_jobs} x workers={workers} x threads={threads} keeps {busy} "
                            f"cores busy on this {cores}-core machine; keep the product at most {cores} (n_jobs for "
-                           "trials at once, workers=1 and threads=1 per trial)", key="hydra.sweeper.n_jobs")
+                           "trials at once and workers=auto, which gives each trial its share)",
+                           key="hydra.sweeper.n_jobs")
 
     def _check_space(self, space: Space) -> None:
         """Compose and build the stages for every option and branch of the space, before any trial.
