@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from scipy import ndimage as ndi
 
@@ -280,12 +281,18 @@ class PredictionWriter:
 
 def coco_scores(coco, image_ids: list[int], results_file: str | Path) -> dict[str, float]:
     """COCO segmentation AP, AP50 and AR@100 of ``results_file`` against ``coco`` on ``image_ids``."""
-    entries = json.loads(Path(results_file).read_text())
-    entries = [e for e in entries if e["image_id"] in set(image_ids)]
+    wanted = set(image_ids)
+    entries = [e for e in json.loads(Path(results_file).read_text()) if e["image_id"] in wanted]
     if not entries:
         return {"coco_segm_ap": 0.0, "coco_segm_ap50": 0.0, "coco_segm_ar100": 0.0}
     with contextlib.redirect_stdout(io.StringIO()):
-        evaluation = COCOeval(coco, coco.loadRes(entries), "segm")
+        # COCOeval rewrites the ground truth's segmentations in place (polygons become RLE with bytes); it gets
+        # copies, since the annotation file's parsed object is shared by the runs of a process
+        truth = COCO()
+        truth.dataset = {**coco.dataset, "images": [coco.imgs[i] for i in image_ids],
+                         "annotations": [dict(a) for a in coco.loadAnns(coco.getAnnIds(imgIds=list(image_ids)))]}
+        truth.createIndex()
+        evaluation = COCOeval(truth, truth.loadRes(entries), "segm")
         evaluation.params.imgIds = list(image_ids)
         evaluation.evaluate()
         evaluation.accumulate()

@@ -109,9 +109,12 @@ def test_coco_results_of_the_ground_truth_score_ap_one(synthetic_root, tmp_path)
                                     dataset.full_size(frame.image_id))
     assert len(entries) == len(dataset.coco.getAnnIds())
     (tmp_path / "results.json").write_text(json.dumps(entries))
+    before = json.dumps(dataset.coco.dataset, sort_keys=True)
     scores = coco_scores(dataset.coco, dataset.image_ids, tmp_path / "results.json")
     assert scores == {"coco_segm_ap": pytest.approx(1.0), "coco_segm_ap50": pytest.approx(1.0),
                       "coco_segm_ar100": pytest.approx(1.0)}
+    # the parsed annotation file is shared by the runs of a process: scoring leaves it as it was
+    assert json.dumps(dataset.coco.dataset, sort_keys=True) == before
 
 
 def test_components_are_in_full_resolution_pixels():
