@@ -45,6 +45,8 @@ SHOT_TYPES_SECTION = "## Shot types: k-means of whole frames on pixels, PCA and 
 AUTOENCODER_QUESTION = "**Autoencoder codes and k-means.**"
 GRAPH_METHODS = ROOT / "experiments" / "GRAPH_METHODS.md"
 GRAPH_SECTION = "## Graph methods: normalized cuts and GrabCut"
+SPEED = ROOT / "experiments" / "SPEED.md"
+SPEED_SECTION = "## Speed"
 # written by generality_report.py; kept when this script rewrites the rest of the report
 GENERALITY_SECTION = "## Generality on other cameras: touchline zooms, edge crops, touchline frames"
 CLUSTERERS = ("kmeans", "minibatch_kmeans", "gmm", "dbscan", "hdbscan", "meanshift", "slic", "felzenszwalb",
@@ -318,7 +320,7 @@ def main() -> None:
     ]
     (ROOT / "experiments" / "REPORT.md").write_text("\n".join(lines))
     for title, source in ((GENERALITY_SECTION, GENERALITY), (GRAPH_SECTION, GRAPH_METHODS),
-                          (SHOT_TYPES_SECTION, SHOT_TYPES)):
+                          (SHOT_TYPES_SECTION, SHOT_TYPES), (SPEED_SECTION, SPEED)):
         if source.is_file():
             splice(ROOT / "experiments" / "REPORT.md", title, source.read_text().splitlines()[2:])
     print("\n".join(lines))

@@ -1,0 +1,191 @@
+"""Speed of the lab on this machine: stages against the decode floor, frames in parallel, DynaSeg against the
+reference loop, a 100-trial sweep, and peak memory. Writes experiments/SPEED.md and its section of REPORT.md.
+
+Usage::
+
+    FOOTBALL_DATA=../shared/football .venv/bin/python experiments/speed_report.py [--video FILE] [--skip NAME ...]
+
+Every figure is measured by this run (medians over repeats, alternating the
+settings compared, since these machines are noisy). ``--video`` names a 1080p
+clip for the video rows; without it one is made from the real frames with
+``python -m src.clip``. ``--skip`` leaves out sections by name: stages,
+parallel, video, dynaseg, sweep, memory. Runs and sweeps go to a temporary
+MLflow store, never to the project's ``mlruns/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from omegaconf import OmegaConf  # noqa: E402
+
+from src.benchmark import format_table, measure, measure_stream  # noqa: E402
+from src.compose import build_stages, load_config  # noqa: E402
+from src.pipeline import evaluate  # noqa: E402
+
+from experiments.report import SPEED, SPEED_SECTION, splice  # noqa: E402
+
+REPORT = ROOT / "experiments" / "REPORT.md"
+SECTIONS = ("stages", "parallel", "video", "dynaseg", "sweep", "memory")
+
+
+def stage_rows() -> list[str]:
+    rows = measure(load_config([]), repeats=5)
+    floor, total = rows[0][1], dict((name, median) for name, median, _ in rows)["total"]
+    return ["### Stages of the default experiment", "",
+            "`make benchmark`: median over 5 repeats of the mean over the 50 frames, one worker, MLflow not "
+            "timed; `x decode` is the ratio to decoding the JPEG at working size (PIL draft), the floor of any "
+            "run. `load` is that decoding plus the ground truth's masks.", "", "```",
+            format_table(rows, "default experiment"), "```", "",
+            f"All stages: **{total:.4f} s/frame, {total / floor:.2f}x the decode floor**.", ""]
+
+
+def parallel_rows(repeats: int = 3) -> list[str]:
+    """50 frames end to end (decode, stages), 1 and 2 workers alternately, frames decoded anew each time."""
+    cfg = load_config(["data.cache_frames=false"])
+    seconds: dict[int, list[float]] = {1: [], 2: []}
+    dice: dict[int, list[float]] = {}
+    for _ in range(repeats):
+        for workers in (1, 2):
+            stages = build_stages(cfg)
+            start = time.perf_counter()
+            results, _ = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
+                                  silhouette_sample=cfg.silhouette_sample, seed=cfg.seed, threads=cfg.threads,
+                                  workers=workers)
+            seconds[workers].append(time.perf_counter() - start)
+            dice[workers] = [r.metrics["dice"] for r in results]
+    one, two = (statistics.median(seconds[w]) for w in (1, 2))
+    n = len(dice[1])
+    return ["### Frames in parallel: images", "",
+            f"The default experiment on {n} frames, decoding included, wall clock, median of {repeats} "
+            "alternating runs. `workers` processes decode and score frames; the numbers are those of one worker "
+            f"({'identical per-frame Dice: yes' if dice[1] == dice[2] else 'per-frame Dice DIFFER'}).", "",
+            "| workers | s/frame | frames/s | speed-up |", "|---|---|---|---|",
+            f"| 1 | {one / n:.4f} | {n / one:.1f} | 1.00x |",
+            f"| 2 | {two / n:.4f} | {n / two:.1f} | **{one / two:.2f}x** |", ""]
+
+
+def video_rows(video: Path) -> list[str]:
+    lines = ["### Frames in parallel: video", "",
+             f"`make benchmark ARGS=\"data=video data.path={video.name} data.max_frames=240 workers=W +repeats=3\"`: "
+             "240 frames of a 1080p clip of the real frames, outputs written (masks, COCO results, overlay video).",
+             "", "| workers | decode floor s/frame | end to end s/frame | frames/s |", "|---|---|---|---|"]
+    ends = {}
+    for workers in (1, 2):
+        cfg = load_config(["data=video", f"data.path={video}", "data.max_frames=240", f"workers={workers}"])
+        rows = dict((name, median) for name, median, _ in measure_stream(cfg, repeats=3))
+        ends[workers] = rows["end to end"]
+        lines.append(f"| {workers} | {rows['decode floor']:.4f} | {rows['end to end']:.4f} | "
+                     f"{1 / rows['end to end']:.1f} |")
+    return [*lines, "", f"Two workers: **{ends[1] / ends[2]:.2f}x** one.", ""]
+
+
+def dynaseg_rows() -> list[str]:
+    command = [sys.executable, str(ROOT / "experiments" / "dynaseg_speed.py"), "--tuned"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    return ["### DynaSeg against the reference loop (CPU)", "",
+            "`python experiments/dynaseg_speed.py --tuned`: the reference script and `clusterer=dynaseg` at its "
+            "settings, alternately in one run; then `experiment=dynaseg_tuned` end to end.", "", "```",
+            done.stdout.strip(), "```", ""]
+
+
+def sweep_rows() -> list[str]:
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "src.run", "-m", "hparams_search=kmeans_dice", "hydra.sweeper.n_jobs=2",
+                   f"paths.mlruns_dir={folder}/mlruns", f"hydra.sweep.dir={folder}/multirun"]
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CI": "1"})
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"error: the sweep failed:\n{done.stderr[-2000:]}")
+        import optuna
+        study = optuna.load_study(study_name="kmeans_dice", storage=f"sqlite:///{folder}/mlruns/optuna.db")
+        states = [t.state.name for t in study.trials]
+        best = study.best_value
+    return ["### A 100-trial sweep", "",
+            "`python -m src.run -m hparams_search=kmeans_dice hydra.sweeper.n_jobs=2`: 100 trials of k-means on the "
+            "50 frames, two trials at a time, each an MLflow run; wall clock from start to exit, process start "
+            "included.", "", "| trials | complete | pruned | seconds | best mean Dice |", "|---|---|---|---|---|",
+            f"| {len(states)} | {states.count('COMPLETE')} | {states.count('PRUNED')} | **{seconds:.0f}** | "
+            f"{best:.4f} |", ""]
+
+
+def peak_rss(overrides: list[str]) -> tuple[float, float]:
+    """Peak resident memory in MB of ``python -m src.run <overrides>`` (its process and workers), and its seconds."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "src.run", *overrides, f"paths.mlruns_dir={folder}/mlruns",
+                   f"hydra.run.dir={folder}/out", "logger.log_images=false"]
+        start = time.perf_counter()
+        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 env={**os.environ, "CI": "1"})
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"error: {' '.join(overrides)} failed: {child.stderr.read().decode()[-1500:]}")
+        child.stderr.close()
+    return usage.ru_maxrss / 1024, seconds
+
+
+def memory_rows(video: Path) -> list[str]:
+    runs = [("default, images", ["data.n_images=20"], ["data.n_images=100"]),
+            ("default, video", ["data=video", f"data.path={video}", "data.max_frames=100"],
+             ["data=video", f"data.path={video}", "data.max_frames=300"]),
+            ("dynaseg_tuned, images", ["experiment=dynaseg_tuned", "data.n_images=3"],
+             ["experiment=dynaseg_tuned", "data.n_images=12"])]
+    lines = ["### Peak memory", "",
+             "Peak resident set (`ru_maxrss` of the run's process, from `os.wait4`) of `python -m src.run`, at two "
+             "numbers of frames; MLflow images off.", "",
+             "| run | frames | peak MB | frames | peak MB | growth per 100 frames |", "|---|---|---|---|---|---|"]
+    for name, small, large in runs:
+        (low, _), (high, _) = peak_rss(small), peak_rss(large)
+        n_small, n_large = (int(re.search(r"=(\d+)$", o[-1]).group(1)) for o in (small, large))
+        lines.append(f"| {name} | {n_small} | {low:.0f} | {n_large} | {high:.0f} | "
+                     f"{(high - low) / (n_large - n_small) * 100:+.0f} MB |")
+    return [*lines, ""]
+
+
+def make_clip(folder: Path) -> Path:
+    clip = folder / "clip.mp4"
+    subprocess.run([sys.executable, "-m", "src.clip", str(Path(os.environ["FOOTBALL_DATA"]) / "images"), str(clip),
+                    "--seconds", "16"], cwd=ROOT, check=True, capture_output=True)
+    return clip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", type=Path, help="a 1080p clip for the video rows (default: made from the frames)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS)
+    args = parser.parse_args()
+    if not os.environ.get("FOOTBALL_DATA"):
+        raise SystemExit("error: FOOTBALL_DATA is not set; point it at the real frames (../shared/football)")
+    with tempfile.TemporaryDirectory() as folder:
+        video = args.video.resolve() if args.video else make_clip(Path(folder))
+        makers = {"stages": stage_rows, "parallel": parallel_rows, "video": lambda: video_rows(video),
+                  "dynaseg": dynaseg_rows, "sweep": sweep_rows, "memory": lambda: memory_rows(video)}
+        body = [f"Written by `experiments/speed_report.py` on {date.today()} ({platform.node()}, "
+                f"{os.cpu_count()} cores, no GPU used: the GPU rows of issue 17 are unmeasured here). "
+                f"Default experiment unless said otherwise: {OmegaConf.select(load_config([]), 'data.n_images')} "
+                "real frames, scale 8.", ""]
+        for name in SECTIONS:
+            if name not in args.skip:
+                body += makers[name]()
+    SPEED.write_text("\n".join(["# Speed", "", *body]) + "\n")
+    splice(REPORT, SPEED_SECTION, body)
+    print(SPEED.read_text())
+
+
+if __name__ == "__main__":
+    main()
