@@ -232,3 +232,91 @@ def test_a_run_in_batches_scores_every_frame_as_one_at_a_time(make_cfg):
         assert [h.get("dice") for h in one.fit_history] == [h.get("dice") for h in two.fit_history]
         assert two.seconds["cluster"] > 0 and two.seconds["load"] >= 0
     assert summary_alone["dice_mean"] == summary_batched["dice_mean"]
+
+
+def unfused_loss(responses, mu):
+    """The loss as autograd would build it: cross-entropy against the argmax plus mu times the continuity."""
+    import torch.nn.functional as F
+
+    from src.clustering.dynaseg import continuity_loss
+
+    labels = responses.argmax(dim=1)
+    return F.cross_entropy(responses, labels, reduction="none").mean(dim=(1, 2)) + mu * continuity_loss(responses)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_loss_equals_the_autograd_loss_and_its_gradient(channels_last):
+    import torch
+
+    from src.clustering.dynaseg import SelfLabelLoss
+
+    generator = torch.Generator().manual_seed(0)
+    # two images of 6 responses, stored as one (1, 12, H, W) map like the grouped network's output
+    stacked = torch.randn(1, 12, 7, 9, generator=generator) * 3
+    if channels_last:
+        stacked = stacked.contiguous(memory_format=torch.channels_last)
+    mu = torch.tensor([5.0, 0.5])
+    weights = torch.tensor([1.0, 2.0])  # a loss gradient other than ones reaches each image
+    results = []
+    for fused in (False, True):
+        leaf = stacked.clone().requires_grad_()
+        responses = leaf.view(2, 6, 7, 9)
+        if fused:
+            losses = SelfLabelLoss.apply(responses, responses.detach().argmax(dim=1), mu)
+        else:
+            losses = unfused_loss(responses, mu)
+        (losses * weights).sum().backward()
+        results.append((losses.detach(), leaf.grad))
+    (losses, grad), (fused_losses, fused_grad) = results
+    assert torch.allclose(fused_losses, losses, rtol=1e-6, atol=1e-6)
+    assert torch.allclose(fused_grad, grad, rtol=1e-5, atol=1e-7)
+
+
+def test_fused_loss_of_a_one_pixel_high_image_is_finite():
+    import torch
+    import torch.nn.functional as F
+
+    from src.clustering.dynaseg import SelfLabelLoss, continuity_loss
+
+    responses = torch.randn(1, 4, 1, 10, requires_grad=True)
+    loss = SelfLabelLoss.apply(responses, responses.detach().argmax(dim=1), torch.tensor([2.0]))
+    horizontal_only = (responses[:, :, :, 1:] - responses[:, :, :, :-1]).abs().mean()
+    assert torch.isnan(continuity_loss(responses.detach())).all()  # the unfused mean over no vertical pairs
+    assert torch.isfinite(loss).all()
+    expected = F.cross_entropy(responses, responses.argmax(dim=1)) + 2.0 * horizontal_only
+    assert torch.allclose(loss, expected)
+
+
+def test_channels_last_gives_the_labels_of_the_plain_layout():
+    features, truth = two_regions(seed=5)
+    settings = dict(n_channels=16, n_blocks=2, iterations=12, mu_mode="scf", stop="threshold", min_labels=2,
+                    snapshots=[1, 6, 12], device="cpu")
+    runs = [DynaSegClusterer(channels_last=layout, **settings) for layout in (False, True, True)]
+    labels = [clusterer.fit_predict(features) for clusterer in runs]
+    plain, fast, again = runs
+    # same math: on this small image float rounding does not move a single label within 12 steps
+    assert sorted(fast.fit_snapshots) == sorted(plain.fit_snapshots) == [1, 6, 12]
+    for step in plain.fit_snapshots:
+        assert np.array_equal(fast.fit_snapshots[step], plain.fit_snapshots[step])
+    assert np.array_equal(labels[0], labels[1])
+    assert [h["n_labels"] for h in fast.fit_history] == [h["n_labels"] for h in plain.fit_history]
+    assert [h["loss"] for h in fast.fit_history] == pytest.approx([h["loss"] for h in plain.fit_history], rel=1e-4)
+    # deterministic: the same config twice gives the same numbers exactly
+    assert np.array_equal(labels[1], labels[2]) and fast.fit_history == again.fit_history
+
+
+def test_bfloat16_is_deterministic_and_close_to_float32():
+    features, truth = two_regions(seed=6)
+    settings = dict(n_channels=16, n_blocks=2, iterations=30, mu_mode="scf", stop="threshold", min_labels=2,
+                    device="cpu")
+    full = DynaSegClusterer(**settings).fit_predict(features)
+    half = [DynaSegClusterer(precision="bfloat16", **settings) for _ in range(2)]
+    labels = [clusterer.fit_predict(features) for clusterer in half]
+    assert np.array_equal(labels[0], labels[1]) and half[0].fit_history == half[1].fit_history
+    # not the same labels as float32, but the same segmentation of this easy image
+    assert hungarian_miou(labels[0], truth) > 0.9 and hungarian_miou(full, truth) > 0.9
+
+
+def test_bad_precision_is_one_line():
+    with pytest.raises(LabError, match=r"precision='float16' is not allowed; choose one of \['bfloat16', 'float32'\]"):
+        DynaSegClusterer(precision="float16")
