@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 
 # what each worker process calls: set once per worker by the pool's initializer
 _TASK: dict[str, tuple] = {}
 
 
 def _set_task(function: Callable, args: tuple, setup: Callable | None) -> None:
+    # the main process handles stops and ends the workers: a terminal's Ctrl-C reaches them too and is
+    # ignored, and SIGTERM (how they are ended) must end them rather than the handler they were forked with
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _TASK["call"] = (function, args)
     if setup is not None:
         setup()
@@ -39,20 +43,24 @@ def ordered_map(function: Callable, items: Iterable, workers: int, *args, setup:
         for item in items:
             yield function(item, *args)
         return
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_set_task,
-                             initargs=(function, args, setup)) as pool:
-        pending = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(_run_task, item))
-                if len(pending) >= 2 * workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_set_task, initargs=(function, args, setup))
+    pending = deque()
+    try:
+        for item in items:
+            pending.append(pool.apply_async(_run_task, (item,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+    except BaseException:
+        # stopped (an error, a signal, the caller closing this generator): the workers' frames are not wanted,
+        # and waiting for them could take as long as the run. Pool.terminate also empties the task pipe,
+        # which a busy worker would otherwise leave full and the parent blocked on at exit
+        pool.terminate()
+        pool.join()
+        raise
+    pool.close()
+    pool.join()
 
 
 __all__ = ["ordered_map"]

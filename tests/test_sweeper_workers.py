@@ -30,7 +30,7 @@ def children_by_trial(tracking_uri):
 def test_parallel_trials_share_the_sqlite_stores(tmp_path, synthetic_root):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     proc = cli(tmp_path, *sweep_args(tmp_path, synthetic_root, storage, "hydra.sweeper.n_trials=6",
-                                     "hydra.sweeper.n_jobs=2"))
+                                     "hydra.sweeper.n_jobs=2", "workers=auto"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr
     study = optuna.load_study(study_name="kmeans_dice", storage=storage)
