@@ -69,4 +69,11 @@ def store_lock(url: str):
     return FileLock(f"{path}.lock")
 
 
-__all__ = ["MASK", "RedactingFilter", "redact", "sqlite_path", "store_lock"]
+def make_sqlite_folder(url: str) -> None:
+    """Create the folder of a ``sqlite:///`` URL's database file, so SQLite can create the file; others: nothing."""
+    database = sqlite_path(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+
+
+__all__ = ["MASK", "RedactingFilter", "make_sqlite_folder", "redact", "sqlite_path", "store_lock"]

@@ -233,3 +233,9 @@ def test_unknown_search_keys_fail_before_any_trial(tmp_path, synthetic_root, bad
     assert not (tmp_path / "optuna.db").exists() or not load(tmp_path, "kmeans_dice").trials
     parents, children = runs_of(tmp_path)
     assert [p.info.status for p in parents] == ["FAILED"] and not children
+
+
+def test_a_study_in_a_folder_not_made_yet_is_created(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'new' / 'mlruns' / 'optuna.db'}"
+    study = open_study("fresh", storage, ["maximize"], None, None)
+    assert study.study_name == "fresh" and (tmp_path / "new" / "mlruns" / "optuna.db").is_file()

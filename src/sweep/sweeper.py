@@ -52,7 +52,7 @@ from src.processes import is_dead, process_token
 from src.progress import progress
 from src.signals import interrupted
 from src.sweep.trial import PRUNED, rdb_storage
-from src.urls import redact, store_lock
+from src.urls import make_sqlite_folder, redact, store_lock
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("maximize", "minimize")
@@ -202,6 +202,8 @@ def open_study(study_name: str, storage: str | None, directions: list[str], samp
             raise LabError(f"hydra.sweeper.direction={direction!r} is not allowed; use maximize or minimize "
                            "(or a list of them)")
     try:
+        if storage is not None:
+            make_sqlite_folder(storage)
         study = _create_or_load(study_name, storage, directions, sampler, pruner)
     except Exception as exc:  # SQLAlchemy and Optuna raise many types for an unusable storage
         raise LabError(redact(f"hydra.sweeper.storage={storage!r} cannot be used ({type(exc).__name__}: "

@@ -35,7 +35,7 @@ from src.errors import LabError, check_range
 from src.processes import is_dead, process_token
 from src.signals import interrupted
 from src.sqlite_stores import use_write_ahead_log
-from src.urls import redact, sqlite_path, store_lock
+from src.urls import make_sqlite_folder, redact, store_lock
 
 log = logging.getLogger(__name__)
 PARENT_RUN_FILE = "mlflow_parent_run_id"
@@ -118,7 +118,7 @@ class MLflowTracker:
         mlflow.set_tracking_uri(self.tracking_uri)
         use_write_ahead_log()
         if self.tracking_uri not in _OPENED:
-            _make_sqlite_folder(self.tracking_uri)
+            make_sqlite_folder(self.tracking_uri)
             with store_lock(self.tracking_uri):
                 MlflowClient().search_experiments(max_results=1)
             _OPENED.add(self.tracking_uri)
@@ -148,7 +148,7 @@ class MLflowTracker:
         scheme = self.tracking_uri.split(":", 1)[0].split("+", 1)[0]
         if scheme not in _DATABASE_SCHEMES:
             return
-        _make_sqlite_folder(self.tracking_uri)
+        make_sqlite_folder(self.tracking_uri)
 
         connect_args = {} if scheme == "sqlite" else {"connect_timeout": 10}
         engine = sqlalchemy.create_engine(self.tracking_uri, poolclass=sqlalchemy.pool.NullPool,
@@ -448,12 +448,6 @@ def _write_images(folder: Path, results, min_width: int) -> None:
         for iteration, labels in result.fit_snapshots.items():
             (folder / "fit_labels").mkdir(exist_ok=True)
             Image.fromarray(viz.label_image(labels)).save(folder / "fit_labels" / f"{stem}_iter{iteration:04d}.png")
-
-
-def _make_sqlite_folder(uri: str) -> None:
-    database = sqlite_path(uri)
-    if database is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _root_cause(exc: BaseException) -> str:
