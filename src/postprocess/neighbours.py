@@ -11,6 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 
+def _along(values: np.ndarray, axis: int) -> np.ndarray:
+    """Each pixel's maximum over itself and its two neighbours along ``axis`` (a new array)."""
+    out = values.copy()
+    ahead, behind = [slice(None)] * 2, [slice(None)] * 2
+    ahead[axis], behind[axis] = slice(1, None), slice(None, -1)
+    np.maximum(out[tuple(ahead)], values[tuple(behind)], out=out[tuple(ahead)])
+    np.maximum(out[tuple(behind)], values[tuple(ahead)], out=out[tuple(behind)])
+    return out
+
+
 def dilate_cross(values: np.ndarray) -> np.ndarray:
     """Each pixel's maximum over itself and its four edge neighbours.
 
@@ -22,32 +32,13 @@ def dilate_cross(values: np.ndarray) -> np.ndarray:
     -------
     (H, W) ndarray of ``values``' dtype, a new array.
     """
-    out = values.copy()
-    np.maximum(out[1:], values[:-1], out=out[1:])
-    np.maximum(out[:-1], values[1:], out=out[:-1])
-    np.maximum(out[:, 1:], values[:, :-1], out=out[:, 1:])
-    np.maximum(out[:, :-1], values[:, 1:], out=out[:, :-1])
-    return out
+    return np.maximum(_along(values, 0), _along(values, 1))
 
 
 def dilate_square(values: np.ndarray) -> np.ndarray:
-    """Each pixel's maximum over the 3 x 3 box around it (clipped to the array).
-
-    Parameters
-    ----------
-    values : (H, W) bool or int ndarray
-
-    Returns
-    -------
-    (H, W) ndarray of ``values``' dtype, a new array.
-    """
-    rows = values.copy()
-    np.maximum(rows[1:], values[:-1], out=rows[1:])
-    np.maximum(rows[:-1], values[1:], out=rows[:-1])
-    out = rows.copy()
-    np.maximum(out[:, 1:], rows[:, :-1], out=out[:, 1:])
-    np.maximum(out[:, :-1], rows[:, 1:], out=out[:, :-1])
-    return out
+    """Each pixel's maximum over the 3 x 3 box around it (clipped to the array); same parameters and result
+    type as ``dilate_cross``."""
+    return _along(_along(values, 0), 1)
 
 
 __all__ = ["dilate_cross", "dilate_square"]
