@@ -205,6 +205,27 @@ def test_remove_lines_drops_long_bands_at_any_thickness_and_keeps_players(thickn
     assert RemoveLines(1000.0)(state).mask[mask].all()
 
 
+
+def test_remove_lines_keeps_a_player_the_frame_edge_cuts():
+    mask = np.zeros((80, 120), bool)
+    mask[30:58, 118:] = True                          # 28 x 2 sliver of a player against the right edge
+    mask[60:62, 90:] = True                           # a pitch line running into the same edge
+    state = MaskState(labels=np.zeros(mask.shape, int), image=np.zeros((80, 120, 3), np.uint8), mask=mask)
+    kept = RemoveLines(10.0)(state).mask
+    assert kept[30:58, 118:].all() and not kept[60:62].any()
+    inside = replace(state, mask=np.roll(mask, -40, axis=1))        # the same sliver away from the edge
+    assert not RemoveLines(10.0)(inside).mask.any()
+
+
+def test_remove_thin_keeps_a_sliver_the_frame_edge_cuts():
+    mask = np.zeros((20, 30), bool)
+    mask[5:15, 0] = True                              # one column of a player cut by the left edge
+    mask[5:15, 10] = True                             # a one-pixel line inside the frame
+    mask[19, 20:25] = True                            # a player's sliver along the bottom edge
+    state = MaskState(labels=np.zeros(mask.shape, int), image=np.zeros((20, 30, 3), np.uint8), mask=mask)
+    kept = RemoveThin(2)(state).mask
+    assert kept[5:15, 0].all() and kept[19, 20:25].all() and not kept[:, 10].any()
+
 def test_recluster_drops_field_coloured_candidates():
     image, labels, truth = scene()
     candidates = truth.copy()
@@ -297,12 +318,43 @@ def test_pitch_area_bridges_players_and_gaps_narrower_than_the_window():
     assert pitch_area(np.ones((5, 5), bool)).all()
 
 
+
+def test_pitch_area_follows_the_line_into_the_frame_edge():
+    field = np.zeros((60, 100), bool)
+    top = np.r_[np.full(70, 20), 20 + np.arange(1, 31)]   # the boards slope down into the right edge
+    field[np.arange(60)[:, None] >= top[None, :]] = True
+    area = pitch_area(field, window=0.25)
+    assert np.array_equal(area.argmax(axis=0), top)
+
+
+def board_edge_scene():
+    """100x200: crowd, boards to row 44, pitch below; the boards' edge shows in rows 45-46 of cols 80-120,
+    and a player in front of the boards stands on the pitch with his legs through it."""
+    labels = np.zeros((100, 200), int)
+    labels[:30] = 1                                  # crowd
+    labels[30:45] = 2                                # boards
+    labels[45:47, 80:120] = 7                        # the boards' lower edge, narrower than the window
+    labels[25:45, 98:106] = 3                        # shirt and head in front of the boards
+    labels[45:55, 100:104] = 4                       # legs on the pitch, through the edge
+    players = np.isin(labels, (3, 4))
+    return MaskState(labels=labels, image=np.zeros((100, 200, 3), np.uint8), mask=labels != 0,
+                     field=labels == 0), players
+
+
+def test_standing_drops_the_boards_edge_under_a_players_feet():
+    state, players = board_edge_scene()
+    assert np.array_equal(StandingOnPitch()(state).mask, players)
+    # with the edge kept, he is as wide as the boards' edge and dropped with it
+    assert not StandingOnPitch(strip=0.0)(state).mask.any()
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"contact": 1.5}, r"contact=1.5 is out of range"),
     ({"window": 0}, r"window=0 is out of range"),
     ({"tall": 0}, r"tall=0 is out of range"),
     ({"span": -1}, r"span=-1 is out of range"),
     ({"rounds": -1}, r"rounds=-1 is out of range"),
+    ({"strip": 2}, r"strip=2 is out of range"),
+    ({"run": 0}, r"run=0 is out of range"),
 ])
 def test_standing_rejects_bad_values(kwargs, message):
     with pytest.raises(LabError, match=message):

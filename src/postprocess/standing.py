@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy import stats
 from skimage import measure
 
 from src.errors import LabError, check_range
@@ -34,6 +35,21 @@ def _union(a: tuple[slice, slice], b: tuple[slice, slice]) -> tuple[slice, slice
     return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))
 
 
+def _extended(top: np.ndarray, size: int) -> np.ndarray:
+    """``top`` (at least ``size`` long) continued by ``size`` values at both ends along the line fitted there.
+
+    The line is Theil-Sen's fit (median slopes) to the ``size`` values at that
+    end, so a player's dip at the edge, a minority of them, moves it little.
+    """
+    if size < 2:
+        return np.r_[top[:1], top, top[-1:]]
+    steps = np.arange(size, dtype=float)
+    left = stats.theilslopes(top[:size], steps)
+    right = stats.theilslopes(top[-size:], steps)
+    return np.concatenate([left.intercept + left.slope * (steps - size), top,
+                           right.intercept + right.slope * (steps + size)])
+
+
 def pitch_area(field: np.ndarray, window: float = 0.25, *, min_part: float = 0.1) -> np.ndarray:
     """The pitch and everything in front of it: each column from the top of the pitch down.
 
@@ -43,7 +59,9 @@ def pitch_area(field: np.ndarray, window: float = 0.25, *, min_part: float = 0.1
     dip it; green boards or grass seen through a gap raise it. Both are
     narrower than the line's own course, so a grey opening and then a closing
     over ``window`` of the frame width remove them: any notch narrower than
-    that is bridged.
+    that is bridged. The line is continued beyond both frame edges along its
+    slope there before the filters, so that where the boards slope into an
+    edge it is not flattened over the last half window.
 
     Parameters
     ----------
@@ -66,7 +84,11 @@ def pitch_area(field: np.ndarray, window: float = 0.25, *, min_part: float = 0.1
     pitch = np.isin(parts, 1 + np.flatnonzero(sizes >= min_part * sizes.max()))
     top = np.where(pitch.any(axis=0), pitch.argmax(axis=0), height).astype(float)
     size = max(1, round(window * width))
-    top = ndi.grey_closing(ndi.grey_opening(top, size=size, mode="nearest"), size=size, mode="nearest")
+    # the boards run on beyond the frame: extended along their slope, a line sloping into the edge is
+    # not flattened over the last half window
+    padded = ndi.grey_closing(ndi.grey_opening(_extended(top, size), size=size, mode="nearest"), size=size,
+                              mode="nearest")
+    top = padded[size:size + width]
     return np.arange(height)[:, None] >= top[None, :]
 
 
@@ -77,8 +99,13 @@ class StandingOnPitch:
     others are split at the top of the pitch (``pitch_area``):
 
     - Below the line, each connected part (a *base*) is a player's lower
-      body, or the foot of a board, a goal or a shadow. A one-pixel strip
-      along the line is the boards' lower edge and is dropped.
+      body, or the foot of a board, a goal or a shadow. The boards' lower
+      edge often shows as a strip just below the line, and a player's feet
+      touching it would make him as wide as the boards. Runs along the line
+      longer than ``run`` of the frame width (more than a pair of feet) in
+      its top ``strip`` of the frame height are dropped, except where the
+      mask goes on straight down through them (a leg); parts one pixel
+      thin are dropped too.
     - Above the line, candidates are split into the connected regions of
       each cluster, so that a shirt and the board behind it, which differ in
       colour, part. A region joins a base (or a region already joined) that
@@ -109,33 +136,59 @@ class StandingOnPitch:
     wide : float, default 1.0, > 0
     contact : float, default 0.5, in [0, 1]
     rounds : int, default 4, >= 0
+    strip : float, default 0.015, in [0, 1]
+        Fraction of the frame height below the line searched for the boards'
+        edge; 0 keeps every base whole.
+    run : float, default 0.05, in (0, 1]
+        Fraction of the frame width above which a run along the line is the
+        boards' edge.
     """
 
     needs_field = True
 
     def __init__(self, border_fraction: float = 0.5, window: float = 0.25, span: float = 0.25, tall: float = 4.0,
-                 wide: float = 1.0, contact: float = 0.5, rounds: int = 4):
+                 wide: float = 1.0, contact: float = 0.5, rounds: int = 4, strip: float = 0.015,
+                 run: float = 0.05):
         check_range("window", window, 0, 1, low_open=True)
         check_range("span", span, 0)
         check_range("tall", tall, 0, low_open=True)
         check_range("wide", wide, 0, low_open=True)
         check_range("contact", contact, 0, 1)
         check_range("rounds", rounds, 0, integer=True)
+        check_range("strip", strip, 0, 1)
+        check_range("run", run, 0, 1, low_open=True)
         self.enclosed = EnclosedByField(border_fraction)
         self.window, self.span, self.tall, self.wide = window, span, tall, wide
-        self.contact, self.rounds = contact, rounds
+        self.contact, self.rounds, self.strip, self.run = contact, rounds, strip, run
 
     def __call__(self, state: MaskState) -> MaskState:
         if state.field is None:
             raise LabError("StandingOnPitch needs a field mask; run FieldClusters before it")
         enclosed = self.enclosed(state).mask
         area = pitch_area(state.field, self.window)
-        bases = ndi.binary_opening(state.mask & area & ~enclosed, structure=np.ones((2, 2), bool))
+        bases = self._bases(ndi.binary_opening(state.mask & area & ~enclosed, structure=np.ones((2, 2), bool)), area)
         above = state.mask & ~area & ~enclosed
         # +2 keeps noise (-1) a region of its own; 0 is "not a candidate"
         regions = measure.label(np.where(above, state.labels + 2, 0), background=0, connectivity=1)
         kept = self._grow(enclosed | bases, regions)
         return replace(state, mask=enclosed | self._standing(kept, bases, state.field))
+
+    def _bases(self, below: np.ndarray, area: np.ndarray) -> np.ndarray:
+        """``below`` without the boards' lower edge: long runs in the top ``strip`` rows of ``area``.
+
+        A pixel of such a run stays when the mask goes on straight down from it
+        past those rows: a leg crossing the edge, not the edge itself.
+        """
+        rows = round(self.strip * area.shape[0])
+        if rows == 0:
+            return below
+        band = area & (np.cumsum(area, axis=0) <= rows)
+        run = max(2, round(self.run * area.shape[1]))
+        edge = ndi.binary_opening(below & band, structure=np.ones((1, run), bool))
+        legs = below & ~band
+        for _ in range(rows):
+            legs |= edge & _shift_down(legs)
+        return (below & ~edge) | legs
 
     def _grow(self, kept: np.ndarray, regions: np.ndarray) -> np.ndarray:
         """Add the regions above the line that pass the span and shape tests, round by round."""

@@ -208,7 +208,9 @@ class RemoveThin:
     """Remove structures thinner than ``width`` pixels, such as pitch lines.
 
     Opening by reconstruction: only connected parts of the mask that contain a
-    ``width x width`` square survive, and they survive whole.
+    ``width x width`` square survive, and they survive whole. The mask is
+    taken to go on beyond the frame's edge, so the sliver of a player the
+    edge cuts survives where a line that runs into the edge does not.
 
     Parameters
     ----------
@@ -222,7 +224,9 @@ class RemoveThin:
     def __call__(self, state: MaskState) -> MaskState:
         if self.width == 1 or not state.mask.any():
             return state
-        seed = ndi.binary_opening(state.mask, structure=np.ones((self.width, self.width), bool))
+        pad = self.width - 1
+        seed = ndi.binary_opening(np.pad(state.mask, pad, mode="edge"),
+                                  structure=np.ones((self.width, self.width), bool))[pad:-pad, pad:-pad]
         parts, _ = ndi.label(state.mask, structure=np.ones((3, 3), bool))
         kept = np.isin(parts, np.unique(parts[seed]))
         return replace(state, mask=kept & state.mask)
@@ -235,7 +239,8 @@ class RemoveLines:
     the ellipse with its second moments (scikit-image ``regionprops``). A
     player, even striding or with an arm out, stays below about 7; a pitch
     line is a long straight band whatever the zoom, where ``RemoveThin``'s
-    fixed width fails once the camera is close.
+    fixed width fails once the camera is close. A part the frame's edge cuts
+    (``cut_by_border``) is a player's sliver, however long, and stays.
 
     Parameters
     ----------
@@ -251,10 +256,39 @@ class RemoveLines:
         if n == 0:
             return state
         major, minor = axis_lengths(parts, n)
-        lines = major > self.max_elongation * np.maximum(minor, 1.0)
+        lines = (major > self.max_elongation * np.maximum(minor, 1.0)) & ~cut_by_border(parts, n)
         if not lines.any():
             return state
         return replace(state, mask=state.mask & ~np.concatenate([[False], lines])[parts])
+
+
+def cut_by_border(parts: np.ndarray, n: int, share: float = 0.5) -> np.ndarray:
+    """Which parts ``1..n`` the frame's edge cuts: slivers lying along an edge.
+
+    A part is cut when it is at least as long along an edge as across it and
+    touches that edge over at least ``share`` of that length. A player cut
+    by the edge leaves such a sliver against it; a pitch line that runs into
+    the edge meets it across, with its width only.
+
+    Parameters
+    ----------
+    parts : (H, W) int ndarray
+        0 = background, 1..n = parts.
+    n : int
+    share : float, default 0.5
+
+    Returns
+    -------
+    (n,) bool ndarray
+    """
+    boxes = ndi.find_objects(parts, max_label=n)
+    heights = np.array([b[0].stop - b[0].start for b in boxes])
+    widths = np.array([b[1].stop - b[1].start for b in boxes])
+    cut = np.zeros(n, dtype=bool)
+    for edge, along, across in ((parts[:, 0], heights, widths), (parts[:, -1], heights, widths),
+                                (parts[0], widths, heights), (parts[-1], widths, heights)):
+        cut |= (np.bincount(edge, minlength=n + 1)[1:] >= share * along) & (along >= across)
+    return cut
 
 
 def axis_lengths(parts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
