@@ -34,6 +34,7 @@ from src.metrics import (
 from src.parallel import ordered_map
 from src.postprocess import PlayerMask
 from src.progress import progress
+from src.signals import raise_if_stopped
 from src.summary import RunningSummary
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
                                  silhouette_sample, seed, prepare, setup=partial(limit_threads, threads))
     with threadpool_limits(limits=threads), bar:
         for load_seconds, scored in scored_batches:
+            raise_if_stopped()
             for result, seconds in zip(scored, load_seconds):
                 result.seconds["load"] = seconds
                 degenerate.update(degenerate_kinds(result))

@@ -33,6 +33,25 @@ def stop_requested() -> int | None:
     return _received[0] if _received else None
 
 
+def _quiet_dropped_stops(unraisable) -> None:
+    """Python's hook for exceptions it cannot raise, silent for our stops: ``raise_if_stopped`` raises them."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
+
+
+def raise_if_stopped() -> None:
+    """Raise the stop this process received, if any.
+
+    The handler raises at once, but a signal that lands in a garbage
+    collection callback or a ``__del__`` has its exception printed and
+    dropped by Python, and the command would carry on. Loops that can run
+    long (waiting for workers, iterating a model) call this each round.
+    """
+    stop = stop_requested()
+    if stop is not None:
+        raise Terminated("SIGTERM") if stop == signal.SIGTERM else KeyboardInterrupt()
+
+
 def interrupted(exc: BaseException) -> bool:
     """Whether ``exc`` is a stop: a KeyboardInterrupt, caused by one, or raised after a stop signal."""
     seen = set()
@@ -72,7 +91,10 @@ def stop_signals(command: str):
     command : str
         What is running, for the message (``"src.run"``).
     """
+    _received.clear()
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_dropped_stops
     try:
         yield
     except KeyboardInterrupt as exc:
@@ -81,8 +103,10 @@ def stop_signals(command: str):
         print(redact(f"{command}: stopped by {name}; its MLflow runs were ended KILLED"), file=sys.stderr)
         sys.exit(status)
     finally:
+        sys.unraisablehook = previous_hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-__all__ = ["Terminated", "as_interrupt", "interrupted", "stop_requested", "stop_signals", "stops_as_interrupts"]
+__all__ = ["Terminated", "as_interrupt", "interrupted", "raise_if_stopped", "stop_requested", "stop_signals",
+           "stops_as_interrupts"]

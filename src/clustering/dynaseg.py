@@ -41,6 +41,7 @@ from src.clustering.kmeans import KMeansClusterer
 from src.devices import torch_device
 from src.errors import LabError, check_choice, check_range
 from src.progress import progress
+from src.signals import raise_if_stopped
 from src.torch_threads import torch_threads
 
 MU_MODES = ("fixed", "fsf", "scf")
@@ -360,6 +361,7 @@ class DynaSegClusterer:
         records, snapshots = [], {}
         bar = progress(total=self.iterations, desc=f"DynaSeg x{n}", unit="it", leave=False)
         for step in range(1, self.iterations + 1):
+            raise_if_stopped()
             bar.update()
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(self.device.type, dtype=autocast_dtype or torch.float32,

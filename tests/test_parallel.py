@@ -1,0 +1,131 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from src.parallel import WorkerDied, ordered_map
+from src.signals import Terminated, raise_if_stopped, stop_signals
+
+
+def scaled(x, factor):
+    return x * factor
+
+
+def uneven(x):
+    time.sleep(0.02 * (x % 3))        # later items often finish first
+    return x
+
+
+def fails_on_five(x):
+    if x == 5:
+        raise ValueError(f"item {x} is bad")
+    return x
+
+
+def dies_on_three(x):
+    if x == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+def frame(x):
+    return np.full((540, 960, 3), x, np.uint8)     # larger than a pipe's buffer
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:          # a zombie is dead too
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_results_come_in_the_items_order(workers):
+    assert list(ordered_map(uneven, range(30), workers)) == list(range(30))
+    assert list(ordered_map(scaled, range(5), workers, 3)) == [0, 3, 6, 9, 12]
+
+
+def test_a_workers_error_is_raised_with_its_traceback():
+    with pytest.raises(ValueError, match="item 5 is bad") as info:
+        list(ordered_map(fails_on_five, range(10), 2))
+    assert "in a worker process" in info.value.__notes__[0] and "fails_on_five" in info.value.__notes__[0]
+
+
+def test_a_worker_that_dies_fails_with_one_line():
+    with pytest.raises(WorkerDied, match=r"ended without its result \(exit code -9\)"):
+        list(ordered_map(dies_on_three, range(10), 2))
+
+
+def test_closing_the_stream_ends_the_workers_at_once():
+    import multiprocessing
+
+    stream = ordered_map(frame, range(100), 2)
+    assert next(stream).shape == (540, 960, 3)
+    start = time.monotonic()
+    stream.close()
+    assert time.monotonic() - start < 5 and not multiprocessing.active_children()
+
+
+def test_workers_die_with_a_killed_main_process(tmp_path):
+    script = textwrap.dedent("""
+        import multiprocessing, sys, time
+        from src.parallel import ordered_map
+        def long(x):
+            time.sleep(600)
+        stream = ordered_map(long, range(4), 2)
+        def report():
+            time.sleep(1)
+            print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+        import threading
+        threading.Thread(target=report, daemon=True).start()
+        next(stream)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    workers = [int(pid) for pid in proc.stdout.readline().split()]
+    assert len(workers) == 2 and all(alive(pid) for pid in workers)
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
+
+
+class DropsItsSignal:
+    """Delivers SIGTERM inside ``__del__``, where Python prints the handler's exception and drops it."""
+
+    def __del__(self):
+        signal.raise_signal(signal.SIGTERM)
+
+
+def test_a_stop_python_dropped_still_ends_the_wait_for_workers(capsys):
+    with pytest.raises(SystemExit) as info:
+        with stop_signals("test"):
+            stream = ordered_map(time.sleep, [0, 30, 30, 30], 2)
+            next(stream)
+            DropsItsSignal()                      # collected at once: the Terminated it raises is dropped
+            start = time.monotonic()
+            next(stream)
+    assert info.value.code == 128 + signal.SIGTERM and time.monotonic() - start < 5
+    # the dropped exception is not printed: the one line is all
+    assert capsys.readouterr().err.strip() == "test: stopped by SIGTERM; its MLflow runs were ended KILLED"
+
+
+def test_raise_if_stopped_is_quiet_until_a_stop_arrives():
+    with pytest.raises(SystemExit):
+        with stop_signals("test"):
+            raise_if_stopped()
+            DropsItsSignal()
+            with pytest.raises(Terminated):
+                raise_if_stopped()
+            raise Terminated("SIGTERM")
+    with stop_signals("test"):                    # a new command starts without the old stop
+        raise_if_stopped()
