@@ -57,8 +57,10 @@ TABLE = (
     + [("features=color_position", c, "players", [f"clusterer={c}"]) for c in CLUSTERERS if c != "kmeans"]
     + [("features=color_position", "kmeans_auto (elbow)", "players", ["clusterer=kmeans_auto",
                                                                      "clusterer.criterion=elbow"])]
-    + [("features=resnet", c, "players", ["features=resnet", f"clusterer={c}"] + extra)
-       for c, extra in (("dbscan", ["clusterer.eps=1.8"]), ("hdbscan", []), ("gmm", []))]
+    + [("features=resnet", label, "players", ["features=resnet", f"clusterer={c}"] + extra)
+       for c, label, extra in (("dbscan", "dbscan (eps auto: the README's command)", []),
+                               ("dbscan", "dbscan (eps 1.8)", ["clusterer.eps=1.8"]), ("hdbscan", "hdbscan", []),
+                               ("gmm", "gmm", []))]
     + [("features=resnet", "dbscan (eps 1.8)", "noise_players", ["experiment=cnn_dbscan_noise"])]
     + [(f"features=resnet backbone={b}", "kmeans", "players", ["features=resnet", f"backbone={b}"])
        for b in ("efficientnet_lite1", "efficientnet_lite2", "mobilenetv2_100")]
