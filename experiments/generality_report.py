@@ -7,7 +7,8 @@ Usage: ``.venv/bin/python experiments/generality_report.py [--methods NAME,...]`
 The variants (``src/data/variants.py``) are made from the 50 evaluation frames
 (``data.n_images=50``, seed 0), which no method was tuned or trained on: 2x,
 3x and 4x zooms anchored at the far touchline, crops whose edge cuts a player,
-and the frames whose players reach the far touchline. Each unsupervised row is
+the frames whose players reach the far touchline, a stand's shadow over the
+pitch and a washed-out picture (half the saturation, 0.7 of the contrast). Each unsupervised row is
 one experiment; the supervised U-Net is trained once on the other 150
 development frames (``python -m src.train model=unet_supervised``, scale 8)
 and applied to every set. The region oracle is the ceiling of any rule that
@@ -39,7 +40,7 @@ from src.pipeline import evaluate  # noqa: E402
 from src.summary import LOW_DICE  # noqa: E402
 from src.compose import build, load_config  # noqa: E402
 
-VARIANTS = ("zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow")
+VARIANTS = ("zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed")
 # name -> (title in the table, overrides of an unsupervised experiment, or None for the supervised U-Net)
 METHODS = {
     "default": ("default", ["experiment=default"]),

@@ -2,6 +2,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from skimage import color
 
 from src.errors import LabError
 from src.postprocess import (
@@ -128,9 +129,51 @@ def test_pitch_in_a_shadow_is_pitch_and_dark_kits_in_it_are_not(kit, kept):
     assert not lit_only[:, 30:40].any()
 
 
+def _lab_image(colours: dict, shape=(40, 60)) -> tuple[np.ndarray, np.ndarray]:
+    """An sRGB image and label map: the left part ``colours[0]`` (CIELAB), a 10 x 4 player of ``colours[1]``."""
+    lab = np.empty((*shape, 3))
+    lab[:] = colours[0]
+    lab[15:25, 40:44] = colours[1]
+    labels = np.zeros(shape, np.int64)
+    labels[15:25, 40:44] = 1
+    return (color.lab2rgb(lab) * 255 + 0.5).astype(np.uint8), labels
+
+
+@pytest.mark.parametrize("grass, kit, kept_fixed", [
+    ((53, -7, 10), (40, 2, 0), False),    # washed out: pitch chroma 12, the kit 19 away
+    ((45, -35, 30), (40, -16, 23), True),  # full colour: the cap (chroma 46) leaves the radius at 20
+])
+def test_field_radius_is_capped_by_the_pitch_chroma(grass, kit, kept_fixed):
+    image, labels = _lab_image({0: grass, 1: kit})
+    state = MaskState(labels=labels, image=image, mask=np.ones(labels.shape, bool))
+    capped = FieldClusters(20.0, shade=None)(state)
+    fixed = FieldClusters(20.0, shade=None, chroma_limit=None)(state)
+    assert capped.field[0, 0] and fixed.field[0, 0]
+    assert capped.mask[15:25, 40:44].all()
+    assert fixed.mask[15:25, 40:44].all() == kept_fixed
+
+
+def test_washed_out_frame_keeps_its_pitch_green_seed():
+    # grey boards and crowd within 20 of each other outweigh the pale pitch for a fixed radius
+    shape = (40, 60)
+    lab = np.empty((*shape, 3))
+    lab[:16], lab[16:] = (39, 1, -2), (53, -7, 10)
+    lab[:8, :30], lab[:8, 30:] = (30, 2, -5), (46, 2, 2)
+    labels = np.zeros(shape, np.int64)
+    labels[:16], labels[:8, :30], labels[:8, 30:] = 1, 2, 3
+    image = (color.lab2rgb(lab) * 255 + 0.5).astype(np.uint8)
+    state = MaskState(labels=labels, image=image, mask=np.ones(shape, bool))
+    fixed = FieldClusters(20.0, shade=None, chroma_limit=None)(state)
+    assert fixed.reasons == {"no_field"}
+    capped = FieldClusters(20.0, shade=None)(state)
+    assert not capped.reasons and capped.field[16:].all() and not capped.field[:16].any()
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda: FieldClusters(0), r"max_distance=0 is out of range"),
     (lambda: FieldClusters(shade=0.0), r"shade=0.0 is out of range"),
+    (lambda: FieldClusters(chroma_limit=0), r"chroma_limit=0 is out of range"),
+    (lambda: ReclusterCandidates(chroma_limit=-1.0), r"chroma_limit=-1.0 is out of range"),
     (lambda: EnclosedByField(1.5), r"border_fraction=1.5 is out of range"),
     (lambda: RemoveThin(0), r"width=0 is out of range"),
     (lambda: RemoveSmall(0), r"min_size=0 is out of range"),
@@ -233,6 +276,14 @@ def test_recluster_drops_field_coloured_candidates():
     state = MaskState(labels=labels, image=image, mask=candidates, field=(labels == 0) & ~candidates)
     out = ReclusterCandidates(n_clusters=2, max_distance=20.0, seed=0)(state).mask
     assert np.array_equal(out, truth)
+
+
+def test_recluster_radius_is_capped_by_the_field_chroma():
+    image, labels = _lab_image({0: (53, -7, 10), 1: (40, 2, 0)})  # washed out: pitch chroma 12, the kit 19 away
+    state = MaskState(labels=labels, image=image, mask=labels == 1, field=labels == 0)
+    capped = ReclusterCandidates(n_clusters=2, max_distance=20.0, seed=0)(state).mask
+    fixed = ReclusterCandidates(n_clusters=2, max_distance=20.0, seed=0, chroma_limit=None)(state).mask
+    assert capped[15:25, 40:44].all() and not fixed.any()
 
 
 def test_recluster_of_noise_touches_only_noise_pixels():

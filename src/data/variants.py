@@ -18,7 +18,11 @@ same layout:
 - ``shadow``: a stadium roof's shadow over part of the pitch: everything left
   of a slanted line (from 60 % of the width at the top to 20 % at the bottom)
   darkened to ``shadow_light`` of its light (in linear RGB), so one pitch
-  shows two greens far apart in lightness, as on a sunny afternoon.
+  shows two greens far apart in lightness, as on a sunny afternoon;
+- ``washed``: a flat, washed-out picture (haze, floodlights, a flat camera
+  profile): saturation scaled by ``washed_saturation`` about each pixel's
+  grey, then contrast by ``washed_contrast`` about mid-grey, so every colour
+  difference shrinks.
 
 The far touchline is found from the image, not the labels: the pitch is the
 colour of the lower half of the frame, and the line is the median over
@@ -42,7 +46,7 @@ from scipy import ndimage as ndi
 from src.data.football import FootballDataset
 from src.errors import check_choice, check_range
 
-VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow")
+VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed")
 ZOOMS = {"zoom2": 2.0, "zoom3": 3.0, "zoom4": 4.0}
 
 
@@ -61,6 +65,14 @@ def _shadow(image: np.ndarray, light: float) -> np.ndarray:
     # one entry per sRGB value: a lookup, not a power of every pixel of a full-size frame
     table = np.clip((light * (np.arange(256) / 255.0) ** 2.2) ** (1 / 2.2) * 255 + 0.5, 0, 255).astype(np.uint8)
     return np.where(shaded[..., None], table[image], image)
+
+
+def _washed(image: np.ndarray, saturation: float, contrast: float) -> np.ndarray:
+    """``image`` with its saturation scaled about each pixel's grey (Rec. 601 luma), then its contrast about 128."""
+    pixels = image.astype(np.float32)
+    grey = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
+    flat = 128 + contrast * (grey[..., None] + saturation * (pixels - grey[..., None]) - 128)
+    return np.clip(flat + 0.5, 0, 255).astype(np.uint8)
 
 
 def _window(shape: tuple[int, int], top: float, left: float, crop_h: int, crop_w: int) -> tuple[slice, slice]:
@@ -147,25 +159,29 @@ def reaches_touchline(image: np.ndarray, mask: np.ndarray, *, margin: float = 0.
 
 def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *, closeup_fraction: float = 0.10,
                  kit_hue_shift: float = 120.0, pitch_hue_shift: float = 40.0, pitch_brightness: float = 0.7,
-                 shadow_light: float = 0.3) -> Path:
+                 shadow_light: float = 0.3, washed_saturation: float = 0.5, washed_contrast: float = 0.7) -> Path:
     """Write ``variant`` of every sampled frame of ``dataset`` to ``out_dir`` (Kaggle layout); returns it.
 
     Parameters
     ----------
     dataset : FootballDataset
         Source frames (only its file names and full-size annotations are used).
-    variant : {"closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow"}
+    variant : {"closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed"}
     out_dir : path
     closeup_fraction : float, default 0.10, in (0, 1]
     kit_hue_shift, pitch_hue_shift : float, degrees
     pitch_brightness : float, default 0.7, > 0
     shadow_light : float, default 0.3, in (0, 1]
         Share of the light left in the shade (linear RGB); sun against shade on a pitch is often 3 to 5 times.
+    washed_saturation, washed_contrast : float, default 0.5 and 0.7, in (0, 1]
+        Factors of the ``washed`` picture's saturation and contrast.
     """
     check_choice("variant", variant, VARIANTS)
     check_range("closeup_fraction", closeup_fraction, 0, 1, low_open=True)
     check_range("pitch_brightness", pitch_brightness, 0, low_open=True)
     check_range("shadow_light", shadow_light, 0, 1, low_open=True)
+    check_range("washed_saturation", washed_saturation, 0, 1, low_open=True)
+    check_range("washed_contrast", washed_contrast, 0, 1, low_open=True)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
@@ -192,6 +208,8 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
             image = _rotate_hue(image, mask, kit_hue_shift)
         elif variant == "shadow":
             image = _shadow(image, shadow_light)
+        elif variant == "washed":
+            image = _washed(image, washed_saturation, washed_contrast)
         else:
             image = _rotate_hue(image, ~mask, pitch_hue_shift, pitch_brightness)
         if window is not None:

@@ -76,11 +76,20 @@ class FieldClusters:
     differences fade with the light and dark kits must not pass for grass
     in the shade.
 
+    A washed-out picture (haze, floodlights, a flat camera profile) shrinks
+    every colour difference along with the pitch's saturation, and a fixed
+    radius would then take most of the frame for one colour and pick a grey
+    seed. The radius is therefore at most ``chroma_limit`` times the seed's
+    own chroma (CIELAB ``sqrt(a*^2 + b*^2)``): at 1, a grey as light as the
+    pitch is never pitch.
+
     Parameters
     ----------
     max_distance : float, default 25.0
         Delta E below which a cluster counts as field; about 10 separates
         barely different shades, 50 merges unrelated colours.
+    chroma_limit : float or None, default 1.0, > 0
+        Cap on the radius, as a multiple of the seed's chroma; None: no cap.
     max_green_a : float or None, default 0.0
         The field's mean a* must be below this (negative a* is green); None
         accepts any colour as the pitch.
@@ -93,8 +102,12 @@ class FieldClusters:
     #: sets ``MaskState.field``, which later steps may need
     gives_field = True
 
-    def __init__(self, max_distance: float = 25.0, max_green_a: float | None = 0.0, shade: float | None = 0.25):
+    def __init__(self, max_distance: float = 25.0, max_green_a: float | None = 0.0, shade: float | None = 0.25,
+                 chroma_limit: float | None = 1.0):
         check_range("max_distance", max_distance, 0, low_open=True)
+        if chroma_limit is not None:
+            check_range("chroma_limit", chroma_limit, 0, low_open=True)
+        self.chroma_limit = chroma_limit
         if max_green_a is not None:
             check_range("max_green_a", max_green_a)
         self.max_distance = max_distance
@@ -107,18 +120,31 @@ class FieldClusters:
         means, counts = cluster_mean_colors(state.labels, state.image)
         if counts.sum() == 0:
             return replace(state, field=np.zeros_like(state.mask))
-        similar = np.linalg.norm(means[:, None] - means[None], axis=-1) < self.max_distance
-        seed = int(np.argmax(similar.astype(np.float64) @ counts))
+        seed, radius = self._seed(means, counts)
         if self.max_green_a is not None and means[seed, 1] >= self.max_green_a:
             empty = np.zeros_like(state.mask)
             return replace(state, mask=empty, field=empty, reasons=state.reasons | {"no_field"})
-        near = (similar[seed] | self._in_other_light(means, means[seed])) & (counts > 0)
+        similar = np.linalg.norm(means - means[seed], axis=-1) < radius
+        near = (similar | self._in_other_light(means, means[seed], radius)) & (counts > 0)
         field = (state.labels >= 0) & near[np.clip(state.labels, 0, None)]
         return replace(state, mask=state.mask & ~field, field=field)
 
+    def _seed(self, means: np.ndarray, counts: np.ndarray) -> tuple[int, float]:
+        """The cluster with the most pixels of similar colour, and its radius.
 
-    def _in_other_light(self, means: np.ndarray, seed: np.ndarray) -> np.ndarray:
-        """Which Lab colours ``means`` (K, 3) match Lab ``seed`` in a light ``shade`` to 1 / ``shade`` as bright."""
+        With the chroma cap each cluster has its own radius; two clusters are
+        alike within the smaller of theirs, so neither a grey cluster nor a
+        more colourful neighbour of the pitch gathers the pitch's shades.
+        """
+        radii = np.full(len(means), float(self.max_distance))
+        if self.chroma_limit is not None:
+            radii = np.minimum(radii, self.chroma_limit * np.hypot(means[:, 1], means[:, 2]))
+        similar = np.linalg.norm(means[:, None] - means[None], axis=-1) < np.minimum(radii[:, None], radii[None])
+        seed = int(np.argmax(similar.astype(np.float64) @ counts))
+        return seed, float(radii[seed])
+
+    def _in_other_light(self, means: np.ndarray, seed: np.ndarray, radius: float) -> np.ndarray:
+        """Which Lab colours ``means`` (K, 3) lie within ``radius`` of ``seed`` in a light ``shade``..1/``shade``."""
         if self.shade is None or self.shade >= 1:
             return np.zeros(len(means), dtype=bool)
         # scaling linear RGB by f scales sRGB by about f ** (1 / 2.2)
@@ -127,7 +153,7 @@ class FieldClusters:
         lit = color.rgb2lab(np.clip(factors[:, None] * seed_rgb[None], 0, 1)[None])[0]
         dimmer = np.clip(lit[:, 0] / max(seed[0], 1e-6), 1e-6, 1.0)
         distance = np.linalg.norm(means[:, None] - lit[None], axis=-1) / dimmer[None] ** 2
-        return distance.min(axis=1) < self.max_distance
+        return distance.min(axis=1) < radius
 
 
 class EnclosedByField:
@@ -417,13 +443,17 @@ class ReclusterCandidates:
     the clustering and filtering"): k-means on the CIELAB colour of the
     candidates, then every cluster whose mean lies within ``max_distance`` of
     the field's mean colour is removed. The field is the state's field mask
-    when a step found one, else every non-candidate pixel.
+    when a step found one, else every non-candidate pixel. As for
+    ``FieldClusters``, the radius is at most ``chroma_limit`` times the
+    field's own chroma, so a washed-out picture keeps its players.
 
     Parameters
     ----------
     n_clusters : int, default 4
     max_distance : float, default 20.0
         Delta E 1976.
+    chroma_limit : float or None, default 1.0, > 0
+        Cap on the radius, as a multiple of the field's chroma; None: no cap.
     pixels : {"candidates", "noise"}, default "candidates"
         Which candidates are clustered again: all, or only the noise (label
         -1) of a density clusterer. Noise mixes players with stray pitch
@@ -432,9 +462,13 @@ class ReclusterCandidates:
     seed : int, default 0
     """
 
-    def __init__(self, n_clusters: int = 4, max_distance: float = 20.0, pixels: str = "candidates", seed: int = 0):
+    def __init__(self, n_clusters: int = 4, max_distance: float = 20.0, pixels: str = "candidates", seed: int = 0,
+                 chroma_limit: float | None = 1.0):
         check_range("n_clusters", n_clusters, 2, integer=True)
         check_range("max_distance", max_distance, 0, low_open=True)
+        if chroma_limit is not None:
+            check_range("chroma_limit", chroma_limit, 0, low_open=True)
+        self.chroma_limit = chroma_limit
         check_choice("pixels", pixels, {"candidates", "noise"})
         self.n_clusters = n_clusters
         self.max_distance = max_distance
@@ -450,7 +484,11 @@ class ReclusterCandidates:
         candidates = lab[chosen]
         labels = KMeans(self.n_clusters, n_init=1, random_state=self.seed).fit_predict(candidates)
         means = np.stack([candidates[labels == k].mean(axis=0) for k in range(self.n_clusters)])
-        field_like = np.linalg.norm(means - lab[field].mean(axis=0), axis=1) < self.max_distance
+        pitch = lab[field].mean(axis=0)
+        radius = self.max_distance
+        if self.chroma_limit is not None:
+            radius = min(radius, self.chroma_limit * float(np.hypot(pitch[1], pitch[2])))
+        field_like = np.linalg.norm(means - pitch, axis=1) < radius
         mask = state.mask.copy()
         mask[chosen] = ~field_like[labels]
         return replace(state, mask=mask)
