@@ -280,10 +280,12 @@ def test_recluster_drops_field_coloured_candidates():
 
 def test_recluster_radius_is_capped_by_the_field_chroma():
     image, labels = _lab_image({0: (53, -7, 10), 1: (40, 2, 0)})  # washed out: pitch chroma 12, the kit 19 away
-    state = MaskState(labels=labels, image=image, mask=labels == 1, field=labels == 0)
+    candidates = labels == 1
+    candidates[5:7, 5:15] = True  # a patch of pitch that the first pass kept
+    state = MaskState(labels=labels, image=image, mask=candidates, field=~candidates)
     capped = ReclusterCandidates(n_clusters=2, max_distance=20.0, seed=0)(state).mask
     fixed = ReclusterCandidates(n_clusters=2, max_distance=20.0, seed=0, chroma_limit=None)(state).mask
-    assert capped[15:25, 40:44].all() and not fixed.any()
+    assert np.array_equal(capped, labels == 1) and not fixed.any()
 
 
 def test_recluster_of_noise_touches_only_noise_pixels():
@@ -398,6 +400,34 @@ def test_standing_drops_the_boards_edge_under_a_players_feet():
     # with the edge kept, he is as wide as the boards' edge and dropped with it
     assert not StandingOnPitch(strip=0.0)(state).mask.any()
 
+def lettered_boards_scene(shirt: slice):
+    """60x200: crowd, boards (rows 20-29) whose letters repeat every 12 columns, pitch from row 30; a player
+    with his legs on the pitch (cols 58-61) and his shirt (rows 16-29, ``shirt`` cols) in front of the boards."""
+    labels = np.zeros((60, 200), int)
+    labels[:20] = 1                                  # crowd
+    labels[20:30] = 2                                # boards
+    for start in range(5, 200, 12):
+        labels[22:28, start:start + 3] = 5           # lettering, one colour all along the boards
+    labels[16:30, shirt] = 3
+    labels[30:42, 58:62] = 4
+    return MaskState(labels=labels, image=np.zeros((60, 200, 3), np.uint8), mask=labels != 0,
+                     field=labels == 0), np.isin(labels, (3, 4))
+
+
+def test_standing_joins_a_shirt_wider_than_the_feet_below_it():
+    state, player = lettered_boards_scene(slice(49, 71))     # arms out, beyond an arm's reach of the feet
+    assert np.array_equal(StandingOnPitch()(state).mask, player)
+    strict = StandingOnPitch(recurrence=None)(state).mask
+    assert strict[30:42, 58:62].all() and not strict[16:30].any()
+
+
+def test_standing_leaves_the_boards_lettering_beside_a_player():
+    state, player = lettered_boards_scene(slice(54, 65))     # letters at cols 53-55 and 65-67 touch him
+    assert np.array_equal(StandingOnPitch()(state).mask, player)
+    without = StandingOnPitch(recurrence=None)(state).mask
+    assert without[22:28, 65:68].all() and not without[22:28, 77:80].any()
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"contact": 1.5}, r"contact=1.5 is out of range"),
     ({"window": 0}, r"window=0 is out of range"),
@@ -406,6 +436,7 @@ def test_standing_drops_the_boards_edge_under_a_players_feet():
     ({"rounds": -1}, r"rounds=-1 is out of range"),
     ({"strip": 2}, r"strip=2 is out of range"),
     ({"run": 0}, r"run=0 is out of range"),
+    ({"recurrence": -1.0}, r"recurrence=-1.0 is out of range"),
 ])
 def test_standing_rejects_bad_values(kwargs, message):
     with pytest.raises(LabError, match=message):

@@ -10,6 +10,7 @@ stands on the pitch below it, with the parts of it that rise above.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -116,6 +117,12 @@ class StandingOnPitch:
       against the player as grown so far. Boards and crowd strips are wider
       than any player; a crowd column on top of a player would make him too
       tall. ``rounds`` bounds the chain (legs, shirt, head).
+    - Boards repeat along the line and a player does not. A region whose
+      cluster covers at least ``recurrence`` times the region's size in
+      the same rows above the line, beyond its reach, is the boards' ground
+      or lettering and joins no one. A region that does not recur joins
+      when its centre lies within the reach, so a torso with arms out wider
+      than the feet below it is kept.
 
     A base and what joined it stay when the whole is upright (width at most
     ``wide`` times height) and at least ``contact`` of the base's lowest
@@ -142,13 +149,16 @@ class StandingOnPitch:
     run : float, default 0.05, in (0, 1]
         Fraction of the frame width above which a run along the line is the
         boards' edge.
+    recurrence : float or None, default 8.0, >= 0
+        None: no recurrence test, and a region must lie wholly within the
+        reach.
     """
 
     needs_field = True
 
     def __init__(self, border_fraction: float = 0.5, window: float = 0.25, span: float = 0.25, tall: float = 4.0,
                  wide: float = 1.0, contact: float = 0.5, rounds: int = 4, strip: float = 0.015,
-                 run: float = 0.05):
+                 run: float = 0.05, recurrence: float | None = 8.0):
         check_range("window", window, 0, 1, low_open=True)
         check_range("span", span, 0)
         check_range("tall", tall, 0, low_open=True)
@@ -157,6 +167,9 @@ class StandingOnPitch:
         check_range("rounds", rounds, 0, integer=True)
         check_range("strip", strip, 0, 1)
         check_range("run", run, 0, 1, low_open=True)
+        if recurrence is not None:
+            check_range("recurrence", recurrence, 0)
+        self.recurrence = recurrence
         self.enclosed = EnclosedByField(border_fraction)
         self.window, self.span, self.tall, self.wide = window, span, tall, wide
         self.contact, self.rounds, self.strip, self.run = contact, rounds, strip, run
@@ -169,8 +182,9 @@ class StandingOnPitch:
         bases = self._bases(ndi.binary_opening(state.mask & area & ~enclosed, structure=np.ones((2, 2), bool)), area)
         above = state.mask & ~area & ~enclosed
         # +2 keeps noise (-1) a region of its own; 0 is "not a candidate"
-        regions = measure.label(np.where(above, state.labels + 2, 0), background=0, connectivity=1)
-        kept = self._grow(enclosed | bases, regions)
+        colours = np.where(above, state.labels + 2, 0)
+        regions = measure.label(colours, background=0, connectivity=1)
+        kept = self._grow(enclosed | bases, regions, colours)
         return replace(state, mask=enclosed | self._standing(kept, bases, state.field))
 
     def _bases(self, below: np.ndarray, area: np.ndarray) -> np.ndarray:
@@ -194,11 +208,12 @@ class StandingOnPitch:
             legs |= edge & _shift_down(legs)
         return (below & ~edge) | legs
 
-    def _grow(self, kept: np.ndarray, regions: np.ndarray) -> np.ndarray:
-        """Add the regions above the line that pass the span and shape tests, round by round."""
+    def _grow(self, kept: np.ndarray, regions: np.ndarray, colours: np.ndarray) -> np.ndarray:
+        """Add the regions above the line that pass the span, recurrence and shape tests, round by round."""
         if regions.max() == 0:
             return kept
         region_boxes = ndi.find_objects(regions)
+        recurs = _Recurrence(regions, colours)
         for _ in range(self.rounds):
             players, _ = ndi.label(kept, structure=EIGHT)
             player_boxes = ndi.find_objects(players)
@@ -209,7 +224,8 @@ class StandingOnPitch:
             pairs = pairs[:, np.argsort([-region_boxes[r - 1][0].stop for r in pairs[0]], kind="stable")]
             joined = set()
             for region, player in pairs.T:
-                if player and region not in joined and self._joins(region_boxes[region - 1], player_boxes[player - 1]):
+                if player and region not in joined and self._joins(region_boxes[region - 1], player_boxes[player - 1],
+                                                                   partial(recurs, region)):
                     joined.add(region)
                     player_boxes[player - 1] = _union(region_boxes[region - 1], player_boxes[player - 1])
             if not joined:
@@ -217,13 +233,19 @@ class StandingOnPitch:
             kept = kept | np.isin(regions, list(joined))
         return kept
 
-    def _joins(self, region: tuple[slice, slice], player: tuple[slice, slice]) -> bool:
+    def _joins(self, region: tuple[slice, slice], player: tuple[slice, slice], recurring) -> bool:
+        """Whether ``region`` joins ``player`` (boxes); ``recurring(reach)`` gives how often its colour recurs."""
         rows, cols = region
         height = max(rows.stop, player[0].stop) - min(rows.start, player[0].start)
         width = max(cols.stop, player[1].stop) - min(cols.start, player[1].start)
+        if not (height <= self.tall * width and width <= self.wide * height):
+            return False
         reach = self.span * height
-        within = cols.start >= player[1].start - reach and cols.stop <= player[1].stop + reach
-        return within and height <= self.tall * width and width <= self.wide * height
+        if cols.start >= player[1].start - reach and cols.stop <= player[1].stop + reach:
+            return self.recurrence is None or recurring(reach) < self.recurrence
+        centre = (cols.start + cols.stop) / 2
+        return (self.recurrence is not None and player[1].start - reach <= centre <= player[1].stop + reach
+                and recurring(reach) < self.recurrence)
 
     def _standing(self, kept: np.ndarray, bases: np.ndarray, field: np.ndarray) -> np.ndarray:
         """The connected parts of ``kept`` with a base that are upright and stand on the pitch."""
@@ -240,6 +262,28 @@ class StandingOnPitch:
         standing &= np.bincount(players[bases], minlength=n + 1) > 0
         standing[0] = False
         return standing[players]
+
+
+class _Recurrence:
+    """How many times its own size a region's colour covers in its rows, beyond its columns widened by a reach."""
+
+    def __init__(self, regions: np.ndarray, colours: np.ndarray):
+        height = regions.shape[0]
+        self.regions, self.colours = regions, colours
+        self.boxes = ndi.find_objects(regions)
+        self.sizes = np.bincount(regions.ravel())
+        self.colour = np.zeros(len(self.sizes), dtype=colours.dtype)
+        self.colour[regions.ravel()] = colours.ravel()
+        rows = np.broadcast_to(np.arange(height)[:, None], regions.shape)
+        self.per_row = np.bincount((colours * height + rows).ravel(),
+                                   minlength=(colours.max() + 1) * height).reshape(-1, height)
+
+    def __call__(self, region: int, reach: float) -> float:
+        rows, cols = self.boxes[region - 1]
+        colour = self.colour[region]
+        near = slice(max(0, int(cols.start - reach)), int(cols.stop + reach))
+        elsewhere = self.per_row[colour, rows].sum() - np.count_nonzero(self.colours[rows, near] == colour)
+        return elsewhere / self.sizes[region]
 
 
 __all__ = ["StandingOnPitch", "pitch_area"]

@@ -483,7 +483,7 @@ class ReclusterCandidates:
         lab = color.rgb2lab(state.image)
         candidates = lab[chosen]
         labels = KMeans(self.n_clusters, n_init=1, random_state=self.seed).fit_predict(candidates)
-        means = np.stack([candidates[labels == k].mean(axis=0) for k in range(self.n_clusters)])
+        means, _ = label_means(candidates, labels)
         pitch = lab[field].mean(axis=0)
         radius = self.max_distance
         if self.chroma_limit is not None:
