@@ -213,7 +213,7 @@ class StandingOnPitch:
         if regions.max() == 0:
             return kept
         region_boxes = ndi.find_objects(regions)
-        recurs = _Recurrence(regions, colours)
+        recurs = _Recurrence(regions, colours, region_boxes)
         for _ in range(self.rounds):
             players, _ = ndi.label(kept, structure=EIGHT)
             player_boxes = ndi.find_objects(players)
@@ -267,10 +267,9 @@ class StandingOnPitch:
 class _Recurrence:
     """How many times its own size a region's colour covers in its rows, beyond its columns widened by a reach."""
 
-    def __init__(self, regions: np.ndarray, colours: np.ndarray):
+    def __init__(self, regions: np.ndarray, colours: np.ndarray, boxes: list[tuple[slice, slice]]):
         height = regions.shape[0]
-        self.regions, self.colours = regions, colours
-        self.boxes = ndi.find_objects(regions)
+        self.colours, self.boxes = colours, boxes
         self.sizes = np.bincount(regions.ravel())
         self.colour = np.zeros(len(self.sizes), dtype=colours.dtype)
         self.colour[regions.ravel()] = colours.ravel()
