@@ -67,6 +67,47 @@ def test_instances_label_each_pixel_with_the_annotation_covering_most_of_it(scal
         assert np.all(chosen[union] >= cover.max(axis=0)[union] - 64)
 
 
+
+def _ragged_masks(rng, shape, n):
+    masks = []
+    for _ in range(n):
+        full = np.zeros(shape, np.uint8, order="F")
+        top, left = rng.integers(0, shape[0] // 2), rng.integers(0, shape[1] // 2)
+        full[top:top + rng.integers(4, shape[0]), left:left + rng.integers(3, 24)] = 1
+        full &= (rng.random(full.shape) < 0.8).astype(np.uint8)
+        masks.append(full)
+    return masks
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3, 8])
+@pytest.mark.parametrize("seed", range(4))
+def test_ground_truth_from_runs_equals_decoding_at_full_size(factor, seed):
+    from src.data.rle_blocks import reduce_rles
+    masks = _ragged_masks(np.random.default_rng(seed), (8 * factor, 12 * factor), 4)
+    masks[0][-1, :] = 1                      # runs that pass the bottom of a column into the next one
+    rles = [mask_utils.encode(m) for m in masks]
+    mask, labels = reduce_rles(rles, factor)
+    union = reduce_mask(np.any(masks, axis=0), (12, 8))
+    cover = np.stack([m.reshape(8, factor, 12, factor).sum(axis=(1, 3)) for m in masks])
+    assert np.array_equal(mask, union)
+    assert np.array_equal(labels, np.where(union, cover.argmax(axis=0) + 1, 0))
+
+
+def test_ground_truth_from_runs_keeps_empty_annotations_apart():
+    from src.data.rle_blocks import reduce_rles
+    empty, full = np.zeros((16, 16), np.uint8, order="F"), np.ones((16, 16), np.uint8, order="F")
+    mask, labels = reduce_rles([mask_utils.encode(empty), mask_utils.encode(full)], 8)
+    assert mask.all() and (labels == 2).all()
+    mask, labels = reduce_rles([mask_utils.encode(empty)], 8)
+    assert not mask.any() and not labels.any()
+
+
+@pytest.mark.parametrize("full_size, size, factor", [((1080, 1920), (135, 240), 8), ((1080, 1920), (154, 274), None),
+                                                     ((64, 96), (16, 16), None), ((64, 96), (0, 0), None)])
+def test_block_factor_only_where_both_sides_reduce_by_one_whole_factor(full_size, size, factor):
+    from src.data.rle_blocks import block_factor
+    assert block_factor(full_size, size) == factor
+
 def test_frames_carry_their_players_apart(synthetic_root):
     frames = FootballDataset(str(synthetic_root), n_images=None, scale=8).frames()
     assert all(np.array_equal(f.instances > 0, f.mask) for f in frames)

@@ -20,6 +20,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from src.data.coco_check import check_coco, rle_counts
+from src.data.rle_blocks import block_factor, reduce_rles
 from src.data.synthetic import ensure_synthetic_dataset
 from src.errors import LabError, check_range
 from src.frame import Frame, read_image
@@ -113,6 +114,9 @@ def coco_truth(coco: COCO, image_id: int, size: tuple[int, int]) -> tuple[np.nda
     """Ground truth of one COCO image at working ``size``: union mask, instance labels, number of annotations."""
     info = coco.imgs[image_id]
     rles = [coco.annToRLE(a) for a in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None))]
+    factor = block_factor((info["height"], info["width"]), size[::-1])
+    if rles and factor is not None:
+        return *reduce_rles(rles, factor), len(rles)
     mask = reduce_mask(_union(rles, (info["height"], info["width"])), size)
     return mask, reduce_instances(rles, size, mask), len(rles)
 
