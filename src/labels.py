@@ -32,6 +32,30 @@ def label_means(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
     return sums / np.maximum(counts, 1)[:, None], counts
 
 
+
+def coordinate_means(parts: np.ndarray, n: int, *, second: bool = False) -> np.ndarray:
+    """Mean pixel coordinates of each part ``1..n`` of a label map, read from the parts' pixels only.
+
+    Parameters
+    ----------
+    parts : (H, W) int ndarray
+        0 = background, 1..n = parts.
+    n : int
+    second : bool, default False
+        Also the second moments.
+
+    Returns
+    -------
+    (n, 2) or, with ``second``, (n, 5) float64 ndarray
+        Columns row, col (then row², col², row x col); zero for a part with no pixel.
+    """
+    rows, cols = np.nonzero(parts)
+    ids = parts[rows, cols]
+    rows, cols = rows.astype(np.float64), cols.astype(np.float64)
+    values = [rows, cols, rows * rows, cols * cols, rows * cols] if second else [rows, cols]
+    counts = np.maximum(np.bincount(ids, minlength=n + 1)[1:n + 1], 1)
+    return np.stack([np.bincount(ids, weights=v, minlength=n + 1)[1:n + 1] for v in values], axis=1) / counts[:, None]
+
 def dense_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values of ``labels`` and each pixel's index among them, as ``np.unique(..., return_inverse=True)``.
 

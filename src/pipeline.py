@@ -69,21 +69,6 @@ def timed(seconds: dict[str, float], stage: str):
     seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
-def load_frames(dataset, workers: int = 1) -> tuple[list[Frame], list[float]]:
-    """Decode every sampled frame, in ``workers`` processes; returns the frames and the seconds each took.
-
-    Workers are forked from this process, so a frame it has cached is
-    returned from the cache there too; what they decode joins this
-    process's cache (see ``FootballDataset.frame``).
-    """
-    frames, seconds = [], []
-    for image_id, (frame, spent) in zip(dataset.image_ids,
-                                        ordered_map(_decode_frame, dataset.image_ids, workers, dataset)):
-        frames.append(dataset.frame(image_id, decoded=frame) if workers > 1 else frame)
-        seconds.append(spent)
-    return frames, seconds
-
-
 def _decode_frame(image_id, dataset) -> tuple[Frame, float]:
     start = time.perf_counter()
     frame = dataset.frame(image_id)
@@ -159,11 +144,12 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     """Run the whole pipeline over a dataset's sample, or over a stream (a dataset with ``stream()``).
 
     Returns the results and the summary (``src.summary``). A sampled
-    dataset's frames are all decoded before any clustering, so an unreadable
-    image fails the run before work is done on the others, and every result
-    is returned. A stream (a video) is decoded frame by frame and keeps
-    nothing of a frame once its result has gone to ``sink`` (which may write
-    its outputs and numbers to disk): its result list is empty and the
+    dataset's frames are decoded where they are scored (in the worker), and
+    every result is returned; decoded frames join this process's frame cache
+    (``FootballDataset.frame``), so the trials of a sweep decode each once.
+    A stream (a video) is decoded frame by frame and keeps nothing of a
+    frame once its result has gone to ``sink`` (which may write its outputs
+    and numbers to disk): its result list is empty and the
     summary is accumulated as frames come, so memory does not grow with the
     stream's length. ``threads`` caps the BLAS and OpenMP threads of the
     numerical libraries (None leaves them alone): one frame's problems are
@@ -172,8 +158,9 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     (a sweep reports intermediate scores through it and may stop the run by
     raising). A clusterer with ``images_per_batch`` gets that many frames at once.
     ``workers`` > 1 scores frames in that many processes (``src.parallel``);
-    frames are decoded, and results handled, here and in order, so the
-    numbers are those of one worker. ``prepare``, where given, runs on each
+    results are handled here and in order, so the numbers are those of one
+    worker. A stream is decoded here, in order; a sampled dataset's frames
+    in the workers, as decoding is a third of a frame's work. ``prepare``, where given, runs on each
     result where it was scored (in its worker) and its return value goes to
     the sink as ``result.prepared``: the part of writing outputs that frames
     can do side by side (``PredictionWriter.prepare``); its seconds are
@@ -183,18 +170,19 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     if streaming:
         source, total = _timed(dataset.stream()), None
     else:
-        frames, load_seconds = load_frames(dataset, workers)
-        source, total = zip(frames, load_seconds), len(frames)
+        source, total = dataset.image_ids, len(dataset.image_ids)
     batch_size = getattr(clusterer, "images_per_batch", 1)
     results, running, degenerate = [], RunningSummary(), Counter()
     bar = progress(total=total, desc="frames", unit="frame")
-    scored_batches = ordered_map(_score_batch, _batches(source, batch_size), workers, features, clusterer, postprocess,
-                                 silhouette_sample, seed, prepare, setup=partial(limit_threads, threads))
+    scored_batches = ordered_map(_score_batch, _batches(source, batch_size), workers, None if streaming else dataset,
+                                 features, clusterer, postprocess, silhouette_sample, seed, prepare,
+                                 setup=partial(limit_threads, threads))
     with threadpool_limits(limits=threads), bar:
-        for load_seconds, scored in scored_batches:
+        for scored in scored_batches:
             raise_if_stopped()
-            for result, seconds in zip(scored, load_seconds):
-                result.seconds["load"] = seconds
+            for result in scored:
+                if workers > 1 and not streaming:
+                    result.frame = dataset.frame(result.frame.image_id, decoded=result.frame)
                 degenerate.update(degenerate_kinds(result))
                 running.add(result.metrics, result.seconds)
                 if sink is not None:
@@ -210,15 +198,18 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     return results, running.value()
 
 
-def _score_batch(batch, features, clusterer, postprocess, silhouette_sample, seed, prepare):
-    """A batch of ``(frame, load seconds)`` scored: ``(load seconds, results)`` (what a worker process runs)."""
-    results = process_frames([frame for frame, _ in batch], features, clusterer, postprocess,
+def _score_batch(batch, dataset, features, clusterer, postprocess, silhouette_sample, seed, prepare):
+    """A batch scored (what a worker process runs): image ids of ``dataset``, decoded here, or, with no
+    dataset, ``(frame, load seconds)`` pairs of a stream."""
+    loaded = [_decode_frame(image_id, dataset) for image_id in batch] if dataset is not None else batch
+    results = process_frames([frame for frame, _ in loaded], features, clusterer, postprocess,
                              silhouette_sample=silhouette_sample, seed=seed)
-    if prepare is not None:
-        for result in results:
+    for result, (_, seconds) in zip(results, loaded):
+        result.seconds["load"] = seconds
+        if prepare is not None:
             with timed(result.seconds, "prepare"):
                 result.prepared = prepare(result)
-    return [seconds for _, seconds in batch], results
+    return results
 
 
 def limit_threads(threads: int | None) -> None:

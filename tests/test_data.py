@@ -214,16 +214,20 @@ def test_frames_are_decoded_once_per_process_and_read_only(synthetic_root, monke
     assert decoded == [first.image_ids[0]]
 
 
-def test_frames_decoded_by_workers_join_the_cache_of_the_process(synthetic_root, monkeypatch):
-    from src.pipeline import load_frames
+def test_frames_decoded_by_workers_join_the_cache_of_the_process(make_cfg, synthetic_root, monkeypatch):
+    from src.compose import build_stages
+    from src.pipeline import evaluate
     dataset = FootballDataset(str(synthetic_root), n_images=3, scale=4, seed=11)
-    frames, seconds = load_frames(dataset, workers=2)
+    built = build_stages(make_cfg("data.n_images=3", "data.scale=4"))
+    stages = (built.features, built.clusterer, built.postprocess)
+    results, _ = evaluate(dataset, *stages, workers=2)
     one_by_one = [FootballDataset(str(synthetic_root), n_images=3, scale=4, seed=11, cache_frames=False).frame(i)
                   for i in dataset.image_ids]
-    assert [f.image_id for f in frames] == dataset.image_ids and len(seconds) == 3
-    for frame, expected in zip(frames, one_by_one):
-        np.testing.assert_array_equal(frame.image, expected.image)
-        np.testing.assert_array_equal(frame.mask, expected.mask)
+    assert [r.frame.image_id for r in results] == dataset.image_ids
+    assert all(r.seconds["load"] > 0 for r in results)
+    for result, expected in zip(results, one_by_one):
+        np.testing.assert_array_equal(result.frame.image, expected.image)
+        np.testing.assert_array_equal(result.frame.mask, expected.mask)
     monkeypatch.setattr(FootballDataset, "_decode", lambda self, i: pytest.fail("decoded twice"))
-    again, _ = load_frames(dataset, workers=2)
-    assert all(a is b for a, b in zip(again, frames))
+    again, _ = evaluate(dataset, *stages, workers=2)
+    assert all(a.frame is b.frame for a, b in zip(again, results))

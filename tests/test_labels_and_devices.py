@@ -6,7 +6,7 @@ import torch
 
 from src.devices import torch_device
 from src.errors import LabError
-from src.labels import dense_labels, label_means
+from src.labels import coordinate_means, dense_labels, label_means
 
 
 def test_label_means_count_pixels_and_leave_noise_out():
@@ -42,6 +42,21 @@ def test_dense_labels_leave_their_input_alone():
     dense_labels(labels)
     assert labels.tolist() == [[4, -1], [4, 9]]
 
+
+
+@pytest.mark.parametrize("second", [False, True])
+def test_coordinate_means_equal_regionprops_moments(second):
+    from skimage import measure
+    parts = measure.label(np.random.default_rng(0).random((30, 40)) < 0.4)
+    n = int(parts.max())
+    means = coordinate_means(parts, n, second=second)
+    assert means.shape == (n, 5 if second else 2)
+    props = measure.regionprops(parts)
+    assert np.allclose(means[:, :2], [p.centroid for p in props])
+    if second:                          # covariance from the second moments, as regionprops' central moments give it
+        cov = means[:, 4] - means[:, 0] * means[:, 1]
+        assert np.allclose(cov, [p.moments_central[1, 1] / p.area for p in props])
+    assert coordinate_means(np.zeros((3, 3), int), 2).tolist() == [[0, 0], [0, 0]]
 
 def test_torch_device_choices():
     assert torch_device("cpu") == torch.device("cpu")

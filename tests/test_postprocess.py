@@ -380,6 +380,18 @@ def test_pitch_area_follows_the_line_into_the_frame_edge():
     assert np.array_equal(area.argmax(axis=0), top)
 
 
+
+@pytest.mark.parametrize("n", [2, 3, 8, 61])
+@pytest.mark.parametrize("seed", range(3))
+def test_theil_sen_line_equals_scipys(n, seed):
+    from scipy import stats
+
+    from src.postprocess.standing import theil_sen
+    values = np.random.default_rng(seed).integers(0, 135, n).astype(float)
+    values[: n // 3] += 40                          # a dip: the median slope must not follow it
+    expected = stats.theilslopes(values, np.arange(n, dtype=float))
+    assert theil_sen(values) == pytest.approx((expected.slope, expected.intercept), abs=1e-12)
+
 def board_edge_scene():
     """100x200: crowd, boards to row 44, pitch below; the boards' edge shows in rows 45-46 of cols 80-120,
     and a player in front of the boards stands on the pitch with his legs through it."""

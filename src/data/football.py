@@ -262,7 +262,7 @@ class FootballDataset:
         """Decode one frame and rasterize its ground truth at working size.
 
         ``decoded``, where given, is this frame as another process decoded it
-        (a worker of ``src.pipeline.load_frames``): it is cached and returned
+        (a worker of ``src.pipeline.evaluate``): it is cached and returned
         instead of decoding again.
         """
         decode = (lambda: decoded) if decoded is not None else (lambda: self._decode(image_id))

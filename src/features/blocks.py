@@ -8,13 +8,14 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import color, filters
 
+from src.cielab import cielab
 from src.errors import LabError, check_choice, check_range
 from src.frame import Frame
 
 COLOR_SPACES = {
     "rgb": lambda image: image.astype(np.float32) / 255.0,
-    # float32 input keeps scikit-image's conversion in single precision, which is faster
-    "lab": lambda image: color.rgb2lab(image.astype(np.float32) / 255.0),
+    # single precision, converted once per frame for the features and the post-processing
+    "lab": cielab,
     "hsv": lambda image: color.rgb2hsv(image.astype(np.float32) / 255.0),
 }
 

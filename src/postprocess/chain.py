@@ -9,7 +9,7 @@ import numpy as np
 from skimage import measure
 
 from src.errors import LabError, check_choice
-from src.labels import label_means
+from src.labels import coordinate_means
 from src.postprocess.steps import MaskState
 
 
@@ -42,11 +42,9 @@ def connected_components(mask: np.ndarray, connectivity: int = 2) -> tuple[np.nd
     connectivity : {1, 2}, default 2
         1 joins pixels sharing an edge, 2 also those sharing a corner.
     """
-    components = measure.label(mask, connectivity=connectivity)
+    components, n = measure.label(mask, connectivity=connectivity, return_num=True)
     # all components' coordinate means in one pass of counts (scipy's center_of_mass walks them one by one)
-    means, _ = label_means(np.indices(mask.shape, dtype=np.float64).transpose(1, 2, 0), components)
-    centroids = means[1:].reshape(-1, 2)
-    return components, centroids
+    return components, coordinate_means(components, n)
 
 
 class PostprocessChain:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from skimage import color
 
+from src.cielab import cielab
 from src.errors import check_range
 from src.postprocess.neighbours import dilate_square
 from src.postprocess.steps import MaskState
@@ -90,7 +90,7 @@ class BlendedEdges:
         mask, pitch = state.mask, state.field & ~state.mask
         if not mask.any() or not pitch.any():
             return state
-        lab = color.rgb2lab(state.image)
+        lab = cielab(state.image)
         for _ in range(self.rounds):
             near = dilate_square(mask)
             rows, cols = np.nonzero(pitch & near & ~mask)

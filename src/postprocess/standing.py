@@ -14,7 +14,6 @@ from functools import partial
 
 import numpy as np
 from scipy import ndimage as ndi
-from scipy import stats
 from skimage import measure
 
 from src.errors import LabError, check_range
@@ -36,6 +35,23 @@ def _union(a: tuple[slice, slice], b: tuple[slice, slice]) -> tuple[slice, slice
     return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))
 
 
+def theil_sen(values: np.ndarray) -> tuple[float, float]:
+    """Theil-Sen line ``(slope, intercept)`` through ``values`` at x = 0, 1, 2, ...
+
+    The median of the slopes between every pair of points, and the median of
+    the values less the slope times the median x: ``scipy.stats.theilslopes``
+    with its default intercept, without the confidence interval it also
+    computes, which cost more than the rest of this step.
+
+    Parameters
+    ----------
+    values : (n,) ndarray, n >= 2
+    """
+    later, earlier = np.triu_indices(len(values), k=1)[::-1]
+    slope = float(np.median((values[later] - values[earlier]) / (later - earlier)))
+    return slope, float(np.median(values) - slope * (len(values) - 1) / 2)
+
+
 def _extended(top: np.ndarray, size: int) -> np.ndarray:
     """``top`` (at least ``size`` long) continued by ``size`` values at both ends along the line fitted there.
 
@@ -45,10 +61,10 @@ def _extended(top: np.ndarray, size: int) -> np.ndarray:
     if size < 2:
         return np.r_[top[:1], top, top[-1:]]
     steps = np.arange(size, dtype=float)
-    left = stats.theilslopes(top[:size], steps)
-    right = stats.theilslopes(top[-size:], steps)
-    return np.concatenate([left.intercept + left.slope * (steps - size), top,
-                           right.intercept + right.slope * (steps + size)])
+    left_slope, left_intercept = theil_sen(top[:size])
+    right_slope, right_intercept = theil_sen(top[-size:])
+    return np.concatenate([left_intercept + left_slope * (steps - size), top,
+                           right_intercept + right_slope * (steps + size)])
 
 
 def pitch_area(field: np.ndarray, window: float = 0.25, *, min_part: float = 0.1) -> np.ndarray:
@@ -210,9 +226,11 @@ class StandingOnPitch:
 
     def _grow(self, kept: np.ndarray, regions: np.ndarray, colours: np.ndarray) -> np.ndarray:
         """Add the regions above the line that pass the span, recurrence and shape tests, round by round."""
-        if regions.max() == 0:
+        n_regions = int(regions.max())
+        if n_regions == 0:
             return kept
-        region_boxes = ndi.find_objects(regions)
+        # boxes only of the regions that touch a player: the crowd above the line has thousands
+        region_boxes: dict[int, tuple[slice, slice]] = {}
         recurs = _Recurrence(regions, colours, region_boxes)
         for _ in range(self.rounds):
             players, _ = ndi.label(kept, structure=EIGHT)
@@ -220,14 +238,15 @@ class StandingOnPitch:
             touching = dilate_cross(kept) & (regions > 0) & ~kept
             neighbour = dilate_cross(players)
             pairs = np.unique(np.stack([regions[touching], neighbour[touching]]), axis=1)
+            region_boxes.update(_boxes(regions, np.setdiff1d(pairs[0], list(region_boxes)), n_regions))
             # lowest regions first, each judged against the player as grown so far
-            pairs = pairs[:, np.argsort([-region_boxes[r - 1][0].stop for r in pairs[0]], kind="stable")]
+            pairs = pairs[:, np.argsort([-region_boxes[r][0].stop for r in pairs[0]], kind="stable")]
             joined = set()
             for region, player in pairs.T:
-                if player and region not in joined and self._joins(region_boxes[region - 1], player_boxes[player - 1],
+                if player and region not in joined and self._joins(region_boxes[region], player_boxes[player - 1],
                                                                    partial(recurs, region)):
                     joined.add(region)
-                    player_boxes[player - 1] = _union(region_boxes[region - 1], player_boxes[player - 1])
+                    player_boxes[player - 1] = _union(region_boxes[region], player_boxes[player - 1])
             if not joined:
                 break
             kept = kept | np.isin(regions, list(joined))
@@ -264,10 +283,19 @@ class StandingOnPitch:
         return standing[players]
 
 
+def _boxes(labels: np.ndarray, ids: np.ndarray, n_labels: int) -> dict[int, tuple[slice, slice]]:
+    """Bounding boxes of the labels ``ids`` of ``labels`` (values ``0..n_labels``), by label."""
+    if len(ids) == 0:
+        return {}
+    lookup = np.zeros(n_labels + 1, dtype=np.int32)
+    lookup[ids] = np.arange(1, len(ids) + 1)
+    return dict(zip(ids.tolist(), ndi.find_objects(lookup[labels], max_label=len(ids))))
+
+
 class _Recurrence:
     """How many times its own size a region's colour covers in its rows, beyond its columns widened by a reach."""
 
-    def __init__(self, regions: np.ndarray, colours: np.ndarray, boxes: list[tuple[slice, slice]]):
+    def __init__(self, regions: np.ndarray, colours: np.ndarray, boxes: dict[int, tuple[slice, slice]]):
         height = regions.shape[0]
         self.colours, self.boxes = colours, boxes
         self.sizes = np.bincount(regions.ravel())
@@ -278,7 +306,7 @@ class _Recurrence:
                                    minlength=(colours.max() + 1) * height).reshape(-1, height)
 
     def __call__(self, region: int, reach: float) -> float:
-        rows, cols = self.boxes[region - 1]
+        rows, cols = self.boxes[region]
         colour = self.colour[region]
         near = slice(max(0, int(cols.start - reach)), int(cols.stop + reach))
         elsewhere = self.per_row[colour, rows].sum() - np.count_nonzero(self.colours[rows, near] == colour)

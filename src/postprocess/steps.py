@@ -14,7 +14,7 @@ from skimage import color, graph, measure, morphology
 from sklearn.cluster import KMeans
 
 from src.errors import LabError, check_choice, check_range
-from src.labels import label_means
+from src.labels import coordinate_means, label_means
 
 
 @dataclass(frozen=True)
@@ -335,9 +335,7 @@ def axis_lengths(parts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     -------
     major, minor : (n,) float ndarray
     """
-    rows, cols = np.indices(parts.shape, dtype=np.float64)
-    means, _ = label_means(np.stack([rows, cols, rows * rows, cols * cols, rows * cols], axis=-1), parts)
-    mean_r, mean_c, mean_rr, mean_cc, mean_rc = means[1:n + 1].T
+    mean_r, mean_c, mean_rr, mean_cc, mean_rc = coordinate_means(parts, n, second=True).T
     var_r, var_c, cov = mean_rr - mean_r ** 2, mean_cc - mean_c ** 2, mean_rc - mean_r * mean_c
     centre, spread = (var_r + var_c) / 2, np.sqrt(((var_r - var_c) / 2) ** 2 + cov ** 2)
     return 4 * np.sqrt(np.maximum(centre + spread, 0)), 4 * np.sqrt(np.maximum(centre - spread, 0))
