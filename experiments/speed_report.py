@@ -135,20 +135,33 @@ def sweep_rows() -> list[str]:
     return [*rows, ""]
 
 
+# Peak RSS counts the pages a process had before it exec'ed: a run forked straight from this (large) process
+# would report this process's size. A small launcher forks the run and reports what os.wait4 gives for it.
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def peak_rss(overrides: list[str]) -> tuple[float, float]:
     """Peak resident memory in MB of ``python -m src.run <overrides>`` (its process and workers), and its seconds."""
     with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, "-m", "src.run", *overrides, f"paths.mlruns_dir={folder}/mlruns",
-                   f"hydra.run.dir={folder}/out", "logger.log_images=false"]
+        command = ["-m", "src.run", *overrides, f"paths.mlruns_dir={folder}/mlruns", f"hydra.run.dir={folder}/out",
+                   "logger.log_images=false"]
         start = time.perf_counter()
-        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                 env={**os.environ, "CI": "1"})
-        _, status, usage = os.wait4(child.pid, 0)
+        done = subprocess.run([sys.executable, "-c", LAUNCHER, *command], cwd=ROOT, capture_output=True, text=True,
+                              env={**os.environ, "CI": "1"})
         seconds = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"error: {' '.join(overrides)} failed: {child.stderr.read().decode()[-1500:]}")
-        child.stderr.close()
-    return usage.ru_maxrss / 1024, seconds
+        code, maxrss = (int(v) for v in done.stdout.split())
+        if code != 0:
+            raise SystemExit(f"error: {' '.join(overrides)} failed: {done.stderr[-1500:]}")
+    return maxrss / 1024, seconds
 
 
 def memory_rows(video: Path) -> list[str]:
@@ -158,8 +171,9 @@ def memory_rows(video: Path) -> list[str]:
             ("dynaseg_tuned, images", ["experiment=dynaseg_tuned", "data.n_images=3"],
              ["experiment=dynaseg_tuned", "data.n_images=12"])]
     lines = ["### Peak memory", "",
-             "Peak resident set (`ru_maxrss` of the run's process, from `os.wait4`) of `python -m src.run`, at two "
-             "numbers of frames; MLflow images off.", "",
+             "Peak resident set (`ru_maxrss` from `os.wait4`: the largest of the run's process and its workers) of "
+             "`python -m src.run`, started from a small launcher process (a process forked from a large one would "
+             "count that one's pages), at two numbers of frames; MLflow images off.", "",
              "| run | frames | peak MB | frames | peak MB | growth per 100 frames |", "|---|---|---|---|---|---|"]
     for name, small, large in runs:
         (low, _), (high, _) = peak_rss(small), peak_rss(large)
