@@ -36,6 +36,15 @@ OmegaConf.register_new_resolver(
     replace=True)
 
 
+def in_multirun() -> bool:
+    """Whether this process runs a job of a multirun (``-m``: a sweep's trial)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+# true in a multirun's jobs, whose process sees the same frames again in later jobs; false in a single run
+OmegaConf.register_new_resolver("in_multirun", in_multirun, replace=True)
+
+
 @dataclass(frozen=True)
 class Stages:
     """The built stages of one configuration, in the order data flows through them, and the tracker."""
@@ -171,7 +180,7 @@ def available_cores() -> int:
 
 def parallel_jobs() -> int:
     """Jobs a multirun launches at once (``hydra.sweeper.n_jobs`` or ``hydra.launcher.n_jobs``); 1 outside one."""
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    if not in_multirun():
         return 1
     hydra_cfg = HydraConfig.get()
     return max(int(OmegaConf.select(hydra_cfg, "sweeper.n_jobs", default=None) or 1),

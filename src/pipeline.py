@@ -140,14 +140,14 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
              threads: int | None = 1, on_result: Callable[[int, RunningSummary], None] | None = None,
              sink: Callable[[ImageResult], None] | None = None,
              prepare: Callable[[ImageResult], object] | None = None,
-             workers: int = 1) -> tuple[list[ImageResult], dict[str, float]]:
+             workers: int = 1, keep: bool = True) -> tuple[list[ImageResult], dict[str, float]]:
     """Run the whole pipeline over a dataset's sample, or over a stream (a dataset with ``stream()``).
 
     Returns the results and the summary (``src.summary``). A sampled
     dataset's frames are decoded where they are scored (in the worker), and
     every result is returned; decoded frames join this process's frame cache
     (``FootballDataset.frame``), so the trials of a sweep decode each once.
-    A stream (a video) is decoded frame by frame and keeps nothing of a
+    A stream (a video), or any run with ``keep=False``, keeps nothing of a
     frame once its result has gone to ``sink`` (which may write its outputs
     and numbers to disk): its result list is empty and the
     summary is accumulated as frames come, so memory does not grow with the
@@ -187,7 +187,7 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
                 running.add(result.metrics, result.seconds)
                 if sink is not None:
                     sink(result)
-                if not streaming:
+                if keep and not streaming:
                     results.append(result)
                 elif running.frames % TRIM_EVERY == 0:
                     release_freed_memory()

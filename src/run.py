@@ -97,23 +97,28 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
                                str(dataset.root), [{"image_id": str(i), "file_name": dataset.image_path(i).name}
                                                    for i in dataset.image_ids])
         started = time.perf_counter()
-        with _output_dir() as out_dir, FrameTable() as table:
+        labelled = []
+        # each result goes to disk as it comes and is not kept, so memory does not grow with the frames
+        with _output_dir() as out_dir, FrameTable() as table, tempfile.TemporaryDirectory() as picture_dir:
+            pictures = tracker.pictures(Path(picture_dir), images=not streaming)
             with PredictionWriter(out_dir, dataset.full_size, write_masks=dataset.write_masks,
                                   fps=getattr(dataset, "output_fps", None)) as writer:
                 def sink(result):
                     writer.add(result)
                     table.add(result)
+                    pictures.add(result)
+                    if not streaming and dataset.labelled(result.frame.image_id):
+                        labelled.append(result.frame.image_id)
 
-                results, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
-                                            silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
-                                            threads=cfg.threads, on_result=on_result, sink=sink,
-                                            prepare=writer.prepare, workers=stages.workers)
+                _, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
+                                      silhouette_sample=cfg.silhouette_sample, seed=cfg.seed, threads=cfg.threads,
+                                      on_result=on_result, sink=sink, prepare=writer.prepare,
+                                      workers=stages.workers, keep=False)
             frames_per_second = len(table) / (time.perf_counter() - started)
-            labelled = [r.frame.image_id for r in results if dataset.labelled(r.frame.image_id)]
             if labelled:
                 summary.update(coco_scores(dataset.coco, labelled, writer.final / "coco_results.json"))
-            tracker.log_results(results, summary, table, OmegaConf.to_yaml(cfg, resolve=True), _hydra_files(),
-                                folders={"predictions": writer.final}, images=not streaming)
+            tracker.log_results(summary, table, OmegaConf.to_yaml(cfg, resolve=True), _hydra_files(),
+                                folders={"predictions": writer.final}, pictures=pictures)
         if getattr(dataset, "error", None):
             raise LabError(dataset.error)
         if trial is not None:

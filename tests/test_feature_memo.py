@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from hydra.types import RunMode
 
 from src.data import FootballDataset
 from src.features import memo
@@ -53,7 +54,13 @@ def test_frames_in_memory_and_an_exhausted_budget_are_not_kept(synthetic_root):
     assert inner.calls == 6
 
 
-def test_a_sweep_config_builds_memoized_features_and_the_benchmark_does_not(make_cfg):
-    from src.compose import build_stages
-    assert isinstance(build_stages(make_cfg()).features, MemoizedFeatures)
-    assert not isinstance(build_stages(make_cfg("data.cache_frames=false")).features, MemoizedFeatures)
+def test_a_sweep_config_builds_memoized_features_and_a_single_run_does_not(make_cfg, monkeypatch):
+    from src import compose
+    assert isinstance(compose.build_stages(make_cfg("data.cache_frames=true")).features, MemoizedFeatures)
+    assert not isinstance(compose.build_stages(make_cfg("data.cache_frames=false")).features, MemoizedFeatures)
+    single = compose.build_stages(make_cfg())
+    assert not single.data.cache_frames and not isinstance(single.features, MemoizedFeatures)
+    monkeypatch.setattr(compose.HydraConfig, "initialized", staticmethod(lambda: True))
+    monkeypatch.setattr(compose.HydraConfig, "get", staticmethod(lambda: type("Job", (), {"mode": RunMode.MULTIRUN})))
+    trial = compose.build_stages(make_cfg())
+    assert trial.data.cache_frames and isinstance(trial.features, MemoizedFeatures)

@@ -177,3 +177,15 @@ def test_a_tar_stream_is_a_tar_archive_any_reader_lists(tmp_path):
     with tarfile.open(tmp_path / "masks.tar") as archive:
         assert archive.getnames() == list(members)
         assert all(archive.extractfile(name).read() == data for name, data in members.items())
+
+
+def test_a_run_that_keeps_no_result_still_sends_every_frame_to_its_sink(make_cfg, tmp_path):
+    from src.tracking.mlflow_tracker import RunPictures
+    stages = build_stages(make_cfg("data.n_images=3", "data.scale=8"))
+    pictures, seen = RunPictures(tmp_path / "pictures", 240), []
+    kept, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess, keep=False,
+                             sink=lambda result: (seen.append(result.frame.image_id), pictures.add(result)))
+    assert kept == [] and seen == stages.data.image_ids and summary["n_frames"] == 3
+    assert sorted(pictures.folders()) == ["clusters", "components", "masks", "overlays"]
+    assert all(len(list(folder.iterdir())) == 3 for folder in pictures.folders().values())
+    assert RunPictures(tmp_path / "none", None).folders() == {}

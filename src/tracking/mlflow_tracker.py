@@ -311,17 +311,20 @@ class MLflowTracker:
         if rows:
             client.log_table(run_id, {key: [row[key] for row in rows] for key in rows[0]}, "jobs.json")
 
-    def log_results(self, results, summary: dict[str, float], table, config_yaml: str,
-                    extra_files: dict[str, str] | None = None, folders: dict[str, Path] | None = None,
-                    images: bool = True) -> None:
+    def pictures(self, folder: Path, images: bool = True) -> RunPictures:
+        """What ``log_results`` logs of each frame, made in ``folder`` as results come (see ``RunPictures``)."""
+        return RunPictures(folder, self.image_width if self.log_images and images else None)
+
+    def log_results(self, summary: dict[str, float], table, config_yaml: str, extra_files: dict[str, str] | None = None,
+                    folders: dict[str, Path] | None = None, pictures: RunPictures | None = None) -> None:
         """Log summary and per-image metrics and the artifacts of the active run.
 
         ``table`` is the run's ``FrameTable`` (one row per frame), logged as
         ``per_image_metrics.csv``; a run of at most ``MAX_STEP_IMAGES`` frames
-        also logs its rows as metric steps and as an MLflow table. ``results``
-        are the frames kept in memory (none for a video): their pictures
-        (``images=True``) and an optimising clusterer's curves. ``folders``
-        maps artifact folder names to local folders logged with the rest, all or nothing.
+        also logs its rows as metric steps and as an MLflow table.
+        ``pictures`` holds the frames' pictures and an optimising clusterer's
+        curves. ``folders`` maps artifact folder names to local folders logged
+        with the rest, all or nothing.
         """
         mlflow.log_metrics({k: v for k, v in summary.items() if math.isfinite(v)})
         now = int(time.time() * 1000)
@@ -330,9 +333,7 @@ class MLflowTracker:
         step_metrics = [Metric(f"image/{key}", value, now, step) for step, row in enumerate(rows)
                         for key, value in row.items() if _is_frame_metric(key, value)]
         # an optimising clusterer's curve per image, one metric per image and value, stepped by iteration
-        step_metrics += [Metric(f"fit/{key}/{result.frame.stem}", value, now, iteration)
-                         for result in results for iteration, values in enumerate(result.fit_history, 1)
-                         for key, value in values.items() if math.isfinite(value)]
+        step_metrics += [Metric(key, value, now, step) for key, value, step in (pictures.curves if pictures else [])]
         client = self._client()
         run_id = mlflow.active_run().info.run_id
         for start in range(0, len(step_metrics), 1000):
@@ -344,9 +345,7 @@ class MLflowTracker:
             (tmp / "config" / "config.yaml").write_text(redact(config_yaml))
             for name, text in (extra_files or {}).items():
                 (tmp / "config" / name).write_text(redact(text))
-            if self.log_images and images:
-                _write_images(tmp, results, self.image_width)
-            for name, folder in (folders or {}).items():
+            for name, folder in {**(pictures.folders() if pictures else {}), **(folders or {})}.items():
                 shutil.copytree(folder, tmp / name)
             columns = table.columns() if few else []
 
@@ -430,24 +429,47 @@ def _is_frame_metric(key: str, value) -> bool:
     return key not in ("image_id", "file_name") and not key.startswith("seconds_") and value is not None
 
 
-def _write_images(folder: Path, results, min_width: int) -> None:
-    """Masks and label maps at working size (data); overlays and components enlarged, for people."""
-    for sub in ("masks", "overlays", "clusters", "components"):
-        (folder / sub).mkdir()
-    for result in results:
-        stem, player, frame = result.frame.artifact_stem, result.player, result.frame
+class RunPictures:
+    """A run's pictures and fit curves, made frame by frame as its results come, so that no result is kept.
+
+    Per frame, in ``folder``: the mask and label map at working size (data),
+    the overlay and components enlarged to at least ``min_width`` (for
+    people), and the label maps an optimising clusterer kept; with
+    ``min_width`` None, no picture. ``curves`` gathers the clusterer's
+    per-iteration values as ``(key, value, iteration)``.
+    """
+
+    KINDS = ("masks", "overlays", "clusters", "components", "fit_labels")
+
+    def __init__(self, folder: Path, min_width: int | None):
+        self.folder, self.min_width = Path(folder), min_width
+        self.curves: list[tuple[str, float, int]] = []
+
+    def add(self, result) -> None:
+        stem = result.frame.artifact_stem
+        self.curves += [(f"fit/{key}/{result.frame.stem}", value, iteration)
+                        for iteration, values in enumerate(result.fit_history, 1)
+                        for key, value in values.items() if math.isfinite(value)]
+        if self.min_width is None:
+            return
+        player, frame = result.player, result.frame
         pictures = {
             "masks": viz.mask_image(player.mask),
-            "overlays": viz.readable_overlay(frame.image, player.mask, frame.mask, min_width),
+            "overlays": viz.readable_overlay(frame.image, player.mask, frame.mask, self.min_width),
             "clusters": viz.label_image(result.labels),
             "components": viz.enlarge(viz.components_image(frame.image, player.components, player.centroids),
-                                      min_width),
+                                      self.min_width),
+            **{f"fit_labels/{stem}_iter{iteration:04d}": viz.label_image(labels)
+               for iteration, labels in result.fit_snapshots.items()},
         }
-        for sub, picture in pictures.items():
-            Image.fromarray(np.ascontiguousarray(picture)).save(folder / sub / f"{stem}.png")
-        for iteration, labels in result.fit_snapshots.items():
-            (folder / "fit_labels").mkdir(exist_ok=True)
-            Image.fromarray(viz.label_image(labels)).save(folder / "fit_labels" / f"{stem}_iter{iteration:04d}.png")
+        for name, picture in pictures.items():
+            path = self.folder / (name + ".png" if "/" in name else f"{name}/{stem}.png")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.ascontiguousarray(picture)).save(path)
+
+    def folders(self) -> dict[str, Path]:
+        """The picture folders made so far, by artifact folder name."""
+        return {kind: self.folder / kind for kind in self.KINDS if (self.folder / kind).is_dir()}
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -460,4 +482,4 @@ def _root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
 
 
-__all__ = ["MLflowTracker", "PARENT_RUN_FILE", "PROCESS_TAG", "flatten"]
+__all__ = ["MLflowTracker", "PARENT_RUN_FILE", "PROCESS_TAG", "RunPictures", "flatten"]
