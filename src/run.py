@@ -11,6 +11,7 @@ import math
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import hydra
@@ -103,16 +104,20 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
             pictures = tracker.pictures(Path(picture_dir), images=not streaming)
             with PredictionWriter(out_dir, dataset.full_size, write_masks=dataset.write_masks,
                                   fps=getattr(dataset, "output_fps", None)) as writer:
+                def prepare(result):
+                    return writer.prepare(result), pictures.prepare(result)
+
                 def sink(result):
-                    writer.add(result)
+                    outputs, encoded = result.prepared
+                    writer.add(replace(result, prepared=outputs))
                     table.add(result)
-                    pictures.add(result)
+                    pictures.add(result, encoded)
                     if not streaming and dataset.labelled(result.frame.image_id):
                         labelled.append(result.frame.image_id)
 
                 _, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
                                       silhouette_sample=cfg.silhouette_sample, seed=cfg.seed, threads=cfg.threads,
-                                      on_result=on_result, sink=sink, prepare=writer.prepare,
+                                      on_result=on_result, sink=sink, prepare=prepare,
                                       workers=stages.workers, keep=False)
             frames_per_second = len(table) / (time.perf_counter() - started)
             if labelled:

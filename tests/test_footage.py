@@ -184,8 +184,10 @@ def test_a_run_that_keeps_no_result_still_sends_every_frame_to_its_sink(make_cfg
     stages = build_stages(make_cfg("data.n_images=3", "data.scale=8"))
     pictures, seen = RunPictures(tmp_path / "pictures", 240), []
     kept, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess, keep=False,
-                             sink=lambda result: (seen.append(result.frame.image_id), pictures.add(result)))
+                             sink=lambda result: (seen.append(result.frame.image_id),
+                                                  pictures.add(result, pictures.prepare(result))))
     assert kept == [] and seen == stages.data.image_ids and summary["n_frames"] == 3
     assert sorted(pictures.folders()) == ["clusters", "components", "masks", "overlays"]
     assert all(len(list(folder.iterdir())) == 3 for folder in pictures.folders().values())
+    assert all(path.read_bytes().startswith(b"\x89PNG") for path in (tmp_path / "pictures").rglob("*.png"))
     assert RunPictures(tmp_path / "none", None).folders() == {}

@@ -15,6 +15,7 @@ reach a param, tag or artifact.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import shutil
@@ -445,27 +446,37 @@ class RunPictures:
         self.folder, self.min_width = Path(folder), min_width
         self.curves: list[tuple[str, float, int]] = []
 
-    def add(self, result) -> None:
-        stem = result.frame.artifact_stem
+    def prepare(self, result) -> dict[str, bytes]:
+        """The frame's pictures as PNG files in memory, by path in the folder (a worker makes them beside the
+        frames others score; ``add`` writes them)."""
+        if self.min_width is None:
+            return {}
+        stem, player, frame = result.frame.artifact_stem, result.player, result.frame
+        pictures = {
+            f"masks/{stem}.png": viz.mask_image(player.mask),
+            f"overlays/{stem}.png": viz.readable_overlay(frame.image, player.mask, frame.mask, self.min_width),
+            f"clusters/{stem}.png": viz.label_image(result.labels),
+            f"components/{stem}.png": viz.enlarge(viz.components_image(frame.image, player.components,
+                                                                       player.centroids), self.min_width),
+            **{f"fit_labels/{stem}_iter{iteration:04d}.png": viz.label_image(labels)
+               for iteration, labels in result.fit_snapshots.items()},
+        }
+        encoded = {}
+        for name, picture in pictures.items():
+            buffer = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(picture)).save(buffer, format="PNG")
+            encoded[name] = buffer.getvalue()
+        return encoded
+
+    def add(self, result, encoded: dict[str, bytes] | None = None) -> None:
+        """Write the frame's pictures (``encoded`` by ``prepare``, or made now) and keep its curves."""
         self.curves += [(f"fit/{key}/{result.frame.stem}", value, iteration)
                         for iteration, values in enumerate(result.fit_history, 1)
                         for key, value in values.items() if math.isfinite(value)]
-        if self.min_width is None:
-            return
-        player, frame = result.player, result.frame
-        pictures = {
-            "masks": viz.mask_image(player.mask),
-            "overlays": viz.readable_overlay(frame.image, player.mask, frame.mask, self.min_width),
-            "clusters": viz.label_image(result.labels),
-            "components": viz.enlarge(viz.components_image(frame.image, player.components, player.centroids),
-                                      self.min_width),
-            **{f"fit_labels/{stem}_iter{iteration:04d}": viz.label_image(labels)
-               for iteration, labels in result.fit_snapshots.items()},
-        }
-        for name, picture in pictures.items():
-            path = self.folder / (name + ".png" if "/" in name else f"{name}/{stem}.png")
+        for name, data in (self.prepare(result) if encoded is None else encoded).items():
+            path = self.folder / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.ascontiguousarray(picture)).save(path)
+            path.write_bytes(data)
 
     def folders(self) -> dict[str, Path]:
         """The picture folders made so far, by artifact folder name."""
