@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from omegaconf import OmegaConf  # noqa: E402
 
-from src.benchmark import format_table, measure, measure_stream  # noqa: E402
+from src.benchmark import format_table, measure, measure_run, run_once, uncached  # noqa: E402
 from src.compose import build_stages, load_config  # noqa: E402
 from src.pipeline import evaluate  # noqa: E402
 
@@ -54,32 +54,29 @@ def stage_rows() -> list[str]:
 
 
 def parallel_rows(repeats: int = 3) -> list[str]:
-    """The default experiment end to end (decode, stages), 1 and 2 workers alternately, frames decoded anew each
-    time: on the 50 frames and on all of them."""
+    """Runs as ``python -m src.run`` makes them (decoding, stages, outputs written), 1 and 2 workers alternately,
+    frames decoded anew each time: on the 50 frames and on all of them."""
     lines = ["### Frames in parallel: images", "",
-             f"The default experiment, decoding included, wall clock, median of {repeats} alternating runs in one "
-             "process. `workers` processes decode and score frames; the numbers are those of one worker. Each "
-             "run forks its workers anew, whose first frame costs about three times a later one (fresh memory "
-             "after the fork), so the speed-up grows with the number of frames.", "",
+             f"The default experiment as `python -m src.run` runs it (decoding, the stages, `predictions/` written "
+             f"to a temporary folder; MLflow left out), wall clock, median of {repeats} alternating runs in one "
+             "process. `workers` processes decode, score and make the outputs of frames; the numbers are those of "
+             "one worker. Each run forks its workers anew, whose first frame costs about three times a later one "
+             "(fresh memory after the fork), so the speed-up grows with the number of frames.", "",
              "| frames | workers | s/frame | frames/s | speed-up | per-frame Dice as one worker |",
              "|---|---|---|---|---|---|"]
     for n_images in ("50", "null"):
-        cfg = load_config(["data.cache_frames=false", f"data.n_images={n_images}"])
         seconds: dict[int, list[float]] = {1: [], 2: []}
         dice: dict[int, list[float]] = {}
         for _ in range(repeats):
             for workers in (1, 2):
-                stages = build_stages(cfg)
-                start = time.perf_counter()
-                results, _ = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
-                                      silhouette_sample=cfg.silhouette_sample, seed=cfg.seed, threads=cfg.threads,
-                                      workers=workers)
-                seconds[workers].append(time.perf_counter() - start)
-                dice[workers] = [r.metrics["dice"] for r in results]
+                cfg = uncached(load_config([f"data.n_images={n_images}", f"workers={workers}"]))
+                per_frame, _, metrics, _ = run_once(build_stages(cfg), cfg)
+                seconds[workers].append(per_frame)
+                dice[workers] = [m["dice"] for m in metrics]
         one, two = (statistics.median(seconds[w]) for w in (1, 2))
         n = len(dice[1])
-        lines += [f"| {n} | 1 | {one / n:.4f} | {n / one:.1f} | 1.00x | |",
-                  f"| {n} | 2 | {two / n:.4f} | {n / two:.1f} | **{one / two:.2f}x** | "
+        lines += [f"| {n} | 1 | {one:.4f} | {1 / one:.1f} | 1.00x | |",
+                  f"| {n} | 2 | {two:.4f} | {1 / two:.1f} | **{one / two:.2f}x** | "
                   f"{'identical' if dice[1] == dice[2] else 'DIFFERENT'} |"]
     return [*lines, ""]
 
@@ -92,7 +89,7 @@ def video_rows(video: Path) -> list[str]:
     ends = {}
     for workers in (1, 2):
         cfg = load_config(["data=video", f"data.path={video}", "data.max_frames=240", f"workers={workers}"])
-        rows = dict((name, median) for name, median, _ in measure_stream(cfg, repeats=3))
+        rows = dict((name, median) for name, median, _ in measure_run(cfg, repeats=3))
         ends[workers] = rows["end to end"]
         lines.append(f"| {workers} | {rows['decode floor']:.4f} | {rows['end to end']:.4f} | "
                      f"{1 / rows['end to end']:.1f} |")

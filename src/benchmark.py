@@ -47,12 +47,18 @@ def full_decode(dataset) -> float:
     return (time.perf_counter() - start) / len(dataset.image_ids)
 
 
+def uncached(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with an image dataset's frame cache off, so every repeat times real decoding and real features,
+    as a run's first pass does (a video is never cached)."""
+    cfg = cfg.copy()
+    if "cache_frames" in cfg.data:
+        OmegaConf.update(cfg, "data.cache_frames", False)
+    return cfg
+
+
 def measure(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]:
     """Rows ``(stage, median s/image, min s/image)``: decode floor first, then stages, total, full-size decode."""
-    cfg = cfg.copy()
-    # every repeat times real decoding and real features, as a run's first pass does
-    OmegaConf.update(cfg, "data.cache_frames", False, force_add=True)
-    stages = build_stages(cfg)
+    stages = build_stages(uncached(cfg))
     samples: dict[str, list[float]] = {name: [] for name in ("decode floor", *STAGES, "total", "full decode")}
     for _ in range(repeats):
         samples["decode floor"].append(decode_floor(stages.data))
@@ -66,40 +72,55 @@ def measure(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]:
     return [(name, statistics.median(values), min(values)) for name, values in samples.items()]
 
 
-def measure_stream(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]:
-    """Rows ``(stage, median s/frame, min s/frame)`` of a video run: decode floor, stages, writing, end to end.
+def run_once(stages, cfg: DictConfig) -> tuple[float, dict[str, float], list[dict[str, float]], float]:
+    """One run as ``python -m src.run`` makes it, outputs written to a temporary folder and MLflow left out.
+
+    Returns the wall-clock seconds per frame from the first frame decoded to
+    the last output file closed, the run's summary, every frame's metrics in
+    order, and the seconds per frame of writing: made ready beside the
+    stages (``PredictionWriter.prepare``), then written in order.
+    """
+    dataset = stages.data
+    metrics, writing = [], []
+    with tempfile.TemporaryDirectory() as out_dir:
+        start = time.perf_counter()
+        with PredictionWriter(out_dir, dataset.full_size, write_masks=dataset.write_masks,
+                              fps=getattr(dataset, "output_fps", None)) as writer:
+            def sink(result):
+                begun = time.perf_counter()
+                writer.add(result)
+                writing.append(result.seconds.get("prepare", 0.0) + time.perf_counter() - begun)
+                metrics.append(result.metrics)
+
+            _, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
+                                  silhouette_sample=cfg.silhouette_sample, seed=cfg.seed, threads=cfg.threads,
+                                  sink=sink, prepare=writer.prepare, workers=stages.workers, keep=False)
+        seconds = (time.perf_counter() - start) / len(metrics)
+    return seconds, summary, metrics, sum(writing) / len(writing)
+
+
+def measure_run(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]:
+    """Rows ``(stage, median s/frame, min s/frame)`` of whole runs: decode floor, stages, writing, end to end.
 
     Stage rows are seconds of one worker's time per frame; with ``workers`` > 1
-    they overlap. Writing is what the outputs cost: made ready beside the
-    stages (``PredictionWriter.prepare``), then written in order. The end-to-end row is the wall-clock time per frame
-    from opening the video to the last output file closed.
+    they overlap. The end-to-end row is ``run_once``'s wall clock; frames are
+    decoded anew in every repeat.
     """
-    stages = build_stages(cfg)
+    stages = build_stages(uncached(cfg))
     dataset = stages.data
     samples: dict[str, list[float]] = {name: [] for name in ("decode floor", *STAGES, "writing", "end to end")}
     for _ in range(repeats):
-        start = time.perf_counter()
-        decoded = sum(1 for _ in dataset.stream())
-        samples["decode floor"].append((time.perf_counter() - start) / max(decoded, 1))
-        writing, prepared = [], []
-        with tempfile.TemporaryDirectory() as out_dir:
+        if hasattr(dataset, "stream"):
             start = time.perf_counter()
-            with PredictionWriter(out_dir, dataset.full_size, write_masks=dataset.write_masks,
-                                  fps=dataset.output_fps) as writer:
-                def sink(result, add=writer.add, writing=writing, prepared=prepared):
-                    begun = time.perf_counter()
-                    add(result)
-                    writing.append(time.perf_counter() - begun)
-                    prepared.append(result.seconds.get("prepare", 0.0))
-
-                _, summary = evaluate(dataset, stages.features, stages.clusterer, stages.postprocess,
-                                      silhouette_sample=cfg.silhouette_sample,
-                                      seed=cfg.seed, threads=cfg.threads, sink=sink, prepare=writer.prepare,
-                                      workers=stages.workers)
-            samples["end to end"].append((time.perf_counter() - start) / len(writing))
+            decoded = sum(1 for _ in dataset.stream())
+            samples["decode floor"].append((time.perf_counter() - start) / max(decoded, 1))
+        else:
+            samples["decode floor"].append(decode_floor(dataset))
+        seconds, summary, _, writing = run_once(stages, cfg)
+        samples["end to end"].append(seconds)
+        samples["writing"].append(writing)
         for stage in STAGES:
             samples[stage].append(summary[f"seconds_{stage}"])
-        samples["writing"].append((sum(prepared) + sum(writing)) / len(writing))
     return [(name, statistics.median(values), min(values)) for name, values in samples.items()]
 
 
@@ -117,7 +138,7 @@ def main(cfg: DictConfig) -> None:
     built = build_stages(cfg)
     dataset = built.data
     if hasattr(dataset, "stream"):
-        rows = measure_stream(cfg, repeats)
+        rows = measure_run(cfg, repeats)
         frames = f"{dataset.path.name} (max_frames {dataset.max_frames}, stride {dataset.stride}) at scale " \
                  f"{dataset.scale}, workers={built.workers}, outputs written"
     else:

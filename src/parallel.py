@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 
@@ -62,7 +63,10 @@ def ordered_map(function: Callable, items: Iterable, workers: int, *args, setup:
     ``2 * workers`` items are in flight (being worked on, or done and waiting
     for an earlier one), so a long stream is never read far ahead of its
     results and memory stays flat. Results equal those of one worker whenever
-    ``function`` depends on its arguments alone. ``setup()``, where given,
+    ``function`` depends on its arguments alone. While every worker is busy,
+    up to ``workers`` further items are read ahead, so that reading one (a
+    video stream decodes its frame here) does not keep a worker waiting.
+    ``setup()``, where given,
     runs once in each worker process before its first item (e.g. a thread
     limit for the process's life); it is not called with one worker, where
     the caller's own settings hold.
@@ -109,12 +113,13 @@ def _dispatch(items: Iterable, pipes: list[Connection], processes: dict, in_flig
     idle = list(pipes)
     busy: dict[Connection, int] = {}
     done: dict[int, object] = {}
+    ahead: deque = deque()
     source = enumerate(items)
     following = 0
     exhausted = False
     while True:
-        while idle and not exhausted and len(busy) + len(done) < in_flight:
-            step = next(source, None)
+        while idle and (ahead or not exhausted) and len(busy) + len(done) < in_flight:
+            step = ahead.popleft() if ahead else next(source, None)
             if step is None:
                 exhausted = True
                 break
@@ -127,6 +132,15 @@ def _dispatch(items: Iterable, pipes: list[Connection], processes: dict, in_flig
             continue
         if not busy:
             return
+        # items are read ahead while every worker is busy: reading one may be work (a stream decodes its
+        # frame here), and a worker that finishes should not wait for it
+        if not exhausted and len(ahead) < len(pipes):
+            step = next(source, None)
+            if step is None:
+                exhausted = True
+            else:
+                ahead.append(step)
+            continue
         ready = wait(list(busy), timeout=POLL)
         raise_if_stopped()
         for pipe in ready:

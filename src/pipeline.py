@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -59,6 +59,8 @@ class ImageResult:
     fit_snapshots: dict[int, np.ndarray] = field(default_factory=dict)
     # what evaluate's ``prepare`` made of this result where it was scored (a sink's output, ready to write)
     prepared: object = None
+    # the ways the frame produced nothing to select (``degenerate_kinds``), found where it was scored
+    degenerate: frozenset = frozenset()
 
 
 @contextmanager
@@ -164,7 +166,10 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     result where it was scored (in its worker) and its return value goes to
     the sink as ``result.prepared``: the part of writing outputs that frames
     can do side by side (``PredictionWriter.prepare``); its seconds are
-    ``result.seconds["prepare"]``.
+    ``result.seconds["prepare"]``. With ``prepare`` and ``keep=False``, and
+    frames not cached, the sink gets each result ``without_pixels``: what it
+    writes of the arrays, ``prepare`` has made already, and a worker sends
+    only numbers and names back.
     """
     streaming = hasattr(dataset, "stream")
     if streaming:
@@ -173,9 +178,11 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
         source, total = dataset.image_ids, len(dataset.image_ids)
     batch_size = getattr(clusterer, "images_per_batch", 1)
     results, running, degenerate = [], RunningSummary(), Counter()
+    keep = keep and not streaming
+    light = prepare is not None and not keep and not getattr(dataset, "cache_frames", False)
     bar = progress(total=total, desc="frames", unit="frame")
     scored_batches = ordered_map(_score_batch, _batches(source, batch_size), workers, None if streaming else dataset,
-                                 features, clusterer, postprocess, silhouette_sample, seed, prepare,
+                                 features, clusterer, postprocess, silhouette_sample, seed, prepare, light,
                                  setup=partial(limit_threads, threads))
     with threadpool_limits(limits=threads), bar:
         for scored in scored_batches:
@@ -183,11 +190,11 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
             for result in scored:
                 if workers > 1 and not streaming:
                     result.frame = dataset.frame(result.frame.image_id, decoded=result.frame)
-                degenerate.update(degenerate_kinds(result))
+                degenerate.update(result.degenerate)
                 running.add(result.metrics, result.seconds)
                 if sink is not None:
                     sink(result)
-                if keep and not streaming:
+                if keep:
                     results.append(result)
                 elif running.frames % TRIM_EVERY == 0:
                     release_freed_memory()
@@ -198,18 +205,26 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     return results, running.value()
 
 
-def _score_batch(batch, dataset, features, clusterer, postprocess, silhouette_sample, seed, prepare):
+def _score_batch(batch, dataset, features, clusterer, postprocess, silhouette_sample, seed, prepare, light):
     """A batch scored (what a worker process runs): image ids of ``dataset``, decoded here, or, with no
-    dataset, ``(frame, load seconds)`` pairs of a stream."""
+    dataset, ``(frame, load seconds)`` pairs of a stream. ``light`` results leave their pixels here."""
     loaded = [_decode_frame(image_id, dataset) for image_id in batch] if dataset is not None else batch
     results = process_frames([frame for frame, _ in loaded], features, clusterer, postprocess,
                              silhouette_sample=silhouette_sample, seed=seed)
     for result, (_, seconds) in zip(results, loaded):
         result.seconds["load"] = seconds
+        result.degenerate = frozenset(degenerate_kinds(result))
         if prepare is not None:
             with timed(result.seconds, "prepare"):
                 result.prepared = prepare(result)
-    return results
+    return [without_pixels(result) for result in results] if light else results
+
+
+def without_pixels(result: ImageResult) -> ImageResult:
+    """``result`` without its label map, masks, components and image: what is left is a few numbers and
+    names, which cost next to nothing to send from a worker, where the arrays are most of a result's bytes."""
+    return replace(result, labels=None, player=replace(result.player, mask=None, components=None),
+                   frame=replace(result.frame, image=None, mask=None, instances=None), fit_snapshots={})
 
 
 def limit_threads(threads: int | None) -> None:

@@ -52,6 +52,28 @@ def test_results_come_in_the_items_order(workers):
     assert list(ordered_map(scaled, range(5), workers, 3)) == [0, 3, 6, 9, 12]
 
 
+def slow(x):
+    time.sleep(0.5)
+    return x
+
+
+def test_items_are_read_ahead_while_the_workers_are_busy():
+    read = []
+
+    def items():
+        for item in range(10):
+            read.append(time.monotonic())
+            yield item
+
+    stream = ordered_map(slow, items(), 2)
+    assert next(stream) == 0
+    # items 2 and 3 were read (a stream decodes its frames here) while the workers slept on 0 and 1, not after;
+    # never more than the four in flight and two ahead
+    assert read[3] - read[1] < 0.25
+    assert 4 <= len(read) <= 6
+    assert list(stream) == list(range(1, 10))
+
+
 def test_a_workers_error_is_raised_with_its_traceback():
     with pytest.raises(ValueError, match="item 5 is bad") as info:
         list(ordered_map(fails_on_five, range(10), 2))

@@ -141,6 +141,24 @@ def test_two_workers_give_the_numbers_of_one(make_cfg, clip, data):
     np.testing.assert_equal(runs[0], runs[1])    # NaN (metrics without ground truth) equals NaN here
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_prepared_sink_gets_results_without_their_pixels(make_cfg, workers):
+    stages = build_stages(make_cfg("data.n_images=4", f"workers={workers}"))
+    assert not stages.data.cache_frames
+    sunk = []
+    kept, _ = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess, workers=workers,
+                       prepare=lambda r: int(r.player.mask.sum()), sink=sunk.append, keep=False)
+    assert kept == [] and len(sunk) == 4
+    for result in sunk:
+        assert result.labels is None and result.player.mask is None and result.frame.image is None
+        assert result.prepared == result.metrics["tp"] + result.metrics["fp"]    # made from the mask, in the worker
+        assert result.frame.file_name and len(result.player.centroids) == result.metrics["n_components"]
+    full, _ = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess, workers=workers,
+                       prepare=lambda r: None, keep=True)
+    assert all(r.labels is not None and r.frame.image is not None for r in full)
+    assert [r.metrics for r in full] == [r.metrics for r in sunk]
+
+
 def test_workers_must_be_at_least_one(make_cfg):
     with pytest.raises(LabError, match=r"workers=0 is out of range"):
         build_stages(make_cfg("workers=0"))
