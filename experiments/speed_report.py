@@ -161,7 +161,12 @@ def peak_rss(overrides: list[str]) -> tuple[float, float]:
     return maxrss / 1024, seconds
 
 
-def memory_rows(video: Path) -> list[str]:
+def median_peak(overrides: list[str], repeats: int) -> float:
+    """Median over ``repeats`` runs of ``peak_rss``: one run's peak moves by some 40 MB from run to run."""
+    return statistics.median(peak_rss(overrides)[0] for _ in range(repeats))
+
+
+def memory_rows(video: Path, repeats: int = 3) -> list[str]:
     runs = [("default, images", ["data.n_images=20"], ["data.n_images=100"]),
             ("default, video", ["data=video", f"data.path={video}", "data.max_frames=100"],
              ["data=video", f"data.path={video}", "data.max_frames=300"]),
@@ -171,10 +176,11 @@ def memory_rows(video: Path) -> list[str]:
     lines = ["### Peak memory", "",
              "Peak resident set (`ru_maxrss` from `os.wait4`: the largest of the run's process and its workers) of "
              "`python -m src.run`, started from a small launcher process (a process forked from a large one would "
-             "count that one's pages), at two numbers of frames; MLflow images off.", "",
+             f"count that one's pages), at two numbers of frames, median of {repeats} runs each; MLflow images "
+             "off.", "",
              "| run | frames | peak MB | frames | peak MB | growth per 100 frames |", "|---|---|---|---|---|---|"]
     for name, small, large in runs:
-        (low, _), (high, _) = peak_rss(small), peak_rss(large)
+        low, high = median_peak(small, repeats), median_peak(large, repeats)
         n_small, n_large = (int(re.search(r"=(\d+)$", o[-1]).group(1)) for o in (small, large))
         lines.append(f"| {name} | {n_small} | {low:.0f} | {n_large} | {high:.0f} | "
                      f"{(high - low) / (n_large - n_small) * 100:+.0f} MB |")
