@@ -9,8 +9,9 @@ Every figure is measured by this run (medians over repeats, alternating the
 settings compared, since these machines are noisy). ``--video`` names a 1080p
 clip for the video rows; without it one is made from the real frames with
 ``python -m src.clip``. ``--skip`` leaves out sections by name: stages,
-parallel, video, dynaseg, sweep, memory. Runs and sweeps go to a temporary
-MLflow store, never to the project's ``mlruns/``.
+parallel, video, dynaseg, sweep, memory; a skipped section keeps what the
+SPEED.md on disk has for it. Runs and sweeps go to a temporary MLflow store,
+never to the project's ``mlruns/``.
 """
 
 from __future__ import annotations
@@ -39,13 +40,17 @@ from src.pipeline import evaluate  # noqa: E402
 from experiments.report import SPEED, SPEED_SECTION, splice  # noqa: E402
 
 REPORT = ROOT / "experiments" / "REPORT.md"
-SECTIONS = ("stages", "parallel", "video", "dynaseg", "sweep", "memory")
+# section name -> its heading in SPEED.md
+TITLES = {"stages": "Stages of the default experiment", "parallel": "Frames in parallel: images",
+          "video": "Frames in parallel: video", "dynaseg": "DynaSeg against the reference loop (CPU)",
+          "sweep": "A 100-trial sweep", "memory": "Peak memory"}
+SECTIONS = tuple(TITLES)
 
 
 def stage_rows() -> list[str]:
     rows = measure(load_config([]), repeats=5)
     floor, total = rows[0][1], dict((name, median) for name, median, _ in rows)["total"]
-    return ["### Stages of the default experiment", "",
+    return [f"### {TITLES['stages']}", "",
             "`make benchmark`: median over 5 repeats of the mean over the 50 frames, one worker, MLflow not "
             "timed; `x decode` is the ratio to decoding the JPEG at working size (PIL draft), the floor of any "
             "run. `load` is that decoding plus the ground truth's masks.", "", "```",
@@ -56,7 +61,7 @@ def stage_rows() -> list[str]:
 def parallel_rows(repeats: int = 3) -> list[str]:
     """Runs as ``python -m src.run`` makes them (decoding, stages, outputs written), 1 and 2 workers alternately,
     frames decoded anew each time: on the 50 frames and on all of them."""
-    lines = ["### Frames in parallel: images", "",
+    lines = [f"### {TITLES['parallel']}", "",
              f"The default experiment as `python -m src.run` runs it (decoding, the stages, `predictions/` written "
              f"to a temporary folder; MLflow left out), wall clock, median of {repeats} alternating runs in one "
              "process. `workers` processes decode, score and make the outputs of frames; the numbers are those of "
@@ -82,7 +87,7 @@ def parallel_rows(repeats: int = 3) -> list[str]:
 
 
 def video_rows(video: Path) -> list[str]:
-    lines = ["### Frames in parallel: video", "",
+    lines = [f"### {TITLES['video']}", "",
              f"`make benchmark ARGS=\"data=video data.path={video.name} data.max_frames=240 workers=W +repeats=3\"`: "
              "240 frames of a 1080p clip of the real frames, outputs written (masks, COCO results, overlay video).",
              "", "| workers | decode floor s/frame | end to end s/frame | frames/s |", "|---|---|---|---|"]
@@ -99,7 +104,7 @@ def video_rows(video: Path) -> list[str]:
 def dynaseg_rows() -> list[str]:
     command = [sys.executable, str(ROOT / "experiments" / "dynaseg_speed.py"), "--tuned", "--bf16"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
-    return ["### DynaSeg against the reference loop (CPU)", "",
+    return [f"### {TITLES['dynaseg']}", "",
             "`python experiments/dynaseg_speed.py --tuned --bf16`: the reference script and `clusterer=dynaseg` at its "
             "settings, alternately in one run; then `experiment=dynaseg_tuned` end to end.", "", "```",
             done.stdout.strip(), "```", ""]
@@ -109,7 +114,7 @@ PRUNER = "hydra.sweeper.pruner={_target_:optuna.pruners.MedianPruner,n_startup_t
 
 
 def sweep_rows() -> list[str]:
-    rows = ["### A 100-trial sweep", "",
+    rows = [f"### {TITLES['sweep']}", "",
             "`python -m src.run -m hparams_search=kmeans_dice hydra.sweeper.n_jobs=2`: 100 trials of k-means on the "
             "50 frames, two trials at a time (each with `workers=auto`, one worker here), each an MLflow run; wall "
             "clock from start to exit, process start included. The second row adds Optuna's median pruner "
@@ -166,14 +171,19 @@ def median_peak(overrides: list[str], repeats: int) -> float:
     return statistics.median(peak_rss(overrides)[0] for _ in range(repeats))
 
 
-def memory_rows(video: Path, repeats: int = 3) -> list[str]:
+def memory_rows(video: Path, loop: Path, repeats: int = 3) -> list[str]:
+    """Peak memory at two numbers of frames; ``loop`` is a clip of 12 frames repeated, whose peak can only grow
+    with the number of frames, as the frames themselves do not change."""
+    tuned_loop = ["experiment=dynaseg_tuned", "data=video", f"data.path={loop}"]
     runs = [("default, images", ["data.n_images=20"], ["data.n_images=100"]),
             ("default, video", ["data=video", f"data.path={video}", "data.max_frames=100"],
              ["data=video", f"data.path={video}", "data.max_frames=300"]),
             # from 12 frames on: torch's allocator settles over a run's first frames
             ("dynaseg_tuned, images", ["experiment=dynaseg_tuned", "data.n_images=12"],
-             ["experiment=dynaseg_tuned", "data.n_images=40"])]
-    lines = ["### Peak memory", "",
+             ["experiment=dynaseg_tuned", "data.n_images=40"]),
+            ("dynaseg_tuned, the same 12 frames looped (video)", [*tuned_loop, "data.max_frames=12"],
+             [*tuned_loop, "data.max_frames=48"])]
+    lines = [f"### {TITLES['memory']}", "",
              "Peak resident set (`ru_maxrss` from `os.wait4`: the largest of the run's process and its workers) of "
              "`python -m src.run`, started from a small launcher process (a process forked from a large one would "
              f"count that one's pages), at two numbers of frames, median of {repeats} runs each; MLflow images "
@@ -187,11 +197,32 @@ def memory_rows(video: Path, repeats: int = 3) -> list[str]:
     return [*lines, ""]
 
 
-def make_clip(folder: Path) -> Path:
-    clip = folder / "clip.mp4"
-    subprocess.run([sys.executable, "-m", "src.clip", str(Path(os.environ["FOOTBALL_DATA"]) / "images"), str(clip),
-                    "--seconds", "16"], cwd=ROOT, check=True, capture_output=True)
+def make_clip(folder: Path, frames: int | None = None, seconds: float = 16) -> Path:
+    """A 1080p clip of the real frames (the first ``frames`` of them, or all), looped to ``seconds``."""
+    images = sorted((Path(os.environ["FOOTBALL_DATA"]) / "images").glob("*.jpg"))[:frames]
+    source = folder / f"frames{len(images)}"
+    source.mkdir()
+    for image in images:
+        (source / image.name).symlink_to(image)
+    clip = folder / f"clip{len(images)}.mp4"
+    subprocess.run([sys.executable, "-m", "src.clip", str(source), str(clip), "--seconds", str(seconds)], cwd=ROOT,
+                   check=True, capture_output=True)
     return clip
+
+
+def previous_sections() -> dict[str, list[str]]:
+    """The sections of the SPEED.md on disk, by name: what a run that skips them keeps."""
+    if not SPEED.exists():
+        return {}
+    names = {f"### {title}": name for name, title in TITLES.items()}
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in SPEED.read_text().splitlines():
+        if line.startswith("### "):
+            current = names.get(line)
+        if current is not None:
+            sections.setdefault(current, []).append(line)
+    return sections
 
 
 def main() -> None:
@@ -203,15 +234,16 @@ def main() -> None:
         raise SystemExit("error: FOOTBALL_DATA is not set; point it at the real frames (../shared/football)")
     with tempfile.TemporaryDirectory() as folder:
         video = args.video.resolve() if args.video else make_clip(Path(folder))
+        loop = make_clip(Path(folder), frames=12, seconds=2)
         makers = {"stages": stage_rows, "parallel": parallel_rows, "video": lambda: video_rows(video),
-                  "dynaseg": dynaseg_rows, "sweep": sweep_rows, "memory": lambda: memory_rows(video)}
+                  "dynaseg": dynaseg_rows, "sweep": sweep_rows, "memory": lambda: memory_rows(video, loop)}
         body = [f"Written by `experiments/speed_report.py` on {date.today()} ({platform.node()}, "
                 f"{os.cpu_count()} cores, no GPU used: the GPU rows of issue 17 are unmeasured here). "
                 f"Default experiment unless said otherwise: {OmegaConf.select(load_config([]), 'data.n_images')} "
                 "real frames, scale 8.", ""]
+        kept = previous_sections()
         for name in SECTIONS:
-            if name not in args.skip:
-                body += makers[name]()
+            body += kept.get(name, []) if name in args.skip else makers[name]()
     SPEED.write_text("\n".join(["# Speed", "", *body]) + "\n")
     splice(REPORT, SPEED_SECTION, body)
     print(SPEED.read_text())
