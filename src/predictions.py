@@ -282,7 +282,13 @@ class PredictionWriter:
 
 
 def coco_scores(coco, image_ids: list[int], results_file: str | Path) -> dict[str, float]:
-    """COCO segmentation AP, AP50 and AR@100 of ``results_file`` against ``coco`` on ``image_ids``."""
+    """COCO segmentation AP, AP50 and AR@100 of ``results_file`` against ``coco`` on ``image_ids``.
+
+    The three are COCOeval's ``stats[0]``, ``stats[1]`` and ``stats[8]``: all
+    object areas, 100 detections per image. COCOeval is asked for that area
+    range and detection count alone; its other eleven figures would score each
+    image four times over (per area range) and are not reported.
+    """
     wanted = set(image_ids)
     entries = [e for e in json.loads(Path(results_file).read_text()) if e["image_id"] in wanted]
     if not entries:
@@ -295,13 +301,25 @@ def coco_scores(coco, image_ids: list[int], results_file: str | Path) -> dict[st
                          "annotations": [dict(a) for a in coco.loadAnns(coco.getAnnIds(imgIds=list(image_ids)))]}
         truth.createIndex()
         evaluation = COCOeval(truth, truth.loadRes(entries), "segm")
-        evaluation.params.imgIds = list(image_ids)
+        params = evaluation.params
+        params.imgIds = list(image_ids)
+        all_areas = params.areaRngLbl.index("all")
+        params.areaRng, params.areaRngLbl, params.maxDets = [params.areaRng[all_areas]], ["all"], [100]
         evaluation.evaluate()
         evaluation.accumulate()
-        evaluation.summarize()
-    # COCOeval says -1 where nothing could be scored (no ground-truth players at all)
-    ap, ap50, ar100 = (float(v) if v >= 0 else float("nan") for v in evaluation.stats[[0, 1, 8]])
-    return {"coco_segm_ap": ap, "coco_segm_ap50": ap50, "coco_segm_ar100": ar100}
+    # precision: (IoU thresholds, recall points, categories, areas, max detections); recall without the points
+    precision = evaluation.eval["precision"][..., 0, 0]
+    recall = evaluation.eval["recall"][..., 0, 0]
+    at_half = np.flatnonzero(np.isclose(params.iouThrs, 0.5))
+    return {"coco_segm_ap": _scored_mean(precision), "coco_segm_ap50": _scored_mean(precision[at_half]),
+            "coco_segm_ar100": _scored_mean(recall)}
+
+
+def _scored_mean(values: np.ndarray) -> float:
+    """Mean of COCOeval's entries that could be scored (it writes -1 elsewhere); NaN if none could
+    (no ground-truth players at all), as ``COCOeval.summarize`` says -1."""
+    scored = values[values > -1]
+    return float(scored.mean()) if scored.size else float("nan")
 
 
 __all__ = ["COMPONENT_FIELDS", "FrameOutputs", "PredictionWriter", "coco_results", "coco_scores", "component_rows", "full_size_rle",

@@ -1,5 +1,6 @@
 """Footage without labels: image folders, and the prediction files every run writes."""
 
+import copy
 import csv
 import json
 import logging
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from src.compose import build_stages
 from src.data import FootballDataset, ImageFolder
@@ -115,6 +118,35 @@ def test_coco_results_of_the_ground_truth_score_ap_one(synthetic_root, tmp_path)
                       "coco_segm_ar100": pytest.approx(1.0)}
     # the parsed annotation file is shared by the runs of a process: scoring leaves it as it was
     assert json.dumps(dataset.coco.dataset, sort_keys=True) == before
+
+
+def test_coco_scores_equal_cocoevals_own_summary(synthetic_root, tmp_path):
+    dataset = FootballDataset(str(synthetic_root), n_images=None, scale=1)
+    entries, rng = [], np.random.default_rng(0)
+    for frame in dataset.frames():
+        # an imperfect segmenter: players shifted by various amounts, some missed, plus a false blob per frame
+        anns = dataset.coco.loadAnns(dataset.coco.getAnnIds(imgIds=[frame.image_id]))
+        masks = [np.roll(dataset.coco.annToMask(a).astype(bool), int(rng.integers(0, 6)), axis=1)
+                 for a in anns if rng.random() < 0.8]
+        false = np.zeros(frame.mask.shape, bool)
+        false[:4, :4] = True
+        for player in [*masks, false]:
+            player_mask = PlayerMask(mask=player, components=player.astype(int),
+                                     centroids=np.argwhere(player).mean(axis=0)[None])
+            entries += coco_results(ImageResult(frame=frame, labels=None, player=player_mask, metrics={}),
+                                    dataset.full_size(frame.image_id))
+    (tmp_path / "results.json").write_text(json.dumps(entries))
+    scores = coco_scores(dataset.coco, dataset.image_ids, tmp_path / "results.json")
+    truth = COCO()   # a copy: COCOeval rewrites the ground truth, and the parsed file is shared within a process
+    truth.dataset = copy.deepcopy(dataset.coco.dataset)
+    truth.createIndex()
+    full = COCOeval(truth, truth.loadRes(str(tmp_path / "results.json")), "segm")
+    full.evaluate()
+    full.accumulate()
+    full.summarize()
+    assert 0.1 < scores["coco_segm_ap"] < 0.9
+    assert [scores["coco_segm_ap"], scores["coco_segm_ap50"], scores["coco_segm_ar100"]] == \
+        pytest.approx(list(full.stats[[0, 1, 8]]), abs=1e-12)
 
 
 def test_components_are_in_full_resolution_pixels():

@@ -38,6 +38,19 @@ def test_run_logs_params_metrics_and_artifacts(make_cfg):
     assert {"per_image_metrics.csv", "per_image_metrics.json", "config/config.yaml"} <= names
 
 
+@pytest.mark.parametrize("steps", [True, False])
+def test_per_image_metrics_are_steps_unless_turned_off(make_cfg, steps):
+    import mlflow
+
+    cfg = make_cfg("logger.log_images=false", f"logger.image_steps={steps}")
+    run(cfg)
+    (info,) = only_run(cfg.logger.tracking_uri)
+    history = mlflow.MlflowClient(cfg.logger.tracking_uri).get_metric_history(info.info.run_id, "image/dice")
+    assert sorted(m.step for m in history) == (list(range(6)) if steps else [])
+    artifacts = Path(info.info.artifact_uri.removeprefix("file://"))
+    assert len((artifacts / "per_image_metrics.csv").read_text().splitlines()) == 7   # the table either way
+
+
 def test_same_config_same_numbers(make_cfg):
     first = run(make_cfg("logger.log_images=false"))
     second = run(make_cfg("logger.log_images=false"))

@@ -98,6 +98,11 @@ class MLflowTracker:
     run_name : str, optional
     log_images : bool, default True
         Log the per-image PNGs; the metrics table and config are always logged.
+    image_steps : bool, default True
+        Also log each frame's metrics as steps of ``image/<metric>`` (runs of at
+        most ``MAX_STEP_IMAGES`` frames), for per-frame charts. Writing them
+        costs a 50-frame run more than scoring its frames' COCO AP, so a sweep's
+        trials, compared by their summary metrics, leave them out.
     image_width : int, default 960
         Overlays and component pictures are enlarged to at least this width,
         so they read well in the MLflow UI.
@@ -105,7 +110,7 @@ class MLflowTracker:
 
     def __init__(self, tracking_uri: str, experiment_name: str = "football-players",
                  artifact_location: str | None = None, run_name: str | None = None, log_images: bool = True,
-                 image_width: int = 960):
+                 image_width: int = 960, image_steps: bool = True):
         check_range("image_width", image_width, 1, integer=True)
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
@@ -113,6 +118,7 @@ class MLflowTracker:
         self.run_name = run_name
         self.log_images = log_images
         self.image_width = image_width
+        self.image_steps = image_steps
 
     def _client(self) -> MlflowClient:
         """A client of this tracker's store; the first one in a process opens the store under its lock."""
@@ -322,7 +328,7 @@ class MLflowTracker:
 
         ``table`` is the run's ``FrameTable`` (one row per frame), logged as
         ``per_image_metrics.csv``; a run of at most ``MAX_STEP_IMAGES`` frames
-        also logs its rows as metric steps and as an MLflow table.
+        also logs its rows as an MLflow table and, with ``image_steps``, as metric steps.
         ``pictures`` holds the frames' pictures and an optimising clusterer's
         curves. ``folders`` maps artifact folder names to local folders logged
         with the rest, all or nothing.
@@ -332,7 +338,7 @@ class MLflowTracker:
         few = len(table) <= MAX_STEP_IMAGES
         rows = list(table.rows()) if few else []
         step_metrics = [Metric(f"image/{key}", value, now, step) for step, row in enumerate(rows)
-                        for key, value in row.items() if _is_frame_metric(key, value)]
+                        for key, value in row.items() if self.image_steps and _is_frame_metric(key, value)]
         # an optimising clusterer's curve per image, one metric per image and value, stepped by iteration
         step_metrics += [Metric(key, value, now, step) for key, value, step in (pictures.curves if pictures else [])]
         client = self._client()
