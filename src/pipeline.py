@@ -61,6 +61,9 @@ class ImageResult:
     prepared: object = None
     # the ways the frame produced nothing to select (``degenerate_kinds``), found where it was scored
     degenerate: frozenset = frozenset()
+    # features a frame worker computed for this frame in a run that keeps them (a sweep's trial), on their way
+    # to the main process, whose later trials and the workers it forks for them find them there
+    fresh_features: np.ndarray | None = None
 
 
 @contextmanager
@@ -148,7 +151,9 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     Returns the results and the summary (``src.summary``). A sampled
     dataset's frames are decoded where they are scored (in the worker), and
     every result is returned; decoded frames join this process's frame cache
-    (``FootballDataset.frame``), so the trials of a sweep decode each once.
+    (``FootballDataset.frame``), and features that workers computed its
+    feature store (``MemoizedFeatures.remember``, where ``features`` has one),
+    so the trials of a sweep decode and featurize each frame once.
     A stream (a video), or any run with ``keep=False``, keeps nothing of a
     frame once its result has gone to ``sink`` (which may write its outputs
     and numbers to disk): its result list is empty and the
@@ -179,10 +184,12 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     batch_size = getattr(clusterer, "images_per_batch", 1)
     results, running, degenerate = [], RunningSummary(), Counter()
     keep = keep and not streaming
-    light = prepare is not None and not keep and not getattr(dataset, "cache_frames", False)
+    cached = getattr(dataset, "cache_frames", False)
+    light = prepare is not None and not keep and not cached
+    share = workers > 1 and cached and hasattr(features, "remember")
     bar = progress(total=total, desc="frames", unit="frame")
     scored_batches = ordered_map(_score_batch, _batches(source, batch_size), workers, None if streaming else dataset,
-                                 features, clusterer, postprocess, silhouette_sample, seed, prepare, light,
+                                 features, clusterer, postprocess, silhouette_sample, seed, prepare, light, share,
                                  setup=partial(limit_threads, threads))
     with threadpool_limits(limits=threads), bar:
         for scored in scored_batches:
@@ -190,6 +197,9 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
             for result in scored:
                 if workers > 1 and not streaming:
                     result.frame = dataset.frame(result.frame.image_id, decoded=result.frame)
+                if result.fresh_features is not None:
+                    features.remember(result.frame, result.fresh_features)
+                    result.fresh_features = None
                 degenerate.update(result.degenerate)
                 running.add(result.metrics, result.seconds)
                 if sink is not None:
@@ -205,13 +215,17 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     return results, running.value()
 
 
-def _score_batch(batch, dataset, features, clusterer, postprocess, silhouette_sample, seed, prepare, light):
+def _score_batch(batch, dataset, features, clusterer, postprocess, silhouette_sample, seed, prepare, light, share):
     """A batch scored (what a worker process runs): image ids of ``dataset``, decoded here, or, with no
-    dataset, ``(frame, load seconds)`` pairs of a stream. ``light`` results leave their pixels here."""
+    dataset, ``(frame, load seconds)`` pairs of a stream. ``light`` results leave their pixels here;
+    with ``share`` they take along the features computed here (``ImageResult.fresh_features``)."""
     loaded = [_decode_frame(image_id, dataset) for image_id in batch] if dataset is not None else batch
+    computed = [not features.holds(frame) for frame, _ in loaded] if share else [False] * len(loaded)
     results = process_frames([frame for frame, _ in loaded], features, clusterer, postprocess,
                              silhouette_sample=silhouette_sample, seed=seed)
-    for result, (_, seconds) in zip(results, loaded):
+    for result, (_, seconds), fresh in zip(results, loaded, computed):
+        if fresh:
+            result.fresh_features = features(result.frame)
         result.seconds["load"] = seconds
         result.degenerate = frozenset(degenerate_kinds(result))
         if prepare is not None:

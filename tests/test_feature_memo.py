@@ -64,3 +64,21 @@ def test_a_sweep_config_builds_memoized_features_and_a_single_run_does_not(make_
     monkeypatch.setattr(compose.HydraConfig, "get", staticmethod(lambda: type("Job", (), {"mode": RunMode.MULTIRUN})))
     trial = compose.build_stages(make_cfg())
     assert trial.data.cache_frames and isinstance(trial.features, MemoizedFeatures)
+
+
+def test_features_computed_in_frame_workers_are_kept_for_later_runs(make_cfg):
+    from src.compose import build_stages
+    from src.pipeline import evaluate
+
+    stages = build_stages(make_cfg("data.cache_frames=true", "data.n_images=4"))
+    first, _ = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess, workers=2)
+    assert all(stages.features.holds(frame) for frame in stages.data.frames())
+
+    class Refusing:
+        def __call__(self, frame):
+            raise AssertionError("features computed again")
+
+    # the next trial forks its workers from this process, which now has every frame's features
+    again = MemoizedFeatures(Refusing(), stages.features.config_key)
+    second, _ = evaluate(stages.data, again, stages.clusterer, stages.postprocess, workers=2)
+    assert [r.metrics for r in second] == [r.metrics for r in first]

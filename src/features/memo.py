@@ -47,13 +47,30 @@ class MemoizedFeatures:
     def __call__(self, frame: Frame) -> np.ndarray:
         if frame.path is None:
             return self.features(frame)
-        stat = Path(frame.path).stat()
-        key = (self.config_key, str(frame.path), stat.st_mtime_ns, stat.st_size, frame.image_id, frame.scale)
+        key = self._key(frame)
         if key in _STORE:
             _STORE.move_to_end(key)
             return _STORE[key]
-        array = np.asarray(self.features(frame))
+        return self._store(key, np.asarray(self.features(frame)))
+
+    def holds(self, frame: Frame) -> bool:
+        """Whether this process has the frame's features (a frame made in memory never has)."""
+        return frame.path is not None and self._key(frame) in _STORE
+
+    def remember(self, frame: Frame, array: np.ndarray) -> None:
+        """Keep ``array`` as the frame's features: what another process (a frame worker) computed, so
+        that later runs of this process, and the workers it forks for them, find it."""
+        if frame.path is not None:
+            self._store(self._key(frame), np.asarray(array))
+
+    def _key(self, frame: Frame) -> tuple:
+        stat = Path(frame.path).stat()
+        return self.config_key, str(frame.path), stat.st_mtime_ns, stat.st_size, frame.image_id, frame.scale
+
+    def _store(self, key: tuple, array: np.ndarray) -> np.ndarray:
         array.setflags(write=False)
+        if key in _STORE:
+            _HELD["bytes"] -= _STORE[key].nbytes
         _STORE[key] = array
         _HELD["bytes"] += array.nbytes
         while len(_STORE) > 1 and _HELD["bytes"] > self.max_bytes:
