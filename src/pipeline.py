@@ -220,7 +220,8 @@ def _score_batch(batch, dataset, features, clusterer, postprocess, silhouette_sa
     dataset, ``(frame, load seconds)`` pairs of a stream. ``light`` results leave their pixels here;
     with ``share`` they take along the features computed here (``ImageResult.fresh_features``)."""
     loaded = [_decode_frame(image_id, dataset) for image_id in batch] if dataset is not None else batch
-    computed = [not features.holds(frame) for frame, _ in loaded] if share else [False] * len(loaded)
+    # frames made in memory are never kept, so there is nothing to hand back for them
+    computed = [share and frame.path is not None and not features.holds(frame) for frame, _ in loaded]
     results = process_frames([frame for frame, _ in loaded], features, clusterer, postprocess,
                              silhouette_sample=silhouette_sample, seed=seed)
     for result, (_, seconds), fresh in zip(results, loaded, computed):
