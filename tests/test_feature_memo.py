@@ -82,3 +82,17 @@ def test_features_computed_in_frame_workers_are_kept_for_later_runs(make_cfg):
     again = MemoizedFeatures(Refusing(), stages.features.config_key)
     second, _ = evaluate(stages.data, again, stages.clusterer, stages.postprocess, workers=2)
     assert [r.metrics for r in second] == [r.metrics for r in first]
+
+
+def test_remembered_features_count_as_the_newest_entry(synthetic_root):
+    frames = FootballDataset(str(synthetic_root), n_images=4, scale=8).frames()
+    inner = Counting()
+    entry = frames[0].image.shape[0] * frames[0].image.shape[1] * 2 * 4
+    features = MemoizedFeatures(inner, "config", max_bytes=3 * entry)
+    for frame in frames[:3]:
+        features(frame)
+    assert features.holds(frames[0]) and not features.holds(frames[3])
+    features.remember(frames[0], np.full(frames[0].image.shape[:2] + (2,), 7.0, np.float32))
+    features(frames[3])                         # over the budget: the oldest goes, which is frame 1 now
+    assert features.holds(frames[0]) and not features.holds(frames[1])
+    assert features(frames[0])[0, 0, 0] == 7.0 and inner.calls == 4

@@ -18,7 +18,8 @@ from src.frame import Frame
 
 _STORE: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _HELD = {"bytes": 0}
-# per process: a sweep's two trial processes hold up to twice this
+# per process: two trial processes of a sweep hold up to twice this, and so do a trial's frame workers beside
+# the sweep's process, which keeps what they hand back
 MAX_BYTES = 1 << 30
 
 
@@ -72,6 +73,7 @@ class MemoizedFeatures:
         if key in _STORE:
             _HELD["bytes"] -= _STORE[key].nbytes
         _STORE[key] = array
+        _STORE.move_to_end(key)
         _HELD["bytes"] += array.nbytes
         while len(_STORE) > 1 and _HELD["bytes"] > self.max_bytes:
             _HELD["bytes"] -= _STORE.popitem(last=False)[1].nbytes
