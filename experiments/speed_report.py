@@ -207,7 +207,8 @@ def memory_rows(video: Path, loop: Path, repeats: int = 3) -> list[str]:
 
 def make_clip(folder: Path, frames: int | None = None, seconds: float = 16) -> Path:
     """A 1080p clip of the real frames (the first ``frames`` of them, or all), looped to ``seconds``."""
-    images = sorted((Path(os.environ["FOOTBALL_DATA"]) / "images").glob("*.jpg"))[:frames]
+    # resolved: a link to a relative path (FOOTBALL_DATA=../shared/football) would point nowhere from the folder
+    images = sorted((Path(os.environ["FOOTBALL_DATA"]).resolve() / "images").glob("*.jpg"))[:frames]
     source = folder / f"frames{len(images)}"
     source.mkdir()
     for image in images:
@@ -241,8 +242,9 @@ def main() -> None:
     if not os.environ.get("FOOTBALL_DATA"):
         raise SystemExit("error: FOOTBALL_DATA is not set; point it at the real frames (../shared/football)")
     with tempfile.TemporaryDirectory() as folder:
-        video = args.video.resolve() if args.video else make_clip(Path(folder))
-        loop = make_clip(Path(folder), frames=12, seconds=2)
+        runs = set(SECTIONS) - set(args.skip)
+        video = args.video.resolve() if args.video else make_clip(Path(folder)) if runs & {"video", "memory"} else None
+        loop = make_clip(Path(folder), frames=12, seconds=2) if "memory" in runs else None
         makers = {"stages": stage_rows, "parallel": parallel_rows, "video": lambda: video_rows(video),
                   "dynaseg": dynaseg_rows, "sweep": sweep_rows, "memory": lambda: memory_rows(video, loop)}
         body = [f"Written by `experiments/speed_report.py` on {date.today()} ({platform.node()}, "
