@@ -248,12 +248,16 @@ def main() -> None:
         makers = {"stages": stage_rows, "parallel": parallel_rows, "video": lambda: video_rows(video),
                   "dynaseg": dynaseg_rows, "sweep": sweep_rows, "memory": lambda: memory_rows(video, loop)}
         body = [f"Written by `experiments/speed_report.py` on {date.today()} ({platform.node()}, "
-                f"{os.cpu_count()} cores, no GPU used: the GPU rows of issue 17 are unmeasured here). "
-                f"Default experiment unless said otherwise: {OmegaConf.select(load_config([]), 'data.n_images')} "
-                "real frames, scale 8.", ""]
+                f"{os.cpu_count()} cores, no GPU used: the GPU rows of issue 17 are unmeasured here); each section "
+                "says when it was measured. Default experiment unless said otherwise: "
+                f"{OmegaConf.select(load_config([]), 'data.n_images')} real frames, scale 8.", ""]
         kept = previous_sections()
         for name in SECTIONS:
-            body += kept.get(name, []) if name in args.skip else makers[name]()
+            if name in args.skip:
+                body += kept.get(name, [])
+            else:
+                title, *rest = makers[name]()
+                body += [title, "", f"Measured on {date.today()}.", *rest]
     SPEED.write_text("\n".join(["# Speed", "", *body]) + "\n")
     splice(REPORT, SPEED_SECTION, body)
     print(SPEED.read_text())
