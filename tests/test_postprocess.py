@@ -77,12 +77,24 @@ def test_inputs_are_not_mutated():
     assert np.array_equal(labels, before[0]) and np.array_equal(image, before[1])
 
 
-@pytest.mark.parametrize("labels", [np.zeros((20, 30), int), -np.ones((20, 30), int)],
-                         ids=["one cluster", "all noise"])
-def test_degenerate_labellings_give_an_empty_mask(labels):
+def test_degenerate_labellings_give_an_empty_mask():
     image, _, _ = scene()
-    result = chain()(labels, image)
+    result = chain()(-np.ones((20, 30), int), image)
     assert not result.mask.any() and result.n_components == 0 and result.centroids.shape == (0, 2)
+
+
+def test_a_frame_all_pitch_gives_an_empty_mask():
+    rng = np.random.default_rng(0)
+    image = np.clip(np.array(GREEN) + rng.normal(0, 4, (20, 30, 3)), 0, 255).astype(np.uint8)
+    result = chain()(np.zeros((20, 30), int), image)
+    assert not result.mask.any() and result.n_components == 0
+
+
+def test_players_a_field_cluster_took_in_stay_candidates_by_their_own_colour():
+    image, labels, truth = scene()
+    labels = np.where(labels == 3, 0, labels)  # the clustering gave both players to the grass
+    assert np.array_equal(chain()(labels, image).mask, truth)
+    assert not chain(field=FieldClusters(25.0, pixel_radius=None))(labels, image).mask.any()
 
 
 def test_drop_large_clusters_keeps_small_ones():
@@ -173,6 +185,7 @@ def test_washed_out_frame_keeps_its_pitch_green_seed():
     (lambda: FieldClusters(0), r"max_distance=0 is out of range"),
     (lambda: FieldClusters(shade=0.0), r"shade=0.0 is out of range"),
     (lambda: FieldClusters(chroma_limit=0), r"chroma_limit=0 is out of range"),
+    (lambda: FieldClusters(pixel_radius=0), r"pixel_radius=0 is out of range"),
     (lambda: ReclusterCandidates(chroma_limit=-1.0), r"chroma_limit=-1.0 is out of range"),
     (lambda: EnclosedByField(1.5), r"border_fraction=1.5 is out of range"),
     (lambda: RemoveThin(0), r"width=0 is out of range"),

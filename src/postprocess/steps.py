@@ -13,6 +13,7 @@ from scipy import ndimage as ndi
 from skimage import color, graph, measure, morphology
 from sklearn.cluster import KMeans
 
+from src.cielab import cielab
 from src.errors import LabError, check_choice, check_range
 from src.labels import coordinate_means, label_means
 
@@ -83,6 +84,13 @@ class FieldClusters:
     own chroma (CIELAB ``sqrt(a*^2 + b*^2)``): at 1, a grey as light as the
     pitch is never pitch.
 
+    A cluster is judged by its mean colour, but a clustering that weighs
+    position (or a coarse one) gives the grass around a small player his
+    pixels too, and a kit near the pitch's hue shares a cluster with it. A
+    pixel of a field cluster whose own colour lies farther than
+    ``pixel_radius`` times the radius from its cluster's mean colour is
+    therefore no pitch either, and stays a candidate.
+
     Parameters
     ----------
     max_distance : float, default 25.0
@@ -97,14 +105,21 @@ class FieldClusters:
         The darkest light, as a share of the seed's, in which the pitch is
         still matched (sun against shade on a pitch is often 3 to 5 times);
         None or 1 matches the seed's own light only.
+    pixel_radius : float or None, default 1.0, > 0
+        Distance of a field cluster's pixel from its cluster's mean colour,
+        as a multiple of the radius, beyond which it is no pitch; None
+        judges whole clusters only.
     """
 
     #: sets ``MaskState.field``, which later steps may need
     gives_field = True
 
     def __init__(self, max_distance: float = 25.0, max_green_a: float | None = 0.0, shade: float | None = 0.25,
-                 chroma_limit: float | None = 1.0):
+                 chroma_limit: float | None = 1.0, pixel_radius: float | None = 1.0):
         check_range("max_distance", max_distance, 0, low_open=True)
+        if pixel_radius is not None:
+            check_range("pixel_radius", pixel_radius, 0, low_open=True)
+        self.pixel_radius = pixel_radius
         if chroma_limit is not None:
             check_range("chroma_limit", chroma_limit, 0, low_open=True)
         self.chroma_limit = chroma_limit
@@ -127,7 +142,15 @@ class FieldClusters:
         similar = np.linalg.norm(means - means[seed], axis=-1) < radius
         near = (similar | self._in_other_light(means, means[seed], radius)) & (counts > 0)
         field = (state.labels >= 0) & near[np.clip(state.labels, 0, None)]
+        if self.pixel_radius is not None:
+            field[field] = self._near_own_mean(state, means, field, self.pixel_radius * radius)
         return replace(state, mask=state.mask & ~field, field=field)
+
+    @staticmethod
+    def _near_own_mean(state: MaskState, means: np.ndarray, field: np.ndarray, radius: float) -> np.ndarray:
+        """Whether each pixel of ``field`` lies within ``radius`` (Delta E) of its cluster's mean colour."""
+        offsets = cielab(state.image)[field] - means[state.labels[field]]
+        return np.einsum("ij,ij->i", offsets, offsets) < radius * radius
 
     def _seed(self, means: np.ndarray, counts: np.ndarray) -> tuple[int, float]:
         """The cluster with the most pixels of similar colour, and its radius.
