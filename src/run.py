@@ -131,8 +131,9 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
     log.info("dataset: %s (%s), %d images at scale %d", dataset.source, dataset.root, int(summary["n_frames"]),
              dataset.scale)
     if math.isfinite(summary["dice_mean"]):
-        log.info("mean Dice %.4f | mean IoU %.4f | pooled Dice %.4f | %.3f s/image",
-                 summary["dice_mean"], summary["iou_mean"], summary["dice_pooled"], summary["seconds_per_image"])
+        log.info("mean Dice %.4f | mean IoU %.4f | pooled Dice %.4f (pixel precision %.3f, recall %.3f) | %.3f s/image",
+                 summary["dice_mean"], summary["iou_mean"], summary["dice_pooled"], summary["precision_pooled"],
+                 summary["recall_pooled"], summary["seconds_per_image"])
     else:
         log.info("no ground truth: %.1f components per frame | silhouette %.3f | %.3f s/image in the stages",
                  summary["n_components_mean"], summary["silhouette_mean"], summary["seconds_per_image"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from src.metrics import dice_from_counts, iou_from_counts
+from src.metrics import pooled_scores
 
 COUNT_KEYS = ("tp", "fp", "fn")
 # a frame scoring below this has lost most of its players: counted apart, since a mean hides it
@@ -13,7 +13,8 @@ STAGES = ("load", "features", "cluster", "postprocess", "metrics")
 # per-frame metrics whose means lead the summary, in this order; any other per-frame metric follows
 MEAN_KEYS = ("dice", "iou", "oracle_dice", "hungarian_miou", "blob_recall", "region_oracle_dice",
              "silhouette", "inertia", "n_clusters", "n_components", "n_instances", "component_count_error")
-SUMMARY_KEYS = ("dice_mean", "iou_mean", "dice_pooled", "iou_pooled", "oracle_dice_mean", "hungarian_miou_mean",
+POOLED_KEYS = ("dice_pooled", "iou_pooled", "precision_pooled", "recall_pooled")
+SUMMARY_KEYS = ("dice_mean", "iou_mean", *POOLED_KEYS, "oracle_dice_mean", "hungarian_miou_mean",
                 "blob_recall_mean", "region_oracle_dice_mean", "frames_dice_below_0.3",
                 "silhouette_mean", "inertia_mean",
                 "n_clusters_mean", "n_components_mean", "n_instances_mean", "component_count_error_mean",
@@ -68,11 +69,10 @@ class RunningSummary:
         summary = {f"{key}_mean": self._sums[key] / self._counts[key] if self._counts[key] else float("nan")
                    for key in self._sums}
         if self._labelled:
-            summary["dice_pooled"] = dice_from_counts(**self._pooled)
-            summary["iou_pooled"] = iou_from_counts(**self._pooled)
+            summary.update(pooled_scores([self._pooled]))
             summary["frames_dice_below_0.3"] = float(self._low_dice)
         else:
-            summary.update({"dice_pooled": float("nan"), "iou_pooled": float("nan")})
+            summary.update(dict.fromkeys(POOLED_KEYS, float("nan")))
         summary["n_frames"] = float(self.frames)
         for stage in STAGES:
             summary[f"seconds_{stage}"] = self._seconds[stage] / self.frames if self.frames else float("nan")

@@ -33,6 +33,21 @@ def test_pooled_weights_images_by_pixels():
     pooled = pooled_scores([small, big])
     assert pooled["dice_pooled"] == pytest.approx(2 * 1 / (2 * 1 + 4 + 4))
     assert pooled["iou_pooled"] == pytest.approx(1 / 9)
+    assert pooled["precision_pooled"] == pytest.approx(1 / 5)
+    assert pooled["recall_pooled"] == pytest.approx(1 / 5)
+
+
+@pytest.mark.parametrize("pred_cells, truth_cells, precision, recall", [
+    ([(0, 0), (0, 1), (1, 0), (1, 1)], [(0, 0)], 1 / 4, 1.0),     # too big: precision falls
+    ([(0, 0)], [(0, 0), (0, 1), (1, 0), (1, 1)], 1.0, 1 / 4),     # misses most: recall falls
+    ([], [(0, 0)], 0.0, 0.0),                                      # nothing predicted, something to find
+    ([], [], 1.0, 1.0),                                            # nothing either way
+    ([(0, 0)], [], 0.0, 1.0),                                      # something predicted, nothing to find
+])
+def test_pooled_precision_and_recall_tell_a_big_mask_from_a_small_one(pred_cells, truth_cells, precision, recall):
+    pooled = pooled_scores([overlap_counts(*masks(pred_cells, truth_cells))])
+    assert pooled["precision_pooled"] == pytest.approx(precision)
+    assert pooled["recall_pooled"] == pytest.approx(recall)
 
 
 def test_shape_mismatch_is_an_error():
@@ -80,7 +95,10 @@ def test_a_running_summary_at_every_frame_is_the_summary_of_the_frames_so_far():
         if labelled:
             tp, fp, fn = (sum(m[k] for m in labelled) for k in ("tp", "fp", "fn"))
             assert summary["dice_pooled"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+            assert summary["precision_pooled"] == pytest.approx(tp / (tp + fp) if tp + fp else float(fn == 0))
+            assert summary["recall_pooled"] == pytest.approx(tp / (tp + fn) if tp + fn else 1.0)
             assert summary["dice_mean"] == pytest.approx(np.mean([m["dice"] for m in labelled]))
         else:
-            assert np.isnan(summary["dice_pooled"]) and np.isnan(summary["dice_mean"])
+            assert all(np.isnan(summary[key]) for key in ("dice_pooled", "precision_pooled", "recall_pooled",
+                                                          "dice_mean"))
         assert summary["seconds_per_image"] == pytest.approx(0.1 + np.mean([f.seconds["load"] for f in so_far]))

@@ -41,7 +41,24 @@ def overlap_counts(pred: np.ndarray, truth: np.ndarray) -> dict[str, int]:
     return {"tp": tp, "fp": fp, "fn": fn}
 
 
+def precision_from_counts(tp: int, fp: int, fn: int) -> float:
+    """TP / (TP + FP), the share of the predicted pixels that are player; with nothing predicted, 1.0 when
+    there was nothing to find and 0.0 otherwise."""
+    return tp / (tp + fp) if tp + fp else float(fn == 0)
+
+
+def recall_from_counts(tp: int, fp: int, fn: int) -> float:
+    """TP / (TP + FN), the share of the player pixels predicted; 1.0 when there are none."""
+    return tp / (tp + fn) if tp + fn else 1.0
+
+
 def pooled_scores(counts: list[dict[str, int]]) -> dict[str, float]:
-    """Dice and IoU over all pixels of all images together."""
+    """Dice, IoU, pixel precision and pixel recall over all pixels of all images together.
+
+    Precision and recall tell a mask that is too big (precision falls) from
+    one that misses players or their edges (recall falls), which Dice alone
+    does not.
+    """
     tp, fp, fn = (sum(c[key] for c in counts) for key in ("tp", "fp", "fn"))
-    return {"dice_pooled": dice_from_counts(tp, fp, fn), "iou_pooled": iou_from_counts(tp, fp, fn)}
+    return {"dice_pooled": dice_from_counts(tp, fp, fn), "iou_pooled": iou_from_counts(tp, fp, fn),
+            "precision_pooled": precision_from_counts(tp, fp, fn), "recall_pooled": recall_from_counts(tp, fp, fn)}

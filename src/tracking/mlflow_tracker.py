@@ -66,6 +66,8 @@ METRIC_GLOSSARY = """Metrics of this run (means over frames unless pooled):
 - silhouette_mean, inertia_mean: unsupervised quality of the clustering on its own features (no ground truth).
 - n_clusters_mean, n_components_mean vs n_instances_mean: clusters found, player blobs found, blobs annotated.
 - seconds_<stage>: seconds per frame of each stage.
+- precision_pooled, recall_pooled: share of the predicted pixels that are players, and of the players' pixels
+  predicted, over all frames: a mask too big loses precision, one that misses players or their edges recall.
 """
 # stores this process has opened (created or migrated) under the store lock
 _OPENED: set[str] = set()
