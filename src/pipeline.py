@@ -28,6 +28,7 @@ from src.metrics import (
     hungarian_miou,
     iou_from_counts,
     oracle_mask,
+    outline_error_share,
     overlap_counts,
     region_oracle_mask,
 )
@@ -127,6 +128,8 @@ def score_frame(frame: Frame, feats: np.ndarray, fit: ClusterFit, postprocess, s
             # a dropped player as a number, and the ceiling of any rule that keeps whole regions of the clusters
             metrics["blob_recall"] = blob_recall(player.mask, frame.mask, instances=frame.instances)
             metrics["region_oracle_dice"] = dice(region_oracle_mask(labels, frame.mask), frame.mask)
+            # whether what is wrong is the outline (near 1) or the choice of regions (near 0)
+            metrics["outline_error_share"] = outline_error_share(player.mask, frame.mask)
         history = snapshot_scores(fit, frame, postprocess)
     return ImageResult(frame=frame, labels=labels, player=player, metrics=metrics, seconds=seconds,
                        fit_history=history, fit_snapshots=fit.snapshots)

@@ -12,7 +12,8 @@ LOW_DICE = 0.3
 STAGES = ("load", "features", "cluster", "postprocess", "metrics")
 # per-frame metrics whose means lead the summary, in this order; any other per-frame metric follows
 MEAN_KEYS = ("dice", "iou", "oracle_dice", "hungarian_miou", "blob_recall", "region_oracle_dice",
-             "silhouette", "inertia", "n_clusters", "n_components", "n_instances", "component_count_error")
+             "outline_error_share", "silhouette", "inertia", "n_clusters", "n_components", "n_instances",
+             "component_count_error")
 POOLED_KEYS = ("dice_pooled", "iou_pooled", "precision_pooled", "recall_pooled")
 SUMMARY_KEYS = ("dice_mean", "iou_mean", *POOLED_KEYS, "oracle_dice_mean", "hungarian_miou_mean",
                 "blob_recall_mean", "region_oracle_dice_mean", "frames_dice_below_0.3",

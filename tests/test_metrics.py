@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from src.metrics import dice, iou, overlap_counts, pooled_scores
+from src.metrics import dice, iou, outline_error_share, overlap_counts, pooled_scores
 
 
 def masks(pred_cells, truth_cells, shape=(4, 4)):
@@ -50,9 +50,28 @@ def test_pooled_precision_and_recall_tell_a_big_mask_from_a_small_one(pred_cells
     assert pooled["recall_pooled"] == pytest.approx(recall)
 
 
+def test_outline_error_share_tells_an_outline_a_pixel_off_from_a_missed_player():
+    truth = np.zeros((12, 12), bool)
+    truth[2:6, 2:4] = True                     # a player
+    truth[8:11, 8:10] = True                   # another, far from the first
+    shifted = np.roll(truth, 1, axis=1)        # both found, outlines a pixel off
+    before = shifted.copy(), truth.copy()
+    assert outline_error_share(shifted, truth) == pytest.approx(1.0)
+    assert (shifted == before[0]).all() and (truth == before[1]).all()
+    one_missed = truth.copy()
+    one_missed[8:11, 8:10] = False             # the second player dropped whole
+    assert outline_error_share(one_missed, truth) == pytest.approx(0.0)
+    both = shifted.copy()
+    both[8:11, :] = False                      # the first off by a pixel, the second dropped
+    assert outline_error_share(both, truth) == pytest.approx(8 / 14)
+    assert np.isnan(outline_error_share(truth, truth))
+
+
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         dice(np.zeros((2, 2), bool), np.zeros((3, 2), bool))
+    with pytest.raises(ValueError, match="shape"):
+        outline_error_share(np.zeros((2, 2), bool), np.zeros((3, 2), bool))
 
 
 def test_summary_counts_frames_that_lost_most_of_their_players():

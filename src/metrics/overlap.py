@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 
 
 def _counts(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
@@ -50,6 +51,34 @@ def precision_from_counts(tp: int, fp: int, fn: int) -> float:
 def recall_from_counts(tp: int, fp: int, fn: int) -> float:
     """TP / (TP + FN), the share of the player pixels predicted; 1.0 when there are none."""
     return tp / (tp + fn) if tp + fn else 1.0
+
+
+def outline_error_share(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Share of the wrong pixels that lie on an outline: a false positive touching the ground truth, or a
+    missed pixel touching the prediction (8-neighbours).
+
+    Near 1, the players were found and their outlines drawn a pixel off; near
+    0, whole players were missed or whole false blobs kept, a matter of which
+    regions were chosen.
+
+    Parameters
+    ----------
+    pred, truth : (H, W) bool ndarray
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when no pixel is wrong.
+    """
+    pred, truth = np.asarray(pred, dtype=bool), np.asarray(truth, dtype=bool)
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from ground truth shape {truth.shape}")
+    wrong = np.count_nonzero(pred ^ truth)
+    if wrong == 0:
+        return float("nan")
+    square = np.ones((3, 3), dtype=bool)
+    outline = (pred & ~truth & ndi.binary_dilation(truth, square)) | (truth & ~pred & ndi.binary_dilation(pred, square))
+    return np.count_nonzero(outline) / wrong
 
 
 def pooled_scores(counts: list[dict[str, int]]) -> dict[str, float]:

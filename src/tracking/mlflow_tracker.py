@@ -66,6 +66,8 @@ METRIC_GLOSSARY = """Metrics of this run (means over frames unless pooled):
 - silhouette_mean, inertia_mean: unsupervised quality of the clustering on its own features (no ground truth).
 - n_clusters_mean, n_components_mean vs n_instances_mean: clusters found, player blobs found, blobs annotated.
 - seconds_<stage>: seconds per frame of each stage.
+- outline_error_share_mean: share of the wrong pixels next to the other mask (a false positive touching a player, a
+  miss touching the prediction): near 1 the outlines are off, near 0 whole players are missed or added.
 - precision_pooled, recall_pooled: share of the predicted pixels that are players, and of the players' pixels
   predicted, over all frames: a mask too big loses precision, one that misses players or their edges recall.
 """
