@@ -582,7 +582,7 @@ def test_axis_lengths_equal_regionprops():
 def test_dilations_equal_scipy(kind, shape):
     from scipy import ndimage as ndi
 
-    from src.postprocess.neighbours import dilate_cross, dilate_square
+    from src.neighbours import dilate_cross, dilate_square
     rng = np.random.default_rng(4)
     values = rng.random(shape) < 0.2 if kind == "bool" else rng.integers(0, 9, shape)
     for dilate, footprint in ((dilate_cross, ndi.generate_binary_structure(2, 1)), (dilate_square, np.ones((3, 3)))):

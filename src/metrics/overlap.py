@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
+
+from src.neighbours import dilate_square
 
 
 def _counts(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
@@ -76,8 +77,7 @@ def outline_error_share(pred: np.ndarray, truth: np.ndarray) -> float:
     wrong = np.count_nonzero(pred ^ truth)
     if wrong == 0:
         return float("nan")
-    square = np.ones((3, 3), dtype=bool)
-    outline = (pred & ~truth & ndi.binary_dilation(truth, square)) | (truth & ~pred & ndi.binary_dilation(pred, square))
+    outline = (pred & ~truth & dilate_square(truth)) | (truth & ~pred & dilate_square(pred))
     return np.count_nonzero(outline) / wrong
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from src.cielab import cielab
 from src.errors import check_range
-from src.postprocess.neighbours import dilate_square
+from src.neighbours import dilate_square
 from src.postprocess.steps import MaskState
 
 

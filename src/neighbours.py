@@ -1,4 +1,5 @@
-"""Dilation by a pixel's immediate neighbours, for the masks and label maps that post-processing grows every round.
+"""Dilation by a pixel's immediate neighbours, for the masks and label maps that post-processing grows every round
+and the metrics that look at outlines.
 
 ``scipy.ndimage``'s general filters cost several times more than these
 shifted maxima on a frame-sized array, and a few steps call them many times
