@@ -2,13 +2,13 @@
 
 from src.metrics.matching import confusion, hungarian_miou, oracle_mask
 from src.metrics.overlap import (
-                                 dice,
-                                 dice_from_counts,
-                                 iou,
-                                 iou_from_counts,
-                                 outline_error_share,
-                                 overlap_counts,
-                                 pooled_scores,
+    dice,
+    dice_from_counts,
+    iou,
+    iou_from_counts,
+    outline_error_share,
+    overlap_counts,
+    pooled_scores,
 )
 from src.metrics.regions import blob_recall, region_oracle_mask
 

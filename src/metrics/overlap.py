@@ -7,10 +7,15 @@ import numpy as np
 from src.neighbours import dilate_square
 
 
-def _counts(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
+def _masks(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both masks as bool arrays, after checking that they line up."""
     if pred.shape != truth.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from ground truth shape {truth.shape}")
-    pred, truth = pred.astype(bool), truth.astype(bool)
+    return np.asarray(pred, dtype=bool), np.asarray(truth, dtype=bool)
+
+
+def _counts(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
+    pred, truth = _masks(pred, truth)
     tp = int(np.count_nonzero(pred & truth))
     return tp, int(np.count_nonzero(pred & ~truth)), int(np.count_nonzero(~pred & truth))
 
@@ -71,9 +76,7 @@ def outline_error_share(pred: np.ndarray, truth: np.ndarray) -> float:
     float
         In [0, 1]; NaN when no pixel is wrong.
     """
-    pred, truth = np.asarray(pred, dtype=bool), np.asarray(truth, dtype=bool)
-    if pred.shape != truth.shape:
-        raise ValueError(f"prediction shape {pred.shape} differs from ground truth shape {truth.shape}")
+    pred, truth = _masks(pred, truth)
     wrong = np.count_nonzero(pred ^ truth)
     if wrong == 0:
         return float("nan")
