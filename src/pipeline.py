@@ -63,8 +63,9 @@ class ImageResult:
     # the ways the frame produced nothing to select (``degenerate_kinds``), found where it was scored
     degenerate: frozenset = frozenset()
     # features a frame worker computed for this frame in a run that keeps them (a sweep's trial), on their way
-    # to the main process, whose later trials and the workers it forks for them find them there
-    fresh_features: np.ndarray | None = None
+    # to the main process, whose later trials and the workers it forks for them find them there: what the
+    # store keeps (``MemoizedFeatures.entry``)
+    fresh_features: np.ndarray | tuple[np.ndarray, ...] | None = None
 
 
 @contextmanager
@@ -229,7 +230,7 @@ def _score_batch(batch, dataset, features, clusterer, postprocess, silhouette_sa
                              silhouette_sample=silhouette_sample, seed=seed)
     for result, (_, seconds), fresh in zip(results, loaded, computed):
         if fresh:
-            result.fresh_features = features(result.frame)
+            result.fresh_features = features.entry(result.frame)
         result.seconds["load"] = seconds
         result.degenerate = frozenset(degenerate_kinds(result))
         if prepare is not None:

@@ -5,8 +5,8 @@ import pytest
 from hydra.types import RunMode
 
 from src.data import FootballDataset
-from src.features import memo
-from src.features.memo import MemoizedFeatures
+from src.features import ColorSpace, FeatureStack, PixelPosition, memo
+from src.features.memo import MemoizedFeatures, config_key
 
 
 @pytest.fixture(autouse=True)
@@ -75,8 +75,12 @@ def test_features_computed_in_frame_workers_are_kept_for_later_runs(make_cfg):
     assert all(stages.features.holds(frame) for frame in stages.data.frames())
 
     class Refusing:
-        def __call__(self, frame):
+        combine = stages.features.combine
+
+        def parts(self, frame):
             raise AssertionError("features computed again")
+
+        __call__ = parts
 
     # the next trial forks its workers from this process, which now has every frame's features
     again = MemoizedFeatures(Refusing(), stages.features.config_key)
@@ -96,3 +100,38 @@ def test_remembered_features_count_as_the_newest_entry(synthetic_root):
     features(frames[3])                         # over the budget: the oldest goes, which is frame 1 now
     assert features.holds(frames[0]) and not features.holds(frames[1])
     assert features(frames[0])[0, 0, 0] == 7.0 and inner.calls == 4
+
+
+class CountingColor(ColorSpace):
+    calls = 0
+
+    def __call__(self, frame):
+        CountingColor.calls += 1
+        return super().__call__(frame)
+
+
+@pytest.mark.parametrize("weight", [0.1, 0.8, 1.5])
+def test_stacks_that_differ_in_weights_share_their_stored_blocks(synthetic_root, weight):
+    from omegaconf import OmegaConf
+    frame = FootballDataset(str(synthetic_root), n_images=1, scale=8).frames()[0]
+    node = OmegaConf.create({"blocks": {"color": {"weight": 1.0}, "position": {"weight": 0.5}}})
+    CountingColor.calls = 0
+    MemoizedFeatures(FeatureStack({"color": CountingColor(), "position": PixelPosition(0.5)}), config_key(node))(frame)
+    node.blocks.position.weight = weight
+    stack = FeatureStack({"color": CountingColor(), "position": PixelPosition(weight)})
+    stored = MemoizedFeatures(stack, config_key(node))(frame)
+    assert CountingColor.calls == 1
+    np.testing.assert_array_equal(stored, stack(frame))
+    assert CountingColor.calls == 2
+
+
+def test_the_store_key_tells_used_blocks_from_unused_ones_only():
+    from omegaconf import OmegaConf
+
+    def key(position, space="lab"):
+        return config_key(OmegaConf.create({"blocks": {"color": {"space": space, "weight": 1.0},
+                                                       "position": {"weight": position}}}))
+
+    assert key(0.3) == key(1.2)
+    assert key(0.3) != key(0.0) and key(0.3) != key(0.3, space="rgb")
+    assert config_key(OmegaConf.create({"size": 3})) != config_key(OmegaConf.create({"size": 4}))

@@ -55,6 +55,17 @@ class FeatureStack:
 
     def __call__(self, frame: Frame) -> np.ndarray:
         """Return the (H, W, C) float32 features of ``frame``."""
-        parts = [standardize(block(frame)) * np.float32(block.weight)
-                 for block in self.blocks.values() if block.weight > 0]
-        return np.concatenate(parts, axis=-1)
+        return self.combine(self.parts(frame))
+
+    def parts(self, frame: Frame) -> tuple[np.ndarray, ...]:
+        """Each block in use (weight > 0) standardized, before weighting: what no weight changes, so a sweep
+        over the weights keeps these (``src.features.memo``) and pays only for ``combine``."""
+        return tuple(standardize(block(frame)) for block in self._used())
+
+    def combine(self, parts: tuple[np.ndarray, ...]) -> np.ndarray:
+        """The (H, W, C) float32 features from ``parts`` (of ``parts``): each weighted, then concatenated."""
+        return np.concatenate([part * np.float32(block.weight) for part, block in zip(parts, self._used())],
+                              axis=-1)
+
+    def _used(self) -> list:
+        return [block for block in self.blocks.values() if block.weight > 0]
