@@ -113,35 +113,53 @@ def dynaseg_rows() -> list[str]:
 PRUNER = "hydra.sweeper.pruner={_target_:optuna.pruners.MedianPruner,n_startup_trials:10,n_warmup_steps:10}"
 
 
+SWEEP_REPEATS = 3
+
+
+def timed_sweep(*extra: str) -> tuple[float, list[str], float, float]:
+    """One 100-trial ``kmeans_dice`` sweep (two trials at a time) in a fresh process: its wall seconds, its trials'
+    states, its best value, and the seconds its complete trials' stage timers say scoring the frames took."""
+    import optuna
+
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "src.run", "-m", "hparams_search=kmeans_dice", "hydra.sweeper.n_jobs=2",
+                   f"paths.mlruns_dir={folder}/mlruns", f"hydra.sweep.dir={folder}/multirun", *extra]
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CI": "1"})
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"error: the sweep failed:\n{done.stderr[-2000:]}")
+        study = optuna.load_study(study_name="kmeans_dice", storage=f"sqlite:///{folder}/mlruns/optuna.db")
+        scoring = sum(t.user_attrs["metrics"]["seconds_per_image"] * t.user_attrs["metrics"]["n_frames"]
+                      for t in study.trials if t.state.name == "COMPLETE")
+        return seconds, [t.state.name for t in study.trials], study.best_value, scoring
+
+
 def sweep_rows() -> list[str]:
+    sweeps = {"kmeans_dice": [], "kmeans_dice + MedianPruner": [PRUNER]}
+    runs = {name: [] for name in sweeps}
+    for _ in range(SWEEP_REPEATS):  # alternating, as the machine's load drifts
+        for name, extra in sweeps.items():
+            runs[name].append(timed_sweep(*extra))
     rows = [f"### {TITLES['sweep']}", "",
             "`python -m src.run -m hparams_search=kmeans_dice hydra.sweeper.n_jobs=2`: 100 trials of k-means on the "
             "50 frames, two trials at a time (each with `workers=auto`, one worker here), each an MLflow run; wall "
-            "clock from start to exit, process start included. The second row adds Optuna's median pruner "
+            "clock from start to exit, process start included, median of "
+            f"{SWEEP_REPEATS} alternating runs (their range in brackets). The second row adds Optuna's median pruner "
             "(trials report their running Dice every 10 frames).", "",
-            "| sweep | trials | complete | pruned | seconds | best mean Dice |", "|---|---|---|---|---|---|"]
-    for name, extra in (("kmeans_dice", []), ("kmeans_dice + MedianPruner", [PRUNER])):
-        with tempfile.TemporaryDirectory() as folder:
-            command = [sys.executable, "-m", "src.run", "-m", "hparams_search=kmeans_dice", "hydra.sweeper.n_jobs=2",
-                       f"paths.mlruns_dir={folder}/mlruns", f"hydra.sweep.dir={folder}/multirun", *extra]
-            start = time.perf_counter()
-            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CI": "1"})
-            seconds = time.perf_counter() - start
-            if done.returncode != 0:
-                raise SystemExit(f"error: the sweep failed:\n{done.stderr[-2000:]}")
-            import optuna
-            study = optuna.load_study(study_name="kmeans_dice", storage=f"sqlite:///{folder}/mlruns/optuna.db")
-            states = [t.state.name for t in study.trials]
-            rows.append(f"| {name} | {len(states)} | {states.count('COMPLETE')} | {states.count('PRUNED')} | "
-                        f"**{seconds:.0f}** | {study.best_value:.4f} |")
-            if not extra:
-                # what the trials' own stage timers say scoring the frames took: the part no bookkeeping can save
-                scoring = sum(t.user_attrs["metrics"]["seconds_per_image"] * t.user_attrs["metrics"]["n_frames"]
-                              for t in study.trials if t.state.name == "COMPLETE")
-                floor = (f"In the first sweep the trials' stage timers (wall clock inside each trial, features "
-                         f"cached) add up to {scoring:.0f} s of scoring frames: {scoring / 2:.0f} s of each of the "
-                         "two trial processes' time, before any trial is composed, started, scored by COCO or "
-                         "recorded.")
+            "| sweep | trials | complete | pruned | seconds | best mean Dice | same study in every run |",
+            "|---|---|---|---|---|---|---|"]
+    for name, done in runs.items():
+        seconds = [wall for wall, *_ in done]
+        _, states, best, _ = done[-1]
+        same = all(run[1:3] == (states, best) for run in done)
+        rows.append(f"| {name} | {len(states)} | {states.count('COMPLETE')} | {states.count('PRUNED')} | "
+                    f"**{statistics.median(seconds):.0f}** ({min(seconds):.0f}-{max(seconds):.0f}) | {best:.4f} | "
+                    f"{'yes' if same else 'no'} |")
+    scoring = statistics.median(run[3] for run in runs["kmeans_dice"])
+    floor = (f"In the first sweep the trials' stage timers (wall clock inside each trial, features cached) add up "
+             f"to {scoring:.0f} s of scoring frames (median over its runs): {scoring / 2:.0f} s of each of the two "
+             "trial processes' time, before any trial is composed, started, scored by COCO or recorded.")
     return [*rows, "", floor, ""]
 
 
