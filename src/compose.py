@@ -24,7 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import LabError, check_choice, check_range
-from src.features.memo import MemoizedFeatures, config_key
+from src.features.memo import MemoizedFeatures
 from src.tracking import PARENT_RUN_FILE
 from src.urls import redact
 
@@ -159,7 +159,7 @@ def build_stages(cfg: DictConfig) -> Stages:
     data = build(cfg.data, "data")
     if getattr(data, "cache_frames", False):
         # the frames come back in later runs of this process (a sweep's trials), and so do their features
-        features = MemoizedFeatures(features, config_key(cfg.features))
+        features = MemoizedFeatures(features, cfg.features)
     check_input = getattr(clusterer, "check_input", None)
     if check_input is not None:
         with keyed("data"):

@@ -116,10 +116,10 @@ def test_stacks_that_differ_in_weights_share_their_stored_blocks(synthetic_root,
     frame = FootballDataset(str(synthetic_root), n_images=1, scale=8).frames()[0]
     node = OmegaConf.create({"blocks": {"color": {"weight": 1.0}, "position": {"weight": 0.5}}})
     CountingColor.calls = 0
-    MemoizedFeatures(FeatureStack({"color": CountingColor(), "position": PixelPosition(0.5)}), config_key(node))(frame)
+    MemoizedFeatures(FeatureStack({"color": CountingColor(), "position": PixelPosition(0.5)}), node)(frame)
     node.blocks.position.weight = weight
     stack = FeatureStack({"color": CountingColor(), "position": PixelPosition(weight)})
-    stored = MemoizedFeatures(stack, config_key(node))(frame)
+    stored = MemoizedFeatures(stack, node)(frame)
     assert CountingColor.calls == 1
     np.testing.assert_array_equal(stored, stack(frame))
     assert CountingColor.calls == 2
@@ -128,10 +128,12 @@ def test_stacks_that_differ_in_weights_share_their_stored_blocks(synthetic_root,
 def test_the_store_key_tells_used_blocks_from_unused_ones_only():
     from omegaconf import OmegaConf
 
-    def key(position, space="lab"):
+    def key(position, space="lab", weighted_later=True):
         return config_key(OmegaConf.create({"blocks": {"color": {"space": space, "weight": 1.0},
-                                                       "position": {"weight": position}}}))
+                                                       "position": {"weight": position}}}),
+                          weighted_later=weighted_later)
 
     assert key(0.3) == key(1.2)
     assert key(0.3) != key(0.0) and key(0.3) != key(0.3, space="rgb")
-    assert config_key(OmegaConf.create({"size": 3})) != config_key(OmegaConf.create({"size": 4}))
+    # features that are not stored before weighting keep every weight in their key
+    assert key(0.3, weighted_later=False) != key(1.2, weighted_later=False)

@@ -27,13 +27,14 @@ _HELD = {"bytes": 0}
 MAX_BYTES = 1 << 30
 
 
-def config_key(node: DictConfig) -> str:
-    """What determines a frame's stored features: the resolved feature config, in which a stack's block
-    weights count only as used (> 0) or not, since a stack is stored before weighting."""
+def config_key(node: DictConfig, *, weighted_later: bool = False) -> str:
+    """What determines a frame's stored features: the resolved feature config; with ``weighted_later`` (a
+    stack stored before weighting) its blocks' weights count only as used (> 0) or not."""
     resolved = OmegaConf.to_container(node, resolve=True)
-    for block in (resolved.get("blocks") or {}).values():
-        if isinstance(block, dict) and "weight" in block:
-            block["weight"] = block["weight"] > 0
+    if weighted_later:
+        for block in (resolved.get("blocks") or {}).values():
+            if isinstance(block, dict) and "weight" in block:
+                block["weight"] = block["weight"] > 0
     return OmegaConf.to_yaml(resolved)
 
 
@@ -45,9 +46,9 @@ class MemoizedFeatures:
     features : callable ``Frame -> (H, W, C) ndarray``
         With ``parts(frame)`` and ``combine(parts)`` (a ``FeatureStack``),
         the parts are stored and combined on each call.
-    config_key : str
-        Everything that determines what is stored (``config_key`` of the
-        feature config).
+    config : DictConfig or str
+        The feature config (``features`` of the run's config), or a key
+        that stands for it: everything that determines what is stored.
     max_bytes : int, default ``MAX_BYTES``
         What the process's store may hold; least recently used entries go first.
 
@@ -55,9 +56,10 @@ class MemoizedFeatures:
     are read-only, since later trials share them.
     """
 
-    def __init__(self, features, config_key: str, *, max_bytes: int = MAX_BYTES):
-        self.features, self.config_key, self.max_bytes = features, config_key, max_bytes
+    def __init__(self, features, config: DictConfig | str, *, max_bytes: int = MAX_BYTES):
+        self.features, self.max_bytes = features, max_bytes
         self.stores_parts = hasattr(features, "parts") and hasattr(features, "combine")
+        self.config_key = config if isinstance(config, str) else config_key(config, weighted_later=self.stores_parts)
 
     def __getattr__(self, name):
         # the wrapped stage's own attributes (tags, blocks) read through
