@@ -16,6 +16,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from src import viz
 from src.compose import build_stages
 from src.data import FootballDataset, ImageFolder
 from src.errors import LabError
@@ -216,10 +217,14 @@ def test_a_run_that_keeps_no_result_still_sends_every_frame_to_its_sink(make_cfg
     stages = build_stages(make_cfg("data.n_images=3", "data.scale=8"))
     pictures, seen = RunPictures(tmp_path / "pictures", 240), []
     kept, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess, keep=False,
-                             sink=lambda result: (seen.append(result.frame.image_id),
+                             sink=lambda result: (seen.append(result),
                                                   pictures.add(result, pictures.prepare(result))))
-    assert kept == [] and seen == stages.data.image_ids and summary["n_frames"] == 3
+    assert kept == [] and [r.frame.image_id for r in seen] == stages.data.image_ids and summary["n_frames"] == 3
     assert sorted(pictures.folders()) == ["clusters", "components", "masks", "overlays"]
     assert all(len(list(folder.iterdir())) == 3 for folder in pictures.folders().values())
     assert all(path.read_bytes().startswith(b"\x89PNG") for path in (tmp_path / "pictures").rglob("*.png"))
+    # fast deflate is still PNG: the files hold the pictures' exact pixels
+    last = seen[-1]
+    written = tmp_path / "pictures" / "clusters" / f"{last.frame.artifact_stem}.png"
+    np.testing.assert_array_equal(np.asarray(Image.open(written)), viz.label_image(last.labels))
     assert RunPictures(tmp_path / "none", None).folders() == {}
