@@ -22,7 +22,11 @@ same layout:
 - ``washed``: a flat, washed-out picture (haze, floodlights, a flat camera
   profile): saturation scaled by ``washed_saturation`` about each pixel's
   grey, then contrast by ``washed_contrast`` about mid-grey, so every colour
-  difference shrinks.
+  difference shrinks;
+- ``graphics``: the broadcaster's graphics laid over the picture, as on air:
+  a score bug in the top left corner and a name caption in the lower third,
+  each a solid bar with a colour block and lines of text; the players they
+  cover are hidden, so their pixels leave the ground truth.
 
 The far touchline is found from the image, not the labels: the pitch is the
 colour of the lower half of the frame, and the line is the median over
@@ -46,7 +50,12 @@ from scipy import ndimage as ndi
 from src.data.football import FootballDataset
 from src.errors import check_choice, check_range
 
-VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed")
+VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed",
+            "graphics")
+# (top, left, height, width) as fractions of the frame, background, block and text colours: a score bug over
+# the stands and a name caption in the lower third, both inside the title-safe area
+GRAPHICS = (((0.04, 0.03, 0.045, 0.22), (20, 30, 70), (200, 20, 40), (240, 240, 240)),
+            ((0.83, 0.20, 0.07, 0.45), (245, 245, 245), (10, 60, 160), (20, 20, 20)))
 ZOOMS = {"zoom2": 2.0, "zoom3": 3.0, "zoom4": 4.0}
 
 
@@ -73,6 +82,24 @@ def _washed(image: np.ndarray, saturation: float, contrast: float) -> np.ndarray
     grey = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
     flat = 128 + contrast * (grey[..., None] + saturation * (pixels - grey[..., None]) - 128)
     return np.clip(flat + 0.5, 0, 255).astype(np.uint8)
+
+
+def _graphics(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` with the ``GRAPHICS`` bars drawn over it, and the mask of the pixels they cover."""
+    height, width = image.shape[:2]
+    out, covered = image.copy(), np.zeros((height, width), bool)
+    for (top, left, bar_h, bar_w), background, block, text in GRAPHICS:
+        rows = slice(round(top * height), round((top + bar_h) * height))
+        cols = slice(round(left * width), round((left + bar_w) * width))
+        bar_rows, bar_cols = rows.stop - rows.start, cols.stop - cols.start
+        out[rows, cols] = background
+        out[rows, cols.start:cols.start + bar_cols // 6] = block
+        # the text: glyph-sized strokes on the middle third of the bar
+        glyph = max(2, bar_cols // 40)
+        for start in range(cols.start + bar_cols // 6 + glyph, cols.stop - 2 * glyph, 2 * glyph):
+            out[rows.start + bar_rows // 3:rows.stop - bar_rows // 3, start:start + glyph] = text
+        covered[rows, cols] = True
+    return out, covered
 
 
 def _window(shape: tuple[int, int], top: float, left: float, crop_h: int, crop_w: int) -> tuple[slice, slice]:
@@ -166,7 +193,8 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
     ----------
     dataset : FootballDataset
         Source frames (only its file names and full-size annotations are used).
-    variant : {"closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed"}
+    variant : str
+        One of ``VARIANTS``.
     out_dir : path
     closeup_fraction : float, default 0.10, in (0, 1]
     kit_hue_shift, pitch_hue_shift : float, degrees
@@ -193,7 +221,7 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
         anns = dataset.coco.loadAnns(dataset.coco.getAnnIds(imgIds=[image_id]))
         if variant in ("closeup", *ZOOMS, "edge", "touchline") and not anns:
             continue
-        window = None
+        window, covered = None, None
         if variant == "closeup":
             largest = max(anns, key=lambda a: a["area"])
             window = _closeup(mask, dataset.coco.annToMask(largest).astype(bool), closeup_fraction)
@@ -210,6 +238,8 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
             image = _shadow(image, shadow_light)
         elif variant == "washed":
             image = _washed(image, washed_saturation, washed_contrast)
+        elif variant == "graphics":
+            image, covered = _graphics(image)
         else:
             image = _rotate_hue(image, ~mask, pitch_hue_shift, pitch_brightness)
         if window is not None:
@@ -217,11 +247,12 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
         Image.fromarray(image).save(out / "images" / info["file_name"], quality=92)
         images.append({"id": image_id, "file_name": info["file_name"], "width": image.shape[1],
                        "height": image.shape[0]})
-        if window is None:
+        if window is None and covered is None:
             annotations += [{**ann, "id": len(annotations) + i + 1} for i, ann in enumerate(anns)]
             continue
         for ann in anns:
-            player = _enlarged_mask(dataset.coco.annToMask(ann).astype(bool), window)
+            player = dataset.coco.annToMask(ann).astype(bool)
+            player = player & ~covered if window is None else _enlarged_mask(player, window)
             if not player.any():
                 continue
             rle = mask_utils.encode(np.asfortranarray(player.astype(np.uint8)))

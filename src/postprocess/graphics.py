@@ -1,0 +1,114 @@
+"""Broadcast graphics laid over the picture: captions, score bugs, tickers.
+
+A broadcaster lays its graphics over the pitch as solid, axis-aligned bars,
+wider than tall, kept inside the title-safe area away from the frame's edge.
+None of their colours is grass, so they reach the player mask whole, and one
+floating over the pitch is enclosed by it like a player. A player is upright
+and never fills his bounding box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from src.errors import check_range
+from src.postprocess.steps import MaskState
+
+EIGHT = np.ones((3, 3), bool)
+
+
+def _span(flags: np.ndarray) -> slice:
+    """From the first to the last True of a 1-d bool array that has one."""
+    where = np.flatnonzero(flags)
+    return slice(where[0], where[-1] + 1)
+
+
+def graphic_core(part: np.ndarray) -> tuple[slice, slice]:
+    """The box of a part's full rows and columns: where a bar lies, without what touches it.
+
+    Rows holding at least half as many of the part's pixels as its fullest
+    row are its core rows; within their span, columns holding at least half
+    as many as the fullest column are its core columns. A bar crossed by a
+    pitch line keeps the bar's box; for a player it is the torso and legs.
+
+    Parameters
+    ----------
+    part : (h, w) bool ndarray with a True pixel
+
+    Returns
+    -------
+    (rows, cols) : pair of slices into ``part``
+    """
+    per_row = part.sum(axis=1)
+    rows = _span(per_row >= per_row.max() / 2)
+    per_col = part[rows].sum(axis=0)
+    return rows, _span(per_col >= per_col.max() / 2)
+
+
+class RemoveGraphics:
+    """Remove captions and score bugs: solid bars, wider than tall, inside the frame.
+
+    Each connected part of the mask, its holes filled (a clusterer may give
+    a bar's plain inside a cluster of its own and keep only its outline), is
+    reduced to its core (``graphic_core``): a caption's box without the pitch
+    line that runs into it. The core is a graphic, and the mask's pixels in
+    its box leave the mask, when
+
+    - it fills at least ``fill`` of its box (a player's silhouette, with legs
+      apart and a head narrower than the shoulders, does not);
+    - it is at least ``aspect`` times as wide as high (players stand upright);
+    - it holds at least ``share`` of its part's pixels (a player with his arms
+      out makes a wide, full band of a few rows, a small share of him);
+    - it covers at least ``min_area`` of the frame;
+    - it touches no edge of the frame (graphics keep within the title-safe
+      area; a player cut by the edge fills the box the edge cuts).
+
+    All tests are ratios of the part or of the frame, so the rule holds at
+    any zoom and working size.
+
+    Parameters
+    ----------
+    fill : float, default 0.9, in (0, 1]
+    aspect : float, default 2.0, > 0
+    share : float, default 0.7, in [0, 1]
+    min_area : float, default 0.002, in [0, 1]
+        Fraction of the frame's pixels.
+    """
+
+    def __init__(self, fill: float = 0.9, aspect: float = 2.0, share: float = 0.7, min_area: float = 0.002):
+        check_range("fill", fill, 0, 1, low_open=True)
+        check_range("aspect", aspect, 0, low_open=True)
+        check_range("share", share, 0, 1)
+        check_range("min_area", min_area, 0, 1)
+        self.fill, self.aspect, self.share, self.min_area = fill, aspect, share, min_area
+
+    def __call__(self, state: MaskState) -> MaskState:
+        # a clusterer that gives a bar's plain inside a cluster of its own leaves its outline: filled, it is whole
+        parts, n = ndi.label(ndi.binary_fill_holes(state.mask), structure=EIGHT)
+        if n == 0:
+            return state
+        height, width = state.mask.shape
+        smallest = self.min_area * state.mask.size
+        sizes = np.bincount(parts.ravel(), minlength=n + 1)
+        graphics = np.zeros_like(state.mask)
+        for index, box in enumerate(ndi.find_objects(parts), start=1):
+            if sizes[index] < smallest:
+                continue
+            part = parts[box] == index
+            rows, cols = graphic_core(part)
+            core = part[rows, cols]
+            core_height, core_width = core.shape
+            top, left = box[0].start + rows.start, box[1].start + cols.start
+            inside = top > 0 and left > 0 and top + core_height < height and left + core_width < width
+            if (inside and core.size >= smallest and core_width >= self.aspect * core_height
+                    and core.mean() >= self.fill and core.sum() >= self.share * sizes[index]):
+                graphics[top:top + core_height, left:left + core_width] = True
+        if not graphics.any():
+            return state
+        return replace(state, mask=state.mask & ~graphics)
+
+
+__all__ = ["RemoveGraphics", "graphic_core"]
