@@ -139,6 +139,17 @@ def test_polygon_and_rle_segmentations(tmp_path):
     assert frame.mask[5:, 10:].all() and frame.mask[:2, :2].all() and not frame.mask[4, 5]
 
 
+def test_file_names_relative_to_the_root_are_found(tmp_path, synthetic_root):
+    root = copy_dataset(synthetic_root, tmp_path / "exported")
+    path = root / "annotations" / "instances_default.json"
+    coco = json.loads(path.read_text())
+    for image in coco["images"]:
+        image["file_name"] = f"images/{image['file_name']}"
+    path.write_text(json.dumps(coco))
+    moved, source = (FootballDataset(str(r), n_images=None, scale=8).frames() for r in (root, synthetic_root))
+    assert all(np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask) for a, b in zip(moved, source))
+
+
 def test_read_image_decodes_reduced(synthetic_root):
     image = read_image(synthetic_root / "images" / "0.jpg", (240, 135))
     assert image.shape == (135, 240, 3)

@@ -135,6 +135,17 @@ def test_cropped_variants_keep_one_annotation_per_player_in_view(source, tmp_pat
     assert all(a["area"] > 0 for a in out.coco.loadAnns(out.coco.getAnnIds()))
 
 
+def test_command_line_writes_a_variant_of_the_sampled_frames(synthetic_root, tmp_path, capsys):
+    from src.data.variants import main
+
+    out = main(["graphics", str(tmp_path / "g"), "--root", str(synthetic_root), "--n-images", "3", "--seed", "1"])
+    assert capsys.readouterr().out.strip() == str(out)
+    written = FootballDataset(str(out), n_images=None, scale=4)
+    assert written.image_ids == FootballDataset(str(synthetic_root), n_images=3, seed=1).image_ids
+    with pytest.raises(SystemExit):
+        main(["night", str(tmp_path / "n"), "--root", str(synthetic_root)])
+
+
 def test_unknown_variant(source, tmp_path):
     with pytest.raises(LabError, match=r"variant='night' is not allowed"):
         make_variant(source, "night", tmp_path)

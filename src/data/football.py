@@ -234,7 +234,13 @@ class FootballDataset:
         return working_size(info["width"], info["height"], self.scale)
 
     def image_path(self, image_id: int) -> Path:
-        return self.image_dir / self.coco.imgs[image_id]["file_name"]
+        """Where an image is: its ``file_name`` under the image folder, or under the dataset's root where only
+        that exists (exporters that name images from the root, ``images/0.jpg``)."""
+        name = self.coco.imgs[image_id]["file_name"]
+        path = self.image_dir / name
+        if not path.is_file() and (self.root / name).is_file():
+            return self.root / name
+        return path
 
     def full_size(self, image_id: int) -> tuple[int, int]:
         """``(width, height)`` of the image, from its annotation entry."""

@@ -263,3 +263,30 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
     coco = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}
     (out / "annotations" / "instances_default.json").write_text(json.dumps(coco))
     return out
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """``python -m src.data.variants VARIANT OUT_DIR [--root R] [--n-images N] [--seed S]``."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(prog="python -m src.data.variants",
+                                     description="Write a variant of real frames, with its ground truth, in the "
+                                                 "Kaggle layout; score it with data.root=OUT_DIR data.n_images=null.")
+    parser.add_argument("variant", choices=VARIANTS)
+    parser.add_argument("out_dir")
+    parser.add_argument("--root", default=os.environ.get("FOOTBALL_DATA"),
+                        help="source dataset (default: $FOOTBALL_DATA)")
+    parser.add_argument("--n-images", type=int, default=50,
+                        help="frames sampled from the source, as data.n_images (default 50: the evaluation frames)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of that sample, as seed (default 0)")
+    args = parser.parse_args(argv)
+    if not args.root:
+        parser.error("no source frames: pass --root or set FOOTBALL_DATA")
+    out = make_variant(FootballDataset(args.root, n_images=args.n_images, seed=args.seed), args.variant, args.out_dir)
+    print(out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
