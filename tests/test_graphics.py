@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from src.errors import LabError
 from src.postprocess import MaskState, RemoveGraphics
 from src.postprocess.graphics import graphic_core
 
@@ -99,14 +98,3 @@ def test_the_same_caption_at_twice_the_size_is_removed():
 def test_empty_mask_passes_through():
     state = state_of(np.zeros((10, 10), bool))
     assert RemoveGraphics()(state) is state
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"fill": 0}, r"fill=0 is out of range"),
-    ({"aspect": 0}, r"aspect=0 is out of range"),
-    ({"share": 1.5}, r"share=1.5 is out of range"),
-    ({"min_area": -0.1}, r"min_area=-0.1 is out of range"),
-])
-def test_bad_values_are_rejected(kwargs, message):
-    with pytest.raises(LabError, match=message):
-        RemoveGraphics(**kwargs)

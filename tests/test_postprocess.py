@@ -17,6 +17,7 @@ from src.postprocess import (
     NoiseAsPlayers,
     PostprocessChain,
     ReclusterCandidates,
+    RemoveGraphics,
     RemoveLines,
     RemoveSmall,
     RemoveThin,
@@ -322,6 +323,10 @@ def test_recluster_of_noise_touches_only_noise_pixels():
     (lambda: FillHoles(0), r"max_size=0"),
     (lambda: RemoveLines(1), r"max_elongation=1 is out of range"),
     (lambda: ReclusterCandidates(n_clusters=1), r"n_clusters=1"),
+    (lambda: RemoveGraphics(fill=0), r"fill=0 is out of range"),
+    (lambda: RemoveGraphics(aspect=0), r"aspect=0 is out of range"),
+    (lambda: RemoveGraphics(share=1.5), r"share=1.5 is out of range"),
+    (lambda: RemoveGraphics(min_area=-0.1), r"min_area=-0.1 is out of range"),
 ])
 def test_new_steps_reject_bad_values(step, message):
     with pytest.raises(LabError, match=message):
