@@ -9,7 +9,8 @@ The variants (``src/data/variants.py``) are made from the 50 evaluation frames
 3x and 4x zooms anchored at the far touchline, crops whose edge cuts a player,
 the frames whose players reach the far touchline, a stand's shadow over the
 pitch, a washed-out picture (half the saturation, 0.7 of the contrast) and the
-broadcaster's graphics over the picture (a score bug and a name caption). Each unsupervised row is
+broadcaster's graphics over the picture (a score bug and a name caption), and
+4:3 footage between black bars in a 16:9 frame. Each unsupervised row is
 one experiment; the supervised U-Net is trained once on the other 150
 development frames (``python -m src.train model=unet_supervised``, scale 8)
 and applied to every set. The region oracle is the ceiling of any rule that
@@ -41,7 +42,7 @@ from src.pipeline import evaluate  # noqa: E402
 from src.summary import LOW_DICE  # noqa: E402
 from src.compose import build, load_config  # noqa: E402
 
-VARIANTS = ("zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed", "graphics")
+VARIANTS = ("zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed", "graphics", "pillarbox")
 # name -> (title in the table, overrides of an unsupervised experiment, or None for the supervised U-Net)
 METHODS = {
     "default": ("default", ["experiment=default"]),

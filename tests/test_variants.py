@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy import ndimage as ndi
 
 from src.data import FootballDataset
@@ -166,6 +167,19 @@ def test_graphics_cover_players_and_leave_the_rest(source, tmp_path):
     assert np.abs(after.image.astype(int) - before.image.astype(int))[away].mean() < 3  # JPEG re-encoding only
 
 
+def test_pillarbox_keeps_the_middle_four_by_three(source, tmp_path):
+    out = FootballDataset(str(make_variant(source, "pillarbox", tmp_path / "p")), n_images=None, scale=4)
+    image_id = source.image_ids[0]
+    full = source.full_mask(image_id)
+    side = (full.shape[1] - round(full.shape[0] * 4 / 3)) // 2
+    assert side > 0
+    expected = full.copy()
+    expected[:, :side] = expected[:, full.shape[1] - side:] = False
+    assert np.array_equal(out.full_mask(image_id), expected)
+    image = np.asarray(Image.open(out.image_path(image_id)))
+    assert image[:, :side].max() <= 40 and image[:, full.shape[1] - side:].max() <= 40
+
+
 @pytest.mark.slow
 def test_best_holds_on_frames_unlike_the_source(make_cfg, football_root, tmp_path):
     """experiment=best on close-ups, other kits and another pitch made from 20 real frames.
@@ -190,7 +204,8 @@ def test_best_on_touchline_zooms_edges_and_touchline_frames(make_cfg, football_r
     Measured 2026-11-29 (experiments/GENERALITY.md; Dice / player recall / frames below 0.3): zoom2 0.889 /
     0.91 / 0, zoom3 0.860 / 0.91 / 0, zoom4 0.825 / 0.91 / 0, edge 0.880 / 0.93 / 0, touchline 0.878 / 0.90 / 0,
     shadow 0.860 / 0.89 / 0, washed 0.874 / 0.91 / 0; 2026-11-30: graphics 0.880 / 0.91 / 0, and 0.714 / 0.91 / 0
-    without the graphics step (the caption is kept as a player). With enclosure alone
+    without the graphics step (the caption is kept as a player); pillarbox 0.883 / 0.91 / 0, and 0.761 / 0.90 /
+    8 when the steps see the bars (postprocess.black_bars=null). With enclosure alone
     (postprocess=players_enclosed) zoom4 scored 0.562 / 0.55 / 13; under the shadow, matching the pitch in its
     own light only scored 0.675 / 0.62; the washed frames with a fixed field radius (chroma_limit=null) 0.004 /
     0.01 / 50.
@@ -200,7 +215,7 @@ def test_best_on_touchline_zooms_edges_and_touchline_frames(make_cfg, football_r
     source = FootballDataset(str(football_root), n_images=50, seed=0)
     floors = {"zoom2": (0.87, 0.90, 0), "zoom3": (0.84, 0.89, 0), "zoom4": (0.80, 0.89, 0), "edge": (0.86, 0.91, 0),
               "touchline": (0.86, 0.89, 0), "shadow": (0.84, 0.88, 0), "washed": (0.85, 0.89, 0),
-              "graphics": (0.85, 0.89, 0)}
+              "graphics": (0.85, 0.89, 0), "pillarbox": (0.85, 0.88, 0)}
     for variant, (dice, recall, below) in floors.items():
         root = make_variant(source, variant, tmp_path / variant)
         cfg = make_cfg("experiment=best", "data.n_images=null", "logger.log_images=false", "data.write_masks=false",

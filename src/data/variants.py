@@ -26,7 +26,10 @@ same layout:
 - ``graphics``: the broadcaster's graphics laid over the picture, as on air:
   a score bug in the top left corner and a name caption in the lower third,
   each a solid bar with a colour block and lines of text; the players they
-  cover are hidden, so their pixels leave the ground truth.
+  cover are hidden, so their pixels leave the ground truth;
+- ``pillarbox``: 4:3 footage in a 16:9 frame: the picture's middle 4:3 part
+  between black bars at the sides, players under the bars left out of the
+  ground truth.
 
 The far touchline is found from the image, not the labels: the pitch is the
 colour of the lower half of the frame, and the line is the median over
@@ -51,7 +54,7 @@ from src.data.football import FootballDataset
 from src.errors import check_choice, check_range
 
 VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed",
-            "graphics")
+            "graphics", "pillarbox")
 # (top, left, height, width) as fractions of the frame, background, block and text colours: a score bug over
 # the stands and a name caption in the lower third, both inside the title-safe area
 GRAPHICS = (((0.04, 0.03, 0.045, 0.22), (20, 30, 70), (200, 20, 40), (240, 240, 240)),
@@ -100,6 +103,16 @@ def _graphics(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             out[rows.start + bar_rows // 3:rows.stop - bar_rows // 3, start:start + glyph] = text
         covered[rows, cols] = True
     return out, covered
+
+
+def _pillarbox(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` with black bars at the sides around its middle 4:3 part, and the mask of the bars."""
+    height, width = image.shape[:2]
+    side = max(0, (width - round(height * 4 / 3)) // 2)
+    bars = np.zeros((height, width), bool)
+    bars[:, :side] = True
+    bars[:, width - side:] = True
+    return np.where(bars[..., None], np.uint8(0), image), bars
 
 
 def _window(shape: tuple[int, int], top: float, left: float, crop_h: int, crop_w: int) -> tuple[slice, slice]:
@@ -240,6 +253,8 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
             image = _washed(image, washed_saturation, washed_contrast)
         elif variant == "graphics":
             image, covered = _graphics(image)
+        elif variant == "pillarbox":
+            image, covered = _pillarbox(image)
         else:
             image = _rotate_hue(image, ~mask, pitch_hue_shift, pitch_brightness)
         if window is not None:

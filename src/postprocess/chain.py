@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from skimage import measure
 
-from src.errors import LabError, check_choice
+from src.errors import LabError, check_choice, check_range
 from src.labels import coordinate_means
+from src.postprocess.picture import picture_area
 from src.postprocess.steps import MaskState
 
 
@@ -56,17 +57,30 @@ class PostprocessChain:
 
     Parameters
     ----------
+    The steps see only the picture inside black bars along the frame's
+    edges (``picture_area``), so that for them the picture's edge is the
+    frame's: a player the bar cuts is cut by the frame, and the bar is no
+    candidate. Pixels in the bars are never players.
+
+    Parameters
+    ----------
     steps : mapping of name -> step
         Callables ``MaskState -> MaskState``, run in the mapping's order;
         a None entry is skipped, so a step can be switched off from the
         command line with ``postprocess.steps.<name>=null``.
     connectivity : {1, 2}, default 2
+    black_bars : int or None, default 40, in [0, 255]
+        Brightest value of a bar's pixels (``picture_area``'s ``black``);
+        None: the steps see the whole frame.
     """
 
-    def __init__(self, steps: Mapping, connectivity: int = 2):
+    def __init__(self, steps: Mapping, connectivity: int = 2, black_bars: int | None = 40):
         check_choice("connectivity", connectivity, {1, 2})
+        if black_bars is not None:
+            check_range("black_bars", black_bars, 0, 255, integer=True)
         self.steps = {name: step for name, step in steps.items() if step is not None}
         self.connectivity = connectivity
+        self.black_bars = black_bars
         field = False
         for name, step in self.steps.items():
             if getattr(step, "needs_field", False) and not field:
@@ -75,8 +89,11 @@ class PostprocessChain:
 
     def __call__(self, labels: np.ndarray, image: np.ndarray) -> PlayerMask:
         """Turn a label map (H, W) and its image (H, W, 3) into a PlayerMask."""
-        state = MaskState(labels=labels, image=image, mask=np.ones(labels.shape, dtype=bool))
+        area = (slice(None), slice(None)) if self.black_bars is None else picture_area(image, self.black_bars)
+        state = MaskState(labels=labels[area], image=image[area], mask=np.ones(labels[area].shape, dtype=bool))
         for step in self.steps.values():
             state = step(state)
-        components, centroids = connected_components(state.mask, self.connectivity)
-        return PlayerMask(mask=state.mask, components=components, centroids=centroids, reasons=state.reasons)
+        mask = np.zeros(labels.shape, dtype=bool)
+        mask[area] = state.mask
+        components, centroids = connected_components(mask, self.connectivity)
+        return PlayerMask(mask=mask, components=components, centroids=centroids, reasons=state.reasons)
