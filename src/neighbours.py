@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: a pixel and its eight neighbours: the structure that joins pixels touching at a corner (connectivity 2)
+EIGHT = np.ones((3, 3), bool)
+
 
 def _along(values: np.ndarray, axis: int) -> np.ndarray:
     """Each pixel's maximum over itself and its two neighbours along ``axis`` (a new array)."""
@@ -42,4 +45,4 @@ def dilate_square(values: np.ndarray) -> np.ndarray:
     return _along(_along(values, 0), 1)
 
 
-__all__ = ["dilate_cross", "dilate_square"]
+__all__ = ["EIGHT", "dilate_cross", "dilate_square"]

@@ -11,12 +11,12 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from src.errors import check_range
+from src.neighbours import EIGHT
 from src.postprocess.steps import MaskState
 
 # GrabCut models each side by a Gaussian mixture of 5 components, started by k-means: a side with fewer
 # pixels in a box cannot be modelled, and its blob is kept as it is
 MIN_SIDE = 5
-EIGHT = np.ones((3, 3), bool)
 
 
 @contextmanager

@@ -15,9 +15,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from src.errors import check_range
+from src.neighbours import EIGHT
 from src.postprocess.steps import MaskState
-
-EIGHT = np.ones((3, 3), bool)
 
 
 def _span(flags: np.ndarray) -> slice:

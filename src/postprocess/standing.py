@@ -17,10 +17,8 @@ from scipy import ndimage as ndi
 from skimage import measure
 
 from src.errors import LabError, check_range
-from src.neighbours import dilate_cross
+from src.neighbours import EIGHT, dilate_cross
 from src.postprocess.steps import EnclosedByField, MaskState
-
-EIGHT = np.ones((3, 3), bool)
 
 
 def _shift_down(mask: np.ndarray) -> np.ndarray:
