@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 
 from src.errors import check_range
 from src.neighbours import EIGHT
-from src.postprocess.steps import MaskState
+from src.postprocess.steps import MaskState, fill_holes
 
 
 def _span(flags: np.ndarray) -> slice:
@@ -85,25 +85,29 @@ class RemoveGraphics:
         self.fill, self.aspect, self.share, self.min_area = fill, aspect, share, min_area
 
     def __call__(self, state: MaskState) -> MaskState:
-        # a clusterer that gives a bar's plain inside a cluster of its own leaves its outline: filled, it is whole
-        parts, n = ndi.label(ndi.binary_fill_holes(state.mask), structure=EIGHT)
+        parts, n = ndi.label(state.mask, structure=EIGHT)
         if n == 0:
             return state
         height, width = state.mask.shape
         smallest = self.min_area * state.mask.size
-        sizes = np.bincount(parts.ravel(), minlength=n + 1)
+        # a core as wide as `aspect` x its height and as large as `smallest` is at least this wide: most
+        # players' boxes are narrower, and are passed over
+        narrowest = np.sqrt(self.aspect * smallest)
         graphics = np.zeros_like(state.mask)
         for index, box in enumerate(ndi.find_objects(parts), start=1):
-            if sizes[index] < smallest:
+            box_height, box_width = box[0].stop - box[0].start, box[1].stop - box[1].start
+            if box_width < narrowest or box_height * box_width < smallest:
                 continue
-            part = parts[box] == index
+            # a clusterer that gives a bar's plain inside a cluster of its own leaves its outline: filled, whole
+            part = fill_holes(parts[box] == index)
+            size = np.count_nonzero(part)
             rows, cols = graphic_core(part)
             core = part[rows, cols]
             core_height, core_width = core.shape
             top, left = box[0].start + rows.start, box[1].start + cols.start
             inside = top > 0 and left > 0 and top + core_height < height and left + core_width < width
             if (inside and core.size >= smallest and core_width >= self.aspect * core_height
-                    and core.mean() >= self.fill and core.sum() >= self.share * sizes[index]):
+                    and core.mean() >= self.fill and core.sum() >= self.share * size):
                 graphics[top:top + core_height, left:left + core_width] = True
         if not graphics.any():
             return state

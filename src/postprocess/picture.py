@@ -34,10 +34,14 @@ def picture_area(image: np.ndarray, black: int = 40) -> tuple[slice, slice]:
     (rows, cols) : pair of slices
     """
     check_range("black", black, 0, 255, integer=True)
+    whole = slice(0, image.shape[0]), slice(0, image.shape[1])
+    # most frames have no bar: their four edges say so at once
+    if not any((image[edge] <= black).all() for edge in ((0,), (-1,), (slice(None), 0), (slice(None), -1))):
+        return whole
     dark = image.max(axis=-1) <= black
     columns = dark.all(axis=0)
     if columns.all():
-        return slice(0, image.shape[0]), slice(0, image.shape[1])
+        return whole
     cols = slice(_run(columns), len(columns) - _run(columns[::-1]))
     rows = dark[:, cols].all(axis=1)
     return slice(_run(rows), len(rows) - _run(rows[::-1])), cols
