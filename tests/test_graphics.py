@@ -74,6 +74,23 @@ def test_a_bar_kept_as_its_outline_is_removed_whole():
     assert not out[90:100, 40:130].any() and out[60:90, 80:87].all()
 
 
+def wall(mask, top, left, players=5, width=7):
+    """Players shoulder to shoulder: heads above a full band of shirts, legs together below."""
+    for i in range(players):
+        x = left + i * width
+        mask[top:top + 3, x + 2:x + 5] = True
+        mask[top + 3:top + 16, x:x + width] = True
+        mask[top + 16:top + 21, x + 2:x + 5] = True
+
+
+def test_a_wall_of_players_stays():
+    mask = np.zeros((120, 200), bool)
+    wall(mask, 40, 50)
+    assert np.array_equal(RemoveGraphics()(state_of(mask)).mask, mask)
+    # its shirts make a full, wide band holding most of it: only the heads and legs beyond it tell
+    assert not RemoveGraphics(edge=1.0)(state_of(mask)).mask[43:56].any()
+
+
 def test_player_cut_by_the_frame_edge_stays():
     mask = np.zeros((120, 200), bool)
     mask[100:, 20:60] = True                           # a close-up player's shoulders, cut by the bottom edge

@@ -327,6 +327,7 @@ def test_recluster_of_noise_touches_only_noise_pixels():
     (lambda: RemoveGraphics(aspect=0), r"aspect=0 is out of range"),
     (lambda: RemoveGraphics(share=1.5), r"share=1.5 is out of range"),
     (lambda: RemoveGraphics(min_area=-0.1), r"min_area=-0.1 is out of range"),
+    (lambda: RemoveGraphics(edge=2), r"edge=2 is out of range"),
 ])
 def test_new_steps_reject_bad_values(step, message):
     with pytest.raises(LabError, match=message):

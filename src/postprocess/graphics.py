@@ -47,6 +47,13 @@ def graphic_core(part: np.ndarray) -> tuple[slice, slice]:
     return rows, _span(per_col >= per_col.max() / 2)
 
 
+def _edge_fill(part: np.ndarray, rows: slice, cols: slice) -> float:
+    """How full the fuller of the rows right above and right below the box ``(rows, cols)`` of ``part`` is,
+    within its columns (0 where the box meets the part's edge)."""
+    beside = [part[row, cols].mean() for row in (rows.start - 1, rows.stop) if 0 <= row < part.shape[0]]
+    return max(beside, default=0.0)
+
+
 class RemoveGraphics:
     """Remove captions and score bugs: solid bars, wider than tall, inside the frame.
 
@@ -61,6 +68,9 @@ class RemoveGraphics:
     - it is at least ``aspect`` times as wide as high (players stand upright);
     - it holds at least ``share`` of its part's pixels (a player with his arms
       out makes a wide, full band of a few rows, a small share of him);
+    - the rows right above and below it, within its columns, are at most
+      ``edge`` full: a bar's top and bottom are straight, where heads rise
+      above a row of shoulders (a wall of players) and legs hang below;
     - it covers at least ``min_area`` of the frame;
     - it touches no edge of the frame (graphics keep within the title-safe
       area; a player cut by the edge fills the box the edge cuts).
@@ -75,14 +85,17 @@ class RemoveGraphics:
     share : float, default 0.7, in [0, 1]
     min_area : float, default 0.002, in [0, 1]
         Fraction of the frame's pixels.
+    edge : float, default 0.35, in [0, 1]
     """
 
-    def __init__(self, fill: float = 0.9, aspect: float = 2.0, share: float = 0.7, min_area: float = 0.002):
+    def __init__(self, fill: float = 0.9, aspect: float = 2.0, share: float = 0.7, min_area: float = 0.002,
+                 edge: float = 0.35):
         check_range("fill", fill, 0, 1, low_open=True)
         check_range("aspect", aspect, 0, low_open=True)
         check_range("share", share, 0, 1)
         check_range("min_area", min_area, 0, 1)
-        self.fill, self.aspect, self.share, self.min_area = fill, aspect, share, min_area
+        check_range("edge", edge, 0, 1)
+        self.fill, self.aspect, self.share, self.min_area, self.edge = fill, aspect, share, min_area, edge
 
     def __call__(self, state: MaskState) -> MaskState:
         parts, n = ndi.label(state.mask, structure=EIGHT)
@@ -107,7 +120,8 @@ class RemoveGraphics:
             top, left = box[0].start + rows.start, box[1].start + cols.start
             inside = top > 0 and left > 0 and top + core_height < height and left + core_width < width
             if (inside and core.size >= smallest and core_width >= self.aspect * core_height
-                    and core.mean() >= self.fill and core.sum() >= self.share * size):
+                    and core.mean() >= self.fill and core.sum() >= self.share * size
+                    and _edge_fill(part, rows, cols) <= self.edge):
                 graphics[top:top + core_height, left:left + core_width] = True
         if not graphics.any():
             return state
