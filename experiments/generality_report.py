@@ -10,7 +10,9 @@ The variants (``src/data/variants.py``) are made from the 50 evaluation frames
 the frames whose players reach the far touchline, a stand's shadow over the
 pitch, a washed-out picture (half the saturation, 0.7 of the contrast) and the
 broadcaster's graphics over the picture (a score bug and a name caption), and
-4:3 footage between black bars in a 16:9 frame. Each unsupervised row is
+4:3 footage between black bars in a 16:9 frame, and kits turned 240 degrees
+in hue, which makes the light-blue team's fluorescent yellow-green, the
+colour of sunlit grass. Each unsupervised row is
 one experiment; the supervised U-Net is trained once on the other 150
 development frames (``python -m src.train model=unet_supervised``, scale 8)
 and applied to every set. The region oracle is the ceiling of any rule that
@@ -42,7 +44,11 @@ from src.pipeline import evaluate  # noqa: E402
 from src.summary import LOW_DICE  # noqa: E402
 from src.compose import build, load_config  # noqa: E402
 
-VARIANTS = ("zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed", "graphics", "pillarbox")
+# set name -> (variant, its options)
+VARIANTS = {name: (name, {}) for name in ("zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed",
+                                          "graphics", "pillarbox")}
+# the light-blue team in fluorescent yellow-green, the colour of sunlit grass (the red team turns blue)
+VARIANTS["kits_lime"] = ("kits", {"kit_hue_shift": 240.0})
 # name -> (title in the table, overrides of an unsupervised experiment, or None for the supervised U-Net)
 METHODS = {
     "default": ("default", ["experiment=default"]),
@@ -60,8 +66,8 @@ def evaluation_sets(root: str | None, out_dir: Path) -> dict[str, tuple]:
         raise SystemExit("error: no real frames found; set FOOTBALL_DATA or data.root")
     source = FootballDataset(root, n_images=50, seed=0)
     sets = {"development (50 frames)": (root, 50)}
-    for variant in VARIANTS:
-        sets[variant] = (make_variant(source, variant, out_dir / variant), None)
+    for name, (variant, options) in VARIANTS.items():
+        sets[name] = (make_variant(source, variant, out_dir / name, **options), None)
     return sets
 
 

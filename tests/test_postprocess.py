@@ -142,6 +142,33 @@ def test_pitch_in_a_shadow_is_pitch_and_dark_kits_in_it_are_not(kit, kept):
     assert not lit_only[:, 30:40].any()
 
 
+@pytest.mark.parametrize("lit_min_area, kit_is_pitch", [(0.02, False), (0.0, True)])
+def test_brighter_pitch_must_be_wide_so_a_yellow_green_kit_is_no_sunlit_grass(lit_min_area, kit_is_pitch):
+    grass = (40, 90, 30)
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[:, :40], image[:, 40:] = grass, _shaded(grass, 3.0)  # the right third in the sun
+    image[10:20, 10:14] = _shaded(grass, 3.5)  # a fluorescent kit: sunlit grass's colour, a player's size
+    labels = np.zeros((40, 60), np.int64)
+    labels[:, 40:], labels[10:20, 10:14] = 1, 1
+    state = MaskState(labels=labels, image=image, mask=np.ones(labels.shape, bool))
+    out = FieldClusters(20.0, lit_min_area=lit_min_area)(state)
+    assert out.field[:, :10].all() and out.field[:, 40:].all()
+    assert out.field[10:20, 10:14].all() == kit_is_pitch
+    assert out.mask[10:20, 10:14].all() != kit_is_pitch
+
+
+def test_a_small_darker_patch_of_grass_stays_pitch():
+    """A player's shadow on sunlit grass is small and still pitch: only brighter parts must be wide."""
+    grass = (60, 120, 50)
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[:] = grass
+    image[20:24, 10:20] = _shaded(grass, 0.4)
+    labels = np.zeros((40, 60), np.int64)
+    labels[20:24, 10:20] = 1
+    state = MaskState(labels=labels, image=image, mask=np.ones(labels.shape, bool))
+    assert FieldClusters(20.0, lit_min_area=0.5)(state).field.all()
+
+
 def _lab_image(colours: dict, shape=(40, 60)) -> tuple[np.ndarray, np.ndarray]:
     """An sRGB image and label map: the left part ``colours[0]`` (CIELAB), a 10 x 4 player of ``colours[1]``."""
     lab = np.empty((*shape, 3))
@@ -187,6 +214,7 @@ def test_washed_out_frame_keeps_its_pitch_green_seed():
     (lambda: FieldClusters(shade=0.0), r"shade=0.0 is out of range"),
     (lambda: FieldClusters(chroma_limit=0), r"chroma_limit=0 is out of range"),
     (lambda: FieldClusters(pixel_radius=0), r"pixel_radius=0 is out of range"),
+    (lambda: FieldClusters(lit_min_area=1.5), r"lit_min_area=1.5 is out of range"),
     (lambda: ReclusterCandidates(chroma_limit=-1.0), r"chroma_limit=-1.0 is out of range"),
     (lambda: EnclosedByField(1.5), r"border_fraction=1.5 is out of range"),
     (lambda: RemoveThin(0), r"width=0 is out of range"),

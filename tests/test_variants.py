@@ -147,6 +147,22 @@ def test_command_line_writes_a_variant_of_the_sampled_frames(synthetic_root, tmp
         main(["night", str(tmp_path / "n"), "--root", str(synthetic_root)])
 
 
+def test_command_line_passes_the_kit_hue_shift(synthetic_root, tmp_path, capsys):
+    from src.data.variants import main
+
+    source = FootballDataset(str(synthetic_root), n_images=2, seed=0, scale=4)
+    players = {}
+    for shift in ("0", "240"):
+        out = main(["kits", str(tmp_path / shift), "--root", str(synthetic_root), "--n-images", "2",
+                    "--kit-hue-shift", shift])
+        frame = FootballDataset(str(out), n_images=None, scale=4).frame(source.image_ids[0])
+        players[shift] = frame.image[frame.mask].astype(int)
+    before = source.frame(source.image_ids[0])
+    kept = np.abs(players["0"] - before.image[before.mask].astype(int)).sum(axis=-1)
+    turned = np.abs(players["240"] - before.image[before.mask].astype(int)).sum(axis=-1)
+    assert np.median(kept) < 30 < np.median(turned)
+
+
 def test_unknown_variant(source, tmp_path):
     with pytest.raises(LabError, match=r"variant='night' is not allowed"):
         make_variant(source, "night", tmp_path)
@@ -205,7 +221,9 @@ def test_best_on_touchline_zooms_edges_and_touchline_frames(make_cfg, football_r
     0.91 / 0, zoom3 0.860 / 0.91 / 0, zoom4 0.825 / 0.91 / 0, edge 0.880 / 0.93 / 0, touchline 0.878 / 0.90 / 0,
     shadow 0.860 / 0.89 / 0, washed 0.874 / 0.91 / 0; 2026-11-30: graphics 0.880 / 0.91 / 0, and 0.714 / 0.91 / 0
     without the graphics step (the caption is kept as a player); pillarbox 0.883 / 0.91 / 0, and 0.761 / 0.90 /
-    8 when the steps see the bars (postprocess.black_bars=null). With enclosure alone
+    8 when the steps see the bars (postprocess.black_bars=null); kits turned 240 degrees (the light-blue team
+    fluorescent yellow-green) 0.836 / 0.85 / 0, and 0.711 / 0.65 / 0 when brighter pitch may be any size
+    (postprocess.steps.field.lit_min_area=0: the kits pass for sunlit grass). With enclosure alone
     (postprocess=players_enclosed) zoom4 scored 0.562 / 0.55 / 13; under the shadow, matching the pitch in its
     own light only scored 0.675 / 0.62; the washed frames with a fixed field radius (chroma_limit=null) 0.004 /
     0.01 / 50.
@@ -215,9 +233,9 @@ def test_best_on_touchline_zooms_edges_and_touchline_frames(make_cfg, football_r
     source = FootballDataset(str(football_root), n_images=50, seed=0)
     floors = {"zoom2": (0.87, 0.90, 0), "zoom3": (0.84, 0.89, 0), "zoom4": (0.80, 0.89, 0), "edge": (0.86, 0.91, 0),
               "touchline": (0.86, 0.89, 0), "shadow": (0.84, 0.88, 0), "washed": (0.85, 0.89, 0),
-              "graphics": (0.85, 0.89, 0), "pillarbox": (0.85, 0.88, 0)}
+              "graphics": (0.85, 0.89, 0), "pillarbox": (0.85, 0.88, 0), "kits": (0.80, 0.82, 0)}
     for variant, (dice, recall, below) in floors.items():
-        root = make_variant(source, variant, tmp_path / variant)
+        root = make_variant(source, variant, tmp_path / variant, kit_hue_shift=240.0)
         cfg = make_cfg("experiment=best", "data.n_images=null", "logger.log_images=false", "data.write_masks=false",
                        data_root=root)
         summary, _ = run_and_log(cfg)

@@ -281,7 +281,7 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
 
 
 def main(argv: list[str] | None = None) -> Path:
-    """``python -m src.data.variants VARIANT OUT_DIR [--root R] [--n-images N] [--seed S]``."""
+    """``python -m src.data.variants VARIANT OUT_DIR [--root R] [--n-images N] [--seed S] [--kit-hue-shift D]``."""
     import argparse
     import os
 
@@ -295,10 +295,13 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--n-images", type=int, default=50,
                         help="frames sampled from the source, as data.n_images (default 50: the evaluation frames)")
     parser.add_argument("--seed", type=int, default=0, help="seed of that sample, as seed (default 0)")
+    parser.add_argument("--kit-hue-shift", type=float, default=120.0,
+                        help="degrees the kits variant turns every player pixel's hue (default 120)")
     args = parser.parse_args(argv)
     if not args.root:
         parser.error("no source frames: pass --root or set FOOTBALL_DATA")
-    out = make_variant(FootballDataset(args.root, n_images=args.n_images, seed=args.seed), args.variant, args.out_dir)
+    out = make_variant(FootballDataset(args.root, n_images=args.n_images, seed=args.seed), args.variant, args.out_dir,
+                       kit_hue_shift=args.kit_hue_shift)
     print(out)
     return out
 

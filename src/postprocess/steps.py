@@ -16,6 +16,7 @@ from sklearn.cluster import KMeans
 from src.cielab import cielab
 from src.errors import LabError, check_choice, check_range
 from src.labels import coordinate_means, label_means
+from src.neighbours import EIGHT
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,12 @@ class FieldClusters:
     1 / ``shade``, comes within ``max_distance`` of it; in dimmer light the
     radius shrinks with the square of the lightness ratio, since colour
     differences fade with the light and dark kits must not pass for grass
-    in the shade.
+    in the shade. Sun falls on a pitch in wide areas, while a fluorescent
+    yellow-green kit (a keeper's or an away kit) has the colour of sunlit
+    grass on a player's few pixels: pixels matched only in brighter light
+    than the seed's are pitch where they form connected parts of at least
+    ``lit_min_area`` of the frame. A darker part needs no size, since a
+    player's own shadow on sunlit grass is small.
 
     A washed-out picture (haze, floodlights, a flat camera profile) shrinks
     every colour difference along with the pitch's saturation, and a fixed
@@ -105,6 +111,9 @@ class FieldClusters:
         The darkest light, as a share of the seed's, in which the pitch is
         still matched (sun against shade on a pitch is often 3 to 5 times);
         None or 1 matches the seed's own light only.
+    lit_min_area : float, default 0.02, in [0, 1]
+        Smallest connected part of pitch in brighter light, as a share of
+        the frame; 0 takes every part.
     pixel_radius : float or None, default 1.0, > 0
         Distance of a field cluster's pixel from its cluster's mean colour,
         as a multiple of the radius, beyond which it is no pitch; None
@@ -115,8 +124,10 @@ class FieldClusters:
     gives_field = True
 
     def __init__(self, max_distance: float = 25.0, max_green_a: float | None = 0.0, shade: float | None = 0.25,
-                 chroma_limit: float | None = 1.0, pixel_radius: float | None = 1.0):
+                 chroma_limit: float | None = 1.0, pixel_radius: float | None = 1.0, lit_min_area: float = 0.02):
         check_range("max_distance", max_distance, 0, low_open=True)
+        check_range("lit_min_area", lit_min_area, 0, 1)
+        self.lit_min_area = lit_min_area
         if pixel_radius is not None:
             check_range("pixel_radius", pixel_radius, 0, low_open=True)
         self.pixel_radius = pixel_radius
@@ -140,12 +151,23 @@ class FieldClusters:
             empty = np.zeros_like(state.mask)
             return replace(state, mask=empty, field=empty, reasons=state.reasons | {"no_field"})
         similar = np.linalg.norm(means - means[seed], axis=-1) < radius
-        near = (similar | self._in_other_light(means, means[seed], radius)) & (counts > 0)
+        lit = self._in_other_light(means, means[seed], radius) & ~similar
+        near = (similar | lit) & (counts > 0)
         ids = np.clip(state.labels, 0, None)
         field = (state.labels >= 0) & near[ids]
         if self.pixel_radius is not None:
             field &= _near_own_mean(cielab(state.image), means, ids, self.pixel_radius * radius)
+        field &= ~self._small_lit_parts(field & (lit & (means[:, 0] > means[seed, 0]))[ids])
         return replace(state, mask=state.mask & ~field, field=field)
+
+    def _small_lit_parts(self, brighter: np.ndarray) -> np.ndarray:
+        """The connected parts of ``brighter`` (8-connected) smaller than ``lit_min_area`` of the frame."""
+        if self.lit_min_area == 0 or not brighter.any():
+            return np.zeros_like(brighter)
+        parts, n = ndi.label(brighter, structure=EIGHT)
+        small = np.bincount(parts.ravel(), minlength=n + 1) < self.lit_min_area * brighter.size
+        small[0] = False
+        return small[parts]
 
     def _seed(self, means: np.ndarray, counts: np.ndarray) -> tuple[int, float]:
         """The cluster with the most pixels of similar colour, and its radius.
