@@ -17,6 +17,7 @@ from src.postprocess import (
     NoiseAsPlayers,
     PostprocessChain,
     ReclusterCandidates,
+    RemoveFlat,
     RemoveGraphics,
     RemoveLines,
     RemoveSmall,
@@ -356,6 +357,8 @@ def test_recluster_of_noise_touches_only_noise_pixels():
     (lambda: RemoveGraphics(share=1.5), r"share=1.5 is out of range"),
     (lambda: RemoveGraphics(min_area=-0.1), r"min_area=-0.1 is out of range"),
     (lambda: RemoveGraphics(edge=2), r"edge=2 is out of range"),
+    (lambda: RemoveFlat(aspect=0.5), r"aspect=0.5 is out of range"),
+    (lambda: RemoveFlat(width=0), r"width=0 is out of range"),
 ])
 def test_new_steps_reject_bad_values(step, message):
     with pytest.raises(LabError, match=message):

@@ -163,6 +163,24 @@ def test_command_line_passes_the_kit_hue_shift(synthetic_root, tmp_path, capsys)
     assert np.median(kept) < 30 < np.median(turned)
 
 
+def test_logo_is_painted_under_the_players_and_the_ground_truth_kept(source, tmp_path):
+    from src.data.variants import LOGO
+
+    out = FootballDataset(str(make_variant(source, "logo", tmp_path / "logo")), n_images=None, scale=4)
+    assert out.image_ids == source.image_ids
+    (centre_y, centre_x), (outer_h, outer_w) = LOGO[0], LOGO[1]
+    for image_id in source.image_ids[:3]:
+        before, after = source.frame(image_id), out.frame(image_id)
+        assert np.array_equal(before.mask, after.mask) and before.n_instances == after.n_instances
+        height, width = before.mask.shape
+        rows, cols = np.mgrid[0:height, 0:width]
+        far = ((rows / height - centre_y) / (outer_h * 1.3)) ** 2 + ((cols / width - centre_x) / (outer_w * 1.3)) ** 2 > 1
+        changed = np.abs(before.image.astype(int) - after.image.astype(int)).sum(axis=-1) > 60
+        assert changed[~far].mean() > 0.2          # the ring and the bar are painted
+        assert not changed[far].any()              # and nothing else
+        assert not changed[ndi.binary_erosion(before.mask)].any()
+
+
 def test_unknown_variant(source, tmp_path):
     with pytest.raises(LabError, match=r"variant='night' is not allowed"):
         make_variant(source, "night", tmp_path)
@@ -223,7 +241,8 @@ def test_best_on_touchline_zooms_edges_and_touchline_frames(make_cfg, football_r
     without the graphics step (the caption is kept as a player); pillarbox 0.883 / 0.91 / 0, and 0.761 / 0.90 /
     8 when the steps see the bars (postprocess.black_bars=null); kits turned 240 degrees (the light-blue team
     fluorescent yellow-green) 0.836 / 0.85 / 0, and 0.711 / 0.65 / 0 when brighter pitch may be any size
-    (postprocess.steps.field.lit_min_area=0: the kits pass for sunlit grass). With enclosure alone
+    (postprocess.steps.field.lit_min_area=0: the kits pass for sunlit grass); a logo painted on the pitch 0.835 /
+    0.90 / 0, and 0.736 / 0.91 / 0 without the flat step (postprocess.steps.flat=null). With enclosure alone
     (postprocess=players_enclosed) zoom4 scored 0.562 / 0.55 / 13; under the shadow, matching the pitch in its
     own light only scored 0.675 / 0.62; the washed frames with a fixed field radius (chroma_limit=null) 0.004 /
     0.01 / 50.
@@ -233,7 +252,8 @@ def test_best_on_touchline_zooms_edges_and_touchline_frames(make_cfg, football_r
     source = FootballDataset(str(football_root), n_images=50, seed=0)
     floors = {"zoom2": (0.87, 0.90, 0), "zoom3": (0.84, 0.89, 0), "zoom4": (0.80, 0.89, 0), "edge": (0.86, 0.91, 0),
               "touchline": (0.86, 0.89, 0), "shadow": (0.84, 0.88, 0), "washed": (0.85, 0.89, 0),
-              "graphics": (0.85, 0.89, 0), "pillarbox": (0.85, 0.88, 0), "kits": (0.80, 0.82, 0)}
+              "graphics": (0.85, 0.89, 0), "pillarbox": (0.85, 0.88, 0), "kits": (0.80, 0.82, 0),
+              "logo": (0.80, 0.88, 0)}
     for variant, (dice, recall, below) in floors.items():
         root = make_variant(source, variant, tmp_path / variant, kit_hue_shift=240.0)
         cfg = make_cfg("experiment=best", "data.n_images=null", "logger.log_images=false", "data.write_masks=false",

@@ -30,6 +30,10 @@ same layout:
 - ``pillarbox``: 4:3 footage in a 16:9 frame: the picture's middle 4:3 part
   between black bars at the sides, players under the bars left out of the
   ground truth.
+- ``logo``: a logo painted on the pitch (a ring around a bar, seen flat as
+  from the main camera, 18 % of the frame wide), as cup competitions paint
+  them; players stand on it, so the paint lies under them and the ground
+  truth is kept.
 
 The far touchline is found from the image, not the labels: the pitch is the
 colour of the lower half of the frame, and the line is the median over
@@ -54,12 +58,15 @@ from src.data.football import FootballDataset
 from src.errors import check_choice, check_range
 
 VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed",
-            "graphics", "pillarbox")
+            "graphics", "pillarbox", "logo")
 # (top, left, height, width) as fractions of the frame, background, block and text colours: a score bug over
 # the stands and a name caption in the lower third, both inside the title-safe area
 GRAPHICS = (((0.04, 0.03, 0.045, 0.22), (20, 30, 70), (200, 20, 40), (240, 240, 240)),
             ((0.83, 0.20, 0.07, 0.45), (245, 245, 245), (10, 60, 160), (20, 20, 20)))
 ZOOMS = {"zoom2": 2.0, "zoom3": 3.0, "zoom4": 4.0}
+# the painted logo: centre (row, column), the ring's outer and inner half axes and the bar's half sides (rows,
+# columns), all as fractions of the frame; paint colour and its opacity over the grass
+LOGO = ((0.72, 0.35), (0.045, 0.09), (0.03, 0.07), (0.012, 0.05), (30, 70, 170), 0.75)
 
 
 def _rotate_hue(image: np.ndarray, where: np.ndarray, degrees: float, brightness: float = 1.0) -> np.ndarray:
@@ -113,6 +120,21 @@ def _pillarbox(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bars[:, :side] = True
     bars[:, width - side:] = True
     return np.where(bars[..., None], np.uint8(0), image), bars
+
+
+def _logo(image: np.ndarray, players: np.ndarray) -> np.ndarray:
+    """``image`` with the ``LOGO`` painted on the ground under the ``players`` (their pixels keep their colour)."""
+    (centre_y, centre_x), outer, inner, bar, colour, opacity = LOGO
+    height, width = image.shape[:2]
+    rows, cols = np.mgrid[0:height, 0:width]
+    y, x = rows / height - centre_y, cols / width - centre_x
+
+    def inside(half_axes: tuple[float, float]) -> np.ndarray:
+        return (y / half_axes[0]) ** 2 + (x / half_axes[1]) ** 2 <= 1
+
+    paint = ((inside(outer) & ~inside(inner)) | ((np.abs(y) <= bar[0]) & (np.abs(x) <= bar[1]))) & ~players
+    blend = image * (1 - opacity) + np.array(colour) * opacity
+    return np.where(paint[..., None], np.clip(blend + 0.5, 0, 255).astype(np.uint8), image)
 
 
 def _window(shape: tuple[int, int], top: float, left: float, crop_h: int, crop_w: int) -> tuple[slice, slice]:
@@ -255,6 +277,8 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
             image, covered = _graphics(image)
         elif variant == "pillarbox":
             image, covered = _pillarbox(image)
+        elif variant == "logo":
+            image = _logo(image, mask)
         else:
             image = _rotate_hue(image, ~mask, pitch_hue_shift, pitch_brightness)
         if window is not None:

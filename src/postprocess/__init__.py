@@ -2,6 +2,7 @@
 
 from src.postprocess.chain import PlayerMask, PostprocessChain, connected_components
 from src.postprocess.edges import BlendedEdges
+from src.postprocess.flat import RemoveFlat
 from src.postprocess.grabcut import GrabCutRefine
 from src.postprocess.graphics import RemoveGraphics
 from src.postprocess.standing import StandingOnPitch, pitch_area
@@ -23,5 +24,5 @@ from src.postprocess.steps import (
 
 __all__ = ["BlendedEdges", "CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles",
            "GrabCutRefine", "MaskState", "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain",
-           "ReclusterCandidates", "RemoveGraphics", "RemoveLines", "RemoveSmall", "RemoveThin", "StandingOnPitch",
-           "cluster_mean_colors", "connected_components", "pitch_area"]
+           "ReclusterCandidates", "RemoveFlat", "RemoveGraphics", "RemoveLines", "RemoveSmall", "RemoveThin",
+           "StandingOnPitch", "cluster_mean_colors", "connected_components", "pitch_area"]
