@@ -70,6 +70,23 @@ def test_a_pitch_line_through_a_player_does_not_make_him_lie(thickness):
     assert out[before].all()
 
 
+def test_a_wall_of_players_shoulder_to_shoulder_is_kept():
+    mask = pitch_with_players()
+    for left in range(20, 20 + 8 * 5, 5):              # eight players, 40 wide: their shirts one wide band
+        player(mask, 60, left)
+    assert np.array_equal(RemoveFlat()(state_of(mask)).mask, mask)
+    assert not RemoveFlat(below=1.0)(state_of(mask)).mask[62:68, 20:60].any()
+
+
+def test_a_logo_crossed_by_a_pitch_line_is_removed_but_the_line_below_stays():
+    mask = pitch_with_players()
+    logo = ring(mask, 80, 60)
+    mask[60:100, 40] = True                            # a line running down through it
+    out = RemoveFlat()(state_of(mask)).mask
+    assert out[logo].sum() <= 3
+    assert out[87:100, 40].all()
+
+
 def test_a_lying_player_is_kept():
     mask = pitch_with_players()
     mask[70:75, 40:58] = True                          # 18 long on the ground, players stand 16 tall

@@ -359,6 +359,7 @@ def test_recluster_of_noise_touches_only_noise_pixels():
     (lambda: RemoveGraphics(edge=2), r"edge=2 is out of range"),
     (lambda: RemoveFlat(aspect=0.5), r"aspect=0.5 is out of range"),
     (lambda: RemoveFlat(width=0), r"width=0 is out of range"),
+    (lambda: RemoveFlat(below=-1), r"below=-1 is out of range"),
 ])
 def test_new_steps_reject_bad_values(step, message):
     with pytest.raises(LabError, match=message):

@@ -63,9 +63,12 @@ class RemoveFlat:
     wider than ``width`` times the height of a player standing at the
     part's foot row (``expected_heights`` of the frame's upright parts: at
     least as high as wide and more than one pixel high), and at least
-    ``aspect`` times as wide as high, those rows are paint or a mat on
-    the grass and leave the mask; what rises above
-    them (a player standing on a logo) stays. Their width is that of the
+    ``aspect`` times as wide as high, and what the part has below them
+    holds at most ``below`` times their pixels, those rows are paint or a
+    mat on the grass and leave the mask; what rises above them (a player
+    standing on a logo) stays. Paint has nothing below it but a pitch line
+    crossing it, while a wall of players shoulder to shoulder, whose shirts
+    make one wide band, stands on its legs. The wide rows' width is that of the
     columns in which they hold at least three pixels and a quarter of their
     height: a pitch line crossing a player, one or two pixels thick, does
     not make his torso wide. A frame without an upright part gives no scale and keeps
@@ -76,12 +79,14 @@ class RemoveFlat:
     ----------
     aspect : float, default 2.5, >= 1
     width : float, default 2.0, > 0
+    below : float, default 0.25, >= 0
     """
 
-    def __init__(self, aspect: float = 2.5, width: float = 2.0):
+    def __init__(self, aspect: float = 2.5, width: float = 2.0, below: float = 0.25):
         check_range("aspect", aspect, 1)
         check_range("width", width, 0, low_open=True)
-        self.aspect, self.width = aspect, width
+        check_range("below", below, 0)
+        self.aspect, self.width, self.below = aspect, width, below
 
     def __call__(self, state: MaskState) -> MaskState:
         parts, n = ndi.label(state.mask, structure=EIGHT)
@@ -99,10 +104,12 @@ class RemoveFlat:
         for index in np.flatnonzero((widths > player_widths) & ~cut_by_border(parts, n)):
             rows, cols = boxes[index]
             part = parts[rows, cols] == index + 1
-            core = wide_rows(part.sum(axis=1))
+            counts = part.sum(axis=1)
+            core = wide_rows(counts)
             height = core.stop - core.start
             across = (part[core].sum(axis=0) >= max(3.0, height / 4)).sum()
-            if across > player_widths[index] and across >= self.aspect * height:
+            if (across > player_widths[index] and across >= self.aspect * height
+                    and counts[core.stop:].sum() <= self.below * counts[core].sum()):
                 if mask is state.mask:
                     mask = mask.copy()
                 mask[rows, cols][core] &= ~part[core]
