@@ -1,12 +1,9 @@
 import numpy as np
 import pytest
 
-from src.postprocess import MaskState, RemoveFlat
+from src.postprocess import RemoveFlat
 from src.postprocess.flat import expected_heights, wide_rows
-
-
-def state_of(mask):
-    return MaskState(labels=np.zeros(mask.shape, int), image=np.zeros((*mask.shape, 3), np.uint8), mask=mask)
+from tests.helpers import mask_state
 
 
 def player(mask, top, left, height=16):
@@ -41,7 +38,7 @@ def test_a_logo_painted_on_the_pitch_is_removed_and_players_kept():
     mask = pitch_with_players()
     players = mask.copy()
     logo = ring(mask, 80, 60)
-    out = RemoveFlat()(state_of(mask)).mask
+    out = RemoveFlat()(mask_state(mask)).mask
     assert out[logo].sum() <= 2                        # the ring's tips, a pixel each, are RemoveSmall's
     assert np.array_equal(out & ~logo, players)
 
@@ -52,7 +49,7 @@ def test_a_player_standing_on_a_logo_keeps_what_rises_above_it():
     standing = np.zeros_like(mask)
     player(standing, 64, 58)                           # his feet on the logo's bar
     mask |= standing
-    out = RemoveFlat()(state_of(mask)).mask
+    out = RemoveFlat()(mask_state(mask)).mask
     above = np.arange(100)[:, None] < 75               # the logo's wide rows start at 75
     assert out[standing & above].all()
     assert out[logo & ~above].sum() <= 1                # the ring's lower tip
@@ -66,7 +63,7 @@ def test_a_pitch_line_through_a_player_does_not_make_him_lie(thickness):
     for column in range(10, 150):                      # a long line, slightly slanted, across his torso
         row = 66 + (column - 10) // 40
         mask[row:row + thickness, column] = True
-    out = RemoveFlat()(state_of(mask)).mask
+    out = RemoveFlat()(mask_state(mask)).mask
     assert out[before].all()
 
 
@@ -74,15 +71,15 @@ def test_a_wall_of_players_shoulder_to_shoulder_is_kept():
     mask = pitch_with_players()
     for left in range(20, 20 + 8 * 5, 5):              # eight players, 40 wide: their shirts one wide band
         player(mask, 60, left)
-    assert np.array_equal(RemoveFlat()(state_of(mask)).mask, mask)
-    assert not RemoveFlat(below=1.0)(state_of(mask)).mask[62:68, 20:60].any()
+    assert np.array_equal(RemoveFlat()(mask_state(mask)).mask, mask)
+    assert not RemoveFlat(below=1.0)(mask_state(mask)).mask[62:68, 20:60].any()
 
 
 def test_a_logo_crossed_by_a_pitch_line_is_removed_but_the_line_below_stays():
     mask = pitch_with_players()
     logo = ring(mask, 80, 60)
     mask[60:100, 40] = True                            # a line running down through it
-    out = RemoveFlat()(state_of(mask)).mask
+    out = RemoveFlat()(mask_state(mask)).mask
     assert out[logo].sum() <= 3
     assert out[87:100, 40].all()
 
@@ -90,32 +87,32 @@ def test_a_logo_crossed_by_a_pitch_line_is_removed_but_the_line_below_stays():
 def test_a_lying_player_is_kept():
     mask = pitch_with_players()
     mask[70:75, 40:58] = True                          # 18 long on the ground, players stand 16 tall
-    out = RemoveFlat()(state_of(mask)).mask
+    out = RemoveFlat()(mask_state(mask)).mask
     assert np.array_equal(out, mask)
 
 
 def test_what_the_frame_edge_cuts_is_kept_and_without_scale_nothing_goes():
     mask = pitch_with_players()
     mask[96:100, 40:100] = True                        # a sliver along the bottom edge: a player it cuts
-    assert np.array_equal(RemoveFlat()(state_of(mask)).mask, mask)
+    assert np.array_equal(RemoveFlat()(mask_state(mask)).mask, mask)
     lone = np.zeros((100, 160), bool)
     ring(lone, 50, 80)                                 # no upright part: no player scale
-    assert np.array_equal(RemoveFlat()(state_of(lone)).mask, lone)
+    assert np.array_equal(RemoveFlat()(mask_state(lone)).mask, lone)
 
 
 def test_input_is_not_mutated():
     mask = pitch_with_players()
     ring(mask, 80, 60)
     before = mask.copy()
-    RemoveFlat()(state_of(mask))
+    RemoveFlat()(mask_state(mask))
     assert np.array_equal(mask, before)
 
 
 def test_width_is_in_players_heights():
     mask = pitch_with_players()
     logo = ring(mask, 80, 60)                          # 45 wide, 2.8 players' heights
-    assert RemoveFlat(width=3.0)(state_of(mask)).mask[logo].all()
-    assert RemoveFlat(width=2.0)(state_of(mask)).mask[logo].sum() <= 2
+    assert RemoveFlat(width=3.0)(mask_state(mask)).mask[logo].all()
+    assert RemoveFlat(width=2.0)(mask_state(mask)).mask[logo].sum() <= 2
 
 
 def test_expected_heights_follow_perspective():

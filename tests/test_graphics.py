@@ -1,12 +1,9 @@
 import numpy as np
 import pytest
 
-from src.postprocess import MaskState, RemoveGraphics
+from src.postprocess import RemoveGraphics
 from src.postprocess.graphics import graphic_core
-
-
-def state_of(mask):
-    return MaskState(labels=np.zeros(mask.shape, int), image=np.zeros((*mask.shape, 3), np.uint8), mask=mask)
+from tests.helpers import mask_state
 
 
 def player(mask, top, left, height=24):
@@ -34,7 +31,7 @@ def caption_frame():
 
 def test_caption_is_removed_and_players_kept():
     mask, caption = caption_frame()
-    out = RemoveGraphics()(state_of(mask)).mask
+    out = RemoveGraphics()(mask_state(mask)).mask
     assert not out[caption].any()
     assert np.array_equal(out, mask & ~caption)
 
@@ -42,7 +39,7 @@ def test_caption_is_removed_and_players_kept():
 def test_input_is_not_mutated():
     mask, _ = caption_frame()
     before = mask.copy()
-    RemoveGraphics()(state_of(mask))
+    RemoveGraphics()(mask_state(mask))
     assert np.array_equal(mask, before)
 
 
@@ -62,7 +59,7 @@ def test_what_is_not_a_graphic_stays(change, reason):
     mask = np.zeros((120, 200), bool)
     mask[90:100, 40:130] = True
     change(mask)
-    assert np.array_equal(RemoveGraphics()(state_of(mask)).mask, mask), reason
+    assert np.array_equal(RemoveGraphics()(mask_state(mask)).mask, mask), reason
 
 
 def test_a_bar_kept_as_its_outline_is_removed_whole():
@@ -70,7 +67,7 @@ def test_a_bar_kept_as_its_outline_is_removed_whole():
     mask[90:100, 40:130] = True
     mask[92:98, 42:128] = False                        # its plain inside given to a cluster of its own
     mask[60:95, 80:87] = True                          # a player whose feet it hides
-    out = RemoveGraphics()(state_of(mask)).mask
+    out = RemoveGraphics()(mask_state(mask)).mask
     assert not out[90:100, 40:130].any() and out[60:90, 80:87].all()
 
 
@@ -86,32 +83,32 @@ def wall(mask, top, left, players=5, width=7):
 def test_a_wall_of_players_stays():
     mask = np.zeros((120, 200), bool)
     wall(mask, 40, 50)
-    assert np.array_equal(RemoveGraphics()(state_of(mask)).mask, mask)
+    assert np.array_equal(RemoveGraphics()(mask_state(mask)).mask, mask)
     # its shirts make a full, wide band holding most of it: only the heads and legs beyond it tell
-    assert not RemoveGraphics(edge=1.0)(state_of(mask)).mask[43:56].any()
+    assert not RemoveGraphics(edge=1.0)(mask_state(mask)).mask[43:56].any()
 
 
 def test_player_cut_by_the_frame_edge_stays():
     mask = np.zeros((120, 200), bool)
     mask[100:, 20:60] = True                           # a close-up player's shoulders, cut by the bottom edge
-    assert np.array_equal(RemoveGraphics()(state_of(mask)).mask, mask)
+    assert np.array_equal(RemoveGraphics()(mask_state(mask)).mask, mask)
 
 
 @pytest.mark.parametrize("min_area, removed", [(0.02, True), (0.05, False)])
 def test_min_area_is_a_share_of_the_frame(min_area, removed):
     mask = np.zeros((120, 200), bool)
     mask[90:100, 40:130] = True                        # 900 px: 0.0375 of the frame
-    out = RemoveGraphics(min_area=min_area)(state_of(mask)).mask
+    out = RemoveGraphics(min_area=min_area)(mask_state(mask)).mask
     assert out.any() != removed
 
 
 def test_the_same_caption_at_twice_the_size_is_removed():
     mask, caption = caption_frame()
     big = np.kron(mask, np.ones((2, 2), bool))
-    out = RemoveGraphics()(state_of(big)).mask
+    out = RemoveGraphics()(mask_state(big)).mask
     assert not out[np.kron(caption, np.ones((2, 2), bool))].any() and out.sum() > 0
 
 
 def test_empty_mask_passes_through():
-    state = state_of(np.zeros((10, 10), bool))
+    state = mask_state(np.zeros((10, 10), bool))
     assert RemoveGraphics()(state) is state

@@ -11,6 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from src.postprocess import MaskState
+
 ROOT = Path(__file__).resolve().parents[2]
 # a string, as Hydra's initialize_config_dir takes it
 CONF_DIR = str(ROOT / "conf")
@@ -50,3 +54,8 @@ def copy_dataset(src, dst):
     """A copy of a dataset folder, for a test that damages it."""
     shutil.copytree(src, dst)
     return dst
+
+
+def mask_state(mask):
+    """A post-processing state for steps that read only the mask: zero labels and a black image of its shape."""
+    return MaskState(labels=np.zeros(mask.shape, int), image=np.zeros((*mask.shape, 3), np.uint8), mask=mask)
