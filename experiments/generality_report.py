@@ -10,7 +10,8 @@ The variants (``src/data/variants.py``) are made from the 50 evaluation frames
 the frames whose players reach the far touchline, a stand's shadow over the
 pitch, a washed-out picture (half the saturation, 0.7 of the contrast) and the
 broadcaster's graphics over the picture (a score bug and a name caption), and
-4:3 footage between black bars in a 16:9 frame, a logo painted on the pitch,
+4:3 footage between black bars in a 16:9 frame, a score ticker along the
+foot of the picture, a logo painted on the pitch,
 and kits turned 240 degrees
 in hue, which makes the light-blue team's fluorescent yellow-green, the
 colour of sunlit grass. Each unsupervised row is
@@ -47,7 +48,7 @@ from src.compose import build, load_config  # noqa: E402
 
 # set name -> (variant, its options)
 VARIANTS = {name: (name, {}) for name in ("zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed",
-                                          "graphics", "pillarbox", "logo")}
+                                          "graphics", "pillarbox", "ticker", "logo")}
 # the light-blue team in fluorescent yellow-green, the colour of sunlit grass (the red team turns blue)
 VARIANTS["kits_lime"] = ("kits", {"kit_hue_shift": 240.0})
 # name -> (title in the table, overrides of an unsupervised experiment, or None for the supervised U-Net)

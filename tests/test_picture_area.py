@@ -3,7 +3,7 @@ import pytest
 
 from src.errors import LabError
 from src.postprocess import EnclosedByField, FieldClusters, PostprocessChain, RemoveSmall
-from src.postprocess.picture import picture_area
+from src.postprocess.picture import overlay_top, picture_area
 
 GREEN, RED, GREY = (40, 130, 40), (200, 30, 30), (120, 110, 130)
 
@@ -80,3 +80,45 @@ def test_input_is_not_mutated():
     before = boxed_image.copy(), boxed_labels.copy()
     chain()(boxed_labels, boxed_image)
     assert np.array_equal(boxed_image, before[0]) and np.array_equal(boxed_labels, before[1])
+
+
+def ticker(picture, top, left=0, right=None, colour=(20, 40, 110)):
+    """``picture`` with a ticker from row ``top`` to the foot, between columns ``left`` and ``right``, and text."""
+    out = picture.copy()
+    out[top:, left:right] = colour
+    out[top + 2:top + 4, left + 2:right:5] = 240
+    return out
+
+
+@pytest.mark.parametrize("top, blended", [(34, False), (35, False), (35, True)])
+def test_a_ticker_along_the_foot_is_found(top, blended):
+    picture = np.full((40, 60, 3), GREEN, np.uint8)
+    picture[20:36, 10:13] = RED                              # a player standing on its edge
+    image = ticker(picture, top)
+    if blended:                                              # the edge fell inside a pixel at working size
+        image[top - 1] = (image[top - 2].astype(int) + image[top]) // 2
+    assert overlay_top(image) == top                         # a half-blended row stays with the picture
+
+
+@pytest.mark.parametrize("change", [
+    lambda p: ticker(p, 35, left=3, right=57),               # inset from the edges: a caption, not a ticker
+    lambda p: ticker(p, 20),                                 # deeper than 15% of the height
+    lambda p: p,
+])
+def test_only_a_ticker_across_the_foot_counts(change):
+    picture = np.full((40, 60, 3), GREEN, np.uint8)
+    for column in range(60):                                 # a pitch line across the foot
+        picture[39 - column // 10, column] = 255
+    assert overlay_top(change(picture)) == 40
+
+
+def test_steps_see_the_picture_above_a_ticker():
+    image, labels = scene()
+    image, labels = np.pad(image, ((0, 4), (0, 0), (0, 0)), mode="edge"), np.pad(labels, ((0, 4), (0, 0)), "edge")
+    image[14:22, 20:23], labels[14:22, 20:23] = RED, 2       # a player whose feet touch the ticker
+    image, labels = ticker(image, 22), np.where(np.arange(24)[:, None] >= 22, 3, labels)
+    kept = chain()(labels, image).mask
+    assert kept[14:22, 20:23].all() and not kept[22:].any()
+    assert not PostprocessChain(chain().steps, ticker=None)(labels, image).mask[14:22, 20:23].any()
+    with pytest.raises(LabError, match=r"ticker=2 is out of range"):
+        PostprocessChain({}, ticker=2)

@@ -187,14 +187,17 @@ def test_unknown_variant(source, tmp_path):
         make_variant(source, "night", tmp_path)
 
 
-def test_graphics_cover_players_and_leave_the_rest(source, tmp_path):
-    from src.data.variants import _graphics
+@pytest.mark.parametrize("variant", ["graphics", "ticker"])
+def test_graphics_cover_players_and_leave_the_rest(source, tmp_path, variant):
+    from src.data.variants import GRAPHICS, TICKER, _graphics
 
-    out = FootballDataset(str(make_variant(source, "graphics", tmp_path / "g")), n_images=None, scale=4)
+    out = FootballDataset(str(make_variant(source, variant, tmp_path / "g")), n_images=None, scale=4)
     assert out.image_ids == source.image_ids
     image_id = source.image_ids[0]
     full = np.zeros((*source.full_mask(image_id).shape, 3), np.uint8)
-    drawn, covered = _graphics(full)
+    drawn, covered = _graphics(full, GRAPHICS if variant == "graphics" else TICKER)
+    if variant == "ticker":                                  # edge to edge along the foot
+        assert covered[-1].all() and covered[:, 0].any() and not covered[0].any()
     assert covered.any() and not covered.all() and np.array_equal(drawn.any(axis=-1), covered)
     assert np.array_equal(out.full_mask(image_id), source.full_mask(image_id) & ~covered)
     before, after = source.frame(image_id), out.frame(image_id)
@@ -243,10 +246,11 @@ def test_best_on_touchline_zooms_edges_and_touchline_frames(make_cfg, football_r
     8 when the steps see the bars (postprocess.black_bars=null); kits turned 240 degrees (the light-blue team
     fluorescent yellow-green) 0.836 / 0.85 / 0, and 0.711 / 0.65 / 0 when brighter pitch may be any size
     (postprocess.steps.field.lit_min_area=0: the kits pass for sunlit grass); a logo painted on the pitch 0.832 /
-    0.90 / 0, and 0.736 / 0.91 / 0 without the flat step (postprocess.steps.flat=null). With enclosure alone
-    (postprocess=players_enclosed) zoom4 scored 0.562 / 0.55 / 13; under the shadow, matching the pitch in its
-    own light only scored 0.675 / 0.62; the washed frames with a fixed field radius (chroma_limit=null) 0.004 /
-    0.01 / 50.
+    0.90 / 0, and 0.736 / 0.91 / 0 without the flat step (postprocess.steps.flat=null); a score ticker along the
+    foot 0.873 / 0.91 / 0, and 0.854 / 0.89 / 0 without the picture cut above it (postprocess.ticker=null). With
+    enclosure alone (postprocess=players_enclosed) zoom4 scored 0.562 / 0.55 / 13; under the shadow, matching the
+    pitch in its own light only scored 0.675 / 0.62; the washed frames with a fixed field radius (chroma_limit=null)
+    0.004 / 0.01 / 50.
     """
     from src.run import run_and_log
 
@@ -254,7 +258,7 @@ def test_best_on_touchline_zooms_edges_and_touchline_frames(make_cfg, football_r
     floors = {"zoom2": (0.87, 0.90, 0), "zoom3": (0.84, 0.89, 0), "zoom4": (0.80, 0.89, 0), "edge": (0.86, 0.91, 0),
               "touchline": (0.86, 0.89, 0), "shadow": (0.84, 0.88, 0), "washed": (0.85, 0.89, 0),
               "graphics": (0.85, 0.89, 0), "pillarbox": (0.85, 0.88, 0), "kits": (0.80, 0.82, 0),
-              "logo": (0.80, 0.88, 0)}
+              "logo": (0.80, 0.88, 0), "ticker": (0.85, 0.88, 0)}
     for variant, (dice, recall, below) in floors.items():
         root = make_variant(source, variant, tmp_path / variant, kit_hue_shift=240.0)
         cfg = make_cfg("experiment=best", "data.n_images=null", "logger.log_images=false", "data.write_masks=false",

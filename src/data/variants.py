@@ -30,6 +30,8 @@ same layout:
 - ``pillarbox``: 4:3 footage in a 16:9 frame: the picture's middle 4:3 part
   between black bars at the sides, players under the bars left out of the
   ground truth.
+- ``ticker``: a score ticker from edge to edge along the foot of the
+  picture (6 % of its height); the players it covers leave the ground truth;
 - ``logo``: a logo painted on the pitch (a ring around a bar, seen flat as
   from the main camera, 18 % of the frame wide), as cup competitions paint
   them; players stand on it, so the paint lies under them and the ground
@@ -58,11 +60,13 @@ from src.data.football import FootballDataset
 from src.errors import check_choice, check_range
 
 VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed",
-            "graphics", "pillarbox", "logo")
+            "graphics", "pillarbox", "logo", "ticker")
 # (top, left, height, width) as fractions of the frame, background, block and text colours: a score bug over
 # the stands and a name caption in the lower third, both inside the title-safe area
 GRAPHICS = (((0.04, 0.03, 0.045, 0.22), (20, 30, 70), (200, 20, 40), (240, 240, 240)),
             ((0.83, 0.20, 0.07, 0.45), (245, 245, 245), (10, 60, 160), (20, 20, 20)))
+# a score ticker from edge to edge along the foot of the picture, as GRAPHICS
+TICKER = (((0.94, 0.0, 0.06, 1.0), (20, 40, 110), (230, 180, 20), (240, 240, 240)),)
 ZOOMS = {"zoom2": 2.0, "zoom3": 3.0, "zoom4": 4.0}
 # the painted logo: centre (row, column), the ring's outer and inner half axes and the bar's half sides (rows,
 # columns), all as fractions of the frame; paint colour and its opacity over the grass
@@ -94,11 +98,11 @@ def _washed(image: np.ndarray, saturation: float, contrast: float) -> np.ndarray
     return np.clip(flat + 0.5, 0, 255).astype(np.uint8)
 
 
-def _graphics(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``image`` with the ``GRAPHICS`` bars drawn over it, and the mask of the pixels they cover."""
+def _graphics(image: np.ndarray, bars: tuple = GRAPHICS) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` with ``bars`` (as ``GRAPHICS``) drawn over it, and the mask of the pixels they cover."""
     height, width = image.shape[:2]
     out, covered = image.copy(), np.zeros((height, width), bool)
-    for (top, left, bar_h, bar_w), background, block, text in GRAPHICS:
+    for (top, left, bar_h, bar_w), background, block, text in bars:
         rows = slice(round(top * height), round((top + bar_h) * height))
         cols = slice(round(left * width), round((left + bar_w) * width))
         bar_rows, bar_cols = rows.stop - rows.start, cols.stop - cols.start
@@ -279,6 +283,8 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
             image, covered = _pillarbox(image)
         elif variant == "logo":
             image = _logo(image, mask)
+        elif variant == "ticker":
+            image, covered = _graphics(image, TICKER)
         else:
             image = _rotate_hue(image, ~mask, pitch_hue_shift, pitch_brightness)
         if window is not None:

@@ -10,7 +10,7 @@ from skimage import measure
 
 from src.errors import LabError, check_choice, check_range
 from src.labels import coordinate_means
-from src.postprocess.picture import picture_area
+from src.postprocess.picture import overlay_top, picture_area
 from src.postprocess.steps import MaskState
 
 
@@ -58,9 +58,10 @@ class PostprocessChain:
     Parameters
     ----------
     The steps see only the picture inside black bars along the frame's
-    edges (``picture_area``), so that for them the picture's edge is the
-    frame's: a player the bar cuts is cut by the frame, and the bar is no
-    candidate. Pixels in the bars are never players.
+    edges (``picture_area``) and above a ticker laid along its foot
+    (``overlay_top``), so that for them the picture's edge is the frame's:
+    a player the bar or ticker cuts is cut by the frame, and the bar is no
+    candidate. Pixels in the bars and the ticker are never players.
 
     Parameters
     ----------
@@ -72,12 +73,19 @@ class PostprocessChain:
     black_bars : int or None, default 40, in [0, 255]
         Brightest value of a bar's pixels (``picture_area``'s ``black``);
         None: the steps see the whole frame.
+    ticker : float or None, default 0.15, in [0, 1]
+        Deepest reach of a ticker along the bottom edge, as a fraction of
+        the picture's height (``overlay_top``'s ``depth``); None: no ticker.
     """
 
-    def __init__(self, steps: Mapping, connectivity: int = 2, black_bars: int | None = 40):
+    def __init__(self, steps: Mapping, connectivity: int = 2, black_bars: int | None = 40,
+                 ticker: float | None = 0.15):
         check_choice("connectivity", connectivity, {1, 2})
         if black_bars is not None:
             check_range("black_bars", black_bars, 0, 255, integer=True)
+        if ticker is not None:
+            check_range("ticker", ticker, 0, 1)
+        self.ticker = ticker
         self.steps = {name: step for name, step in steps.items() if step is not None}
         self.connectivity = connectivity
         self.black_bars = black_bars
@@ -89,7 +97,10 @@ class PostprocessChain:
 
     def __call__(self, labels: np.ndarray, image: np.ndarray) -> PlayerMask:
         """Turn a label map (H, W) and its image (H, W, 3) into a PlayerMask."""
-        area = (slice(None), slice(None)) if self.black_bars is None else picture_area(image, self.black_bars)
+        area = (slice(0, image.shape[0]), slice(0, image.shape[1])) if self.black_bars is None else picture_area(
+            image, self.black_bars)
+        if self.ticker is not None:
+            area = slice(area[0].start, area[0].start + overlay_top(image[area], self.ticker)), area[1]
         state = MaskState(labels=labels[area], image=image[area], mask=np.ones(labels[area].shape, dtype=bool))
         for step in self.steps.values():
             state = step(state)

@@ -1,4 +1,4 @@
-"""The picture inside the black bars of a letterboxed or pillarboxed broadcast."""
+"""The picture inside the black bars of a letterboxed or pillarboxed broadcast, and above a ticker along its foot."""
 
 from __future__ import annotations
 
@@ -47,4 +47,45 @@ def picture_area(image: np.ndarray, black: int = 40) -> tuple[slice, slice]:
     return slice(_run(rows), len(rows) - _run(rows[::-1])), cols
 
 
-__all__ = ["picture_area"]
+def overlay_top(image: np.ndarray, depth: float = 0.15, *, change: int = 40, share: float = 0.97) -> int:
+    """Row at which a graphic laid across the whole width along the bottom edge begins; the height if none.
+
+    A broadcaster's ticker or score strip covers the foot of the picture from
+    edge to edge, and its top is a straight line across it: a row at which
+    at least ``share`` of the columns change by more than ``change`` in some
+    channel (between the rows either side of it, so an edge blended into one
+    row at working size counts). Pitch lines, players and boards change only
+    some columns. The topmost such row within the bottom ``depth`` of the
+    picture is returned.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray
+    depth : float, default 0.15, in [0, 1]
+        The deepest such a graphic reaches, as a fraction of the height.
+    change : int, default 40, in [0, 255]
+    share : float, default 0.97, in (0, 1]
+
+    Returns
+    -------
+    int
+    """
+    check_range("depth", depth, 0, 1)
+    height = image.shape[0]
+    first = max(1, round(height * (1 - depth)))
+    if first >= height - 1:
+        return height
+    pixels = image.astype(np.int16)
+
+    def across(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        return (np.abs(lower - upper).max(axis=-1) > change).mean(axis=-1) >= share
+
+    rows = np.flatnonzero(across(pixels[first + 1:], pixels[first - 1:-2]))
+    if len(rows) == 0:
+        return height
+    row = first + int(rows[0])
+    # a sharp edge between two rows is found one row early: the ticker begins below when that row still differs
+    return row + 1 if across(pixels[row + 1], pixels[row]) else row
+
+
+__all__ = ["overlay_top", "picture_area"]
