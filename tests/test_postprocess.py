@@ -478,10 +478,23 @@ def lettered_boards_scene(shirt: slice):
 
 
 def test_standing_joins_a_shirt_wider_than_the_feet_below_it():
-    state, player = lettered_boards_scene(slice(49, 71))     # arms out, beyond an arm's reach of the feet
+    state, player = lettered_boards_scene(slice(49, 65))     # an arm out to one side, beyond an arm's reach
     assert np.array_equal(StandingOnPitch()(state).mask, player)
     strict = StandingOnPitch(recurrence=None)(state).mask
     assert strict[30:42, 58:62].all() and not strict[16:30].any()
+
+
+def test_standing_leaves_a_board_piece_running_on_beyond_a_players_reach():
+    state, player = lettered_boards_scene(slice(54, 65))
+    labels = state.labels.copy()
+    labels[14:16, 46:74] = 6                        # a piece of board over his head, in no other column
+    state = replace(state, labels=labels, mask=labels != 0, field=labels == 0)
+    assert np.array_equal(StandingOnPitch()(state).mask, player)
+    narrower = labels.copy()
+    narrower[14:16, 46:74] = 1
+    narrower[14:16, 50:70] = 6                       # no wider than his columns and his reach either side
+    state = replace(state, labels=narrower, mask=narrower != 0)
+    assert StandingOnPitch()(state).mask[14:16, 50:70].all()
 
 
 def test_standing_leaves_the_boards_lettering_beside_a_player():

@@ -135,8 +135,10 @@ class StandingOnPitch:
       cluster covers at least ``recurrence`` times the region's size in
       the same rows above the line, beyond its reach, is the boards' ground
       or lettering and joins no one. A region that does not recur joins
-      when its centre lies within the reach, so a torso with arms out wider
-      than the feet below it is kept.
+      when its centre lies within the reach and it is no wider than the
+      player's columns widened by the reach on both sides, so a torso with
+      arms out to one side is kept, and a board's piece running on
+      sideways beyond him is not.
 
     A base and what joined it stay when the whole is upright (width at most
     ``wide`` times height) and at least ``contact`` of the base's lowest
@@ -260,8 +262,11 @@ class StandingOnPitch:
         reach = self.span * height
         if cols.start >= player[1].start - reach and cols.stop <= player[1].stop + reach:
             return self.recurrence is None or recurring(reach) < self.recurrence
+        # off-centre (an arm out to one side) but no wider than his reach on both sides: a board's piece
+        # that the player and the crowd cut out runs on sideways well beyond him
         centre = (cols.start + cols.stop) / 2
         return (self.recurrence is not None and player[1].start - reach <= centre <= player[1].stop + reach
+                and cols.stop - cols.start <= player[1].stop - player[1].start + 2 * reach
                 and recurring(reach) < self.recurrence)
 
     def _standing(self, kept: np.ndarray, bases: np.ndarray, field: np.ndarray) -> np.ndarray:
