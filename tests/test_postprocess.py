@@ -24,6 +24,7 @@ from src.postprocess import (
     RemoveThin,
     StandingOnPitch,
     connected_components,
+    paired_legs,
     pitch_area,
 )
 
@@ -411,6 +412,34 @@ def test_standing_needs_feet_on_the_pitch():
     assert StandingOnPitch(contact=0.0)(floating).mask[6:18, 10:13].all()
 
 
+def test_paired_legs_keeps_thin_legs_side_by_side_and_drops_a_lone_stroke():
+    below = np.zeros((12, 30), bool)
+    below[2:8, 3] = below[2:8, 6] = True             # two legs one pixel wide, three columns apart
+    below[2:8, 15] = True                            # a goalpost: one stroke, nothing beside it
+    below[2:8, 22:24] = True                         # a part two pixels wide
+    below[10, 0:30] = True                           # a line one pixel high
+    kept = paired_legs(below)
+    expected = np.zeros_like(below)
+    expected[2:8, 3] = expected[2:8, 6] = expected[2:8, 22:24] = True
+    assert np.array_equal(kept, expected)
+    wide_only = np.zeros_like(below)
+    wide_only[2:8, 22:24] = True
+    assert np.array_equal(paired_legs(below, pair=0.0), wide_only)
+    assert not paired_legs(below, pair=0.3)[2:8, 3].any()   # 3 columns apart is beyond 0.3 x 6 rows
+    assert np.array_equal(below, paired_legs(below) | below)  # the input is left alone
+
+
+def test_standing_keeps_a_far_player_on_thin_legs():
+    state, players = boards_scene()
+    labels = state.labels.copy()
+    labels[13:18, 10:13] = 0
+    labels[13:18, 10] = labels[13:18, 12] = 4        # his legs, one pixel wide each
+    state = replace(state, labels=labels, mask=labels != 0, field=labels == 0)
+    kept = StandingOnPitch()(state).mask
+    assert kept[6:12, 10:13].all() and kept[12:18, 10].all() and kept[12:18, 12].all()
+    assert not StandingOnPitch(pair=0.0)(state).mask[6:18, 10:13].any()
+
+
 def test_pitch_area_bridges_players_and_gaps_narrower_than_the_window():
     field = np.zeros((20, 60), bool)
     field[8:] = True
@@ -513,6 +542,7 @@ def test_standing_leaves_the_boards_lettering_beside_a_player():
     ({"strip": 2}, r"strip=2 is out of range"),
     ({"run": 0}, r"run=0 is out of range"),
     ({"recurrence": -1.0}, r"recurrence=-1.0 is out of range"),
+    ({"pair": -0.5}, r"pair=-0.5 is out of range"),
 ])
 def test_standing_rejects_bad_values(kwargs, message):
     with pytest.raises(LabError, match=message):

@@ -5,7 +5,7 @@ from src.postprocess.edges import BlendedEdges
 from src.postprocess.flat import RemoveFlat
 from src.postprocess.grabcut import GrabCutRefine
 from src.postprocess.graphics import RemoveGraphics
-from src.postprocess.standing import StandingOnPitch, pitch_area
+from src.postprocess.standing import StandingOnPitch, paired_legs, pitch_area
 from src.postprocess.steps import (
                                    CloseMask,
                                    DropLargeClusters,
@@ -25,4 +25,4 @@ from src.postprocess.steps import (
 __all__ = ["BlendedEdges", "CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles",
            "GrabCutRefine", "MaskState", "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain",
            "ReclusterCandidates", "RemoveFlat", "RemoveGraphics", "RemoveLines", "RemoveSmall", "RemoveThin",
-           "StandingOnPitch", "cluster_mean_colors", "connected_components", "pitch_area"]
+           "StandingOnPitch", "cluster_mean_colors", "connected_components", "paired_legs", "pitch_area"]

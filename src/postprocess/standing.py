@@ -65,6 +65,39 @@ def _extended(top: np.ndarray, size: int) -> np.ndarray:
                            right_intercept + right_slope * (steps + size)])
 
 
+def paired_legs(below: np.ndarray, pair: float = 0.5) -> np.ndarray:
+    """What of ``below`` can carry a player: parts at least two pixels wide, and legs one pixel wide in pairs.
+
+    A far player's legs are often one pixel wide at working size. A run one
+    pixel wide and at least two high stays when some other such run or wider
+    part lies beside it, within ``pair`` times its height to either side:
+    legs come in pairs, while a lone upright stroke is a goalpost, a line's
+    fringe or noise.
+
+    Parameters
+    ----------
+    below : (H, W) bool ndarray
+    pair : float, default 0.5, >= 0
+        0 keeps only the parts at least two pixels wide.
+
+    Returns
+    -------
+    (H, W) bool ndarray
+    """
+    thick = ndi.binary_opening(below, structure=np.ones((2, 2), bool))
+    thin = ndi.binary_opening(below, structure=np.ones((2, 1), bool)) & ~thick
+    strokes, n = ndi.label(thin, structure=EIGHT)
+    if n == 0 or pair == 0:
+        return thick
+    either = thick | thin
+    legs = np.zeros(n + 1, dtype=bool)
+    for index, (rows, cols) in enumerate(ndi.find_objects(strokes), start=1):
+        reach = max(1, round(pair * (rows.stop - rows.start)))
+        beside = slice(max(0, cols.start - reach), cols.stop + reach)
+        legs[index] = (either[rows, beside] & (strokes[rows, beside] != index)).any()
+    return thick | legs[strokes]
+
+
 def pitch_area(field: np.ndarray, window: float = 0.25, *, min_part: float = 0.1) -> np.ndarray:
     """The pitch and everything in front of it: each column from the top of the pitch down.
 
@@ -120,7 +153,7 @@ class StandingOnPitch:
       longer than ``run`` of the frame width (more than a pair of feet) in
       its top ``strip`` of the frame height are dropped, except where the
       mask goes on straight down through them (a leg); parts one pixel
-      thin are dropped too.
+      thin are dropped too, except legs in pairs (``paired_legs``).
     - Above the line, candidates are split into the connected regions of
       each cluster, so that a shirt and the board behind it, which differ in
       colour, part. A region joins a base (or a region already joined) that
@@ -168,13 +201,15 @@ class StandingOnPitch:
     recurrence : float or None, default 8.0, >= 0
         None: no recurrence test, and a region must lie wholly within the
         reach.
+    pair : float, default 0.5, >= 0
+        As for ``paired_legs``.
     """
 
     needs_field = True
 
     def __init__(self, border_fraction: float = 0.5, window: float = 0.25, span: float = 0.25, tall: float = 4.0,
                  wide: float = 1.0, contact: float = 0.5, rounds: int = 4, strip: float = 0.015,
-                 run: float = 0.05, recurrence: float | None = 8.0):
+                 run: float = 0.05, recurrence: float | None = 8.0, pair: float = 0.5):
         check_range("window", window, 0, 1, low_open=True)
         check_range("span", span, 0)
         check_range("tall", tall, 0, low_open=True)
@@ -183,19 +218,20 @@ class StandingOnPitch:
         check_range("rounds", rounds, 0, integer=True)
         check_range("strip", strip, 0, 1)
         check_range("run", run, 0, 1, low_open=True)
+        check_range("pair", pair, 0)
         if recurrence is not None:
             check_range("recurrence", recurrence, 0)
         self.recurrence = recurrence
         self.enclosed = EnclosedByField(border_fraction)
         self.window, self.span, self.tall, self.wide = window, span, tall, wide
-        self.contact, self.rounds, self.strip, self.run = contact, rounds, strip, run
+        self.contact, self.rounds, self.strip, self.run, self.pair = contact, rounds, strip, run, pair
 
     def __call__(self, state: MaskState) -> MaskState:
         if state.field is None:
             raise LabError("StandingOnPitch needs a field mask; run FieldClusters before it")
         enclosed = self.enclosed(state).mask
         area = pitch_area(state.field, self.window)
-        bases = self._bases(ndi.binary_opening(state.mask & area & ~enclosed, structure=np.ones((2, 2), bool)), area)
+        bases = self._bases(paired_legs(state.mask & area & ~enclosed, self.pair), area)
         above = state.mask & ~area & ~enclosed
         # +2 keeps noise (-1) a region of its own; 0 is "not a candidate"
         colours = np.where(above, state.labels + 2, 0)
@@ -316,4 +352,4 @@ class _Recurrence:
         return elsewhere / self.sizes[region]
 
 
-__all__ = ["StandingOnPitch", "pitch_area"]
+__all__ = ["StandingOnPitch", "paired_legs", "pitch_area"]
