@@ -171,6 +171,46 @@ def test_a_small_darker_patch_of_grass_stays_pitch():
     assert FieldClusters(20.0, lit_min_area=0.5)(state).field.all()
 
 
+def pitch_and_crowd_in_one_cluster():
+    """20x30: a crowd (rows 0-6) and a striped pitch in cluster 0, as a clustering of CNN features can join them,
+    and a red player (cluster 1) on the pitch."""
+    image = np.zeros((20, 30, 3), np.uint8)
+    image[:] = GREEN
+    image[8:, ::4] = (55, 150, 50)                  # mowing stripes
+    image[:7] = GREY
+    labels = np.zeros((20, 30), int)
+    image[12:16, 10:13], labels[12:16, 10:13] = RED, 1
+    pitch = np.zeros((20, 30), bool)
+    pitch[7:] = True
+    pitch[12:16, 10:13] = False
+    return image, labels, pitch
+
+
+def test_cluster_modes_move_to_the_colour_of_a_clusters_larger_part():
+    from src.cielab import cielab
+    from src.postprocess.steps import cluster_mean_colors, cluster_modes
+
+    image, labels, pitch = pitch_and_crowd_in_one_cluster()
+    labels[0, 0] = -1                               # noise is left out
+    means, _ = cluster_mean_colors(labels, image)
+    lab = cielab(image)
+    before = means.copy()
+    modes = cluster_modes(labels, lab, means, 25.0)
+    assert np.array_equal(means, before)
+    grass = lab[pitch].mean(axis=0)
+    assert np.linalg.norm(modes[0] - grass) < 0.5 < np.linalg.norm(means[0] - grass) - 10
+    assert np.allclose(modes[1], means[1], atol=1e-4)   # the player's cluster is one colour already
+    assert np.array_equal(cluster_modes(labels, lab, means, 25.0, steps=0), means)
+    assert np.array_equal(cluster_modes(labels, lab, means, 1e-3)[0], means[0])   # no pixel near: the mean stays
+
+
+def test_field_judges_a_cluster_of_pitch_and_crowd_by_its_grass():
+    image, labels, pitch = pitch_and_crowd_in_one_cluster()
+    state = FieldClusters()(MaskState(labels=labels, image=image, mask=np.ones(labels.shape, bool)))
+    assert state.field[pitch].all() and not state.field[:7].any()
+    assert state.mask[12:16, 10:13].all()
+
+
 def _lab_image(colours: dict, shape=(40, 60)) -> tuple[np.ndarray, np.ndarray]:
     """An sRGB image and label map: the left part ``colours[0]`` (CIELAB), a 10 x 4 player of ``colours[1]``."""
     lab = np.empty((*shape, 3))

@@ -50,6 +50,43 @@ def cluster_mean_colors(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     return color.rgb2lab(mean_rgb[None]).reshape(-1, 3), counts
 
 
+def cluster_modes(labels: np.ndarray, lab: np.ndarray, means: np.ndarray, radius: float, *,
+                  steps: int = 2) -> np.ndarray:
+    """Each cluster's colour where most of its pixels lie: its mean moved ``steps`` times to the mean of its
+    pixels within ``radius`` (Delta E) of it, as mean shift moves a window.
+
+    A density clustering of CNN features can join the pitch and the crowd in
+    one cluster, whose plain mean is a blend of both; the mean of its pixels
+    near that blend, refined, is the colour of its larger part. A cluster with
+    no pixel within ``radius`` keeps its mean.
+
+    Parameters
+    ----------
+    labels : (H, W) int ndarray
+        Cluster ids ``0..K-1``; negative ids (noise) are left out.
+    lab : (H, W, 3) ndarray
+        The frame in CIELAB.
+    means : (K, 3) ndarray
+        Each cluster's mean CIELAB colour (``cluster_mean_colors``).
+    radius : float, > 0
+    steps : int, default 2, >= 0
+
+    Returns
+    -------
+    (K, 3) float ndarray, a new array.
+    """
+    ids = labels.ravel()
+    valid = ids >= 0
+    ids, pixels = ids[valid], lab.reshape(-1, 3)[valid]
+    modes = np.array(means, dtype=np.float64)
+    for _ in range(steps):
+        offset = pixels - modes.astype(pixels.dtype)[ids]
+        near = np.einsum("ij,ij->i", offset, offset) < radius * radius
+        centred, counts = label_means(pixels[near], ids[near], n_labels=len(modes))
+        modes = np.where(counts[:, None] > 0, centred, modes)
+    return modes
+
+
 # lights tried between shade and 1 / shade, evenly on a log scale
 LIGHT_STEPS = 41
 
@@ -90,12 +127,14 @@ class FieldClusters:
     own chroma (CIELAB ``sqrt(a*^2 + b*^2)``): at 1, a grey as light as the
     pitch is never pitch.
 
-    A cluster is judged by its mean colour, but a clustering that weighs
-    position (or a coarse one) gives the grass around a small player his
-    pixels too, and a kit near the pitch's hue shares a cluster with it. A
-    pixel of a field cluster whose own colour lies farther than
-    ``pixel_radius`` times the radius from its cluster's mean colour is
-    therefore no pitch either, and stays a candidate.
+    A cluster is judged by the colour of its larger part (``cluster_modes``
+    within ``max_distance``): a clustering of CNN features can join the
+    pitch and the crowd, and their blend is the colour of neither. A
+    clustering that weighs position (or a coarse one) gives the grass
+    around a small player his pixels too, and a kit near the pitch's hue
+    shares a cluster with it. A pixel of a field cluster whose own colour
+    lies farther than ``pixel_radius`` times the radius from its cluster's
+    colour is therefore no pitch either, and stays a candidate.
 
     Parameters
     ----------
@@ -156,7 +195,9 @@ class FieldClusters:
         ids = np.clip(state.labels, 0, None)
         field = (state.labels >= 0) & near[ids]
         if self.pixel_radius is not None:
-            field &= _near_own_mean(cielab(state.image), means, ids, self.pixel_radius * radius)
+            lab = cielab(state.image)
+            modes = cluster_modes(np.where(field, state.labels, -1), lab, means, self.pixel_radius * radius)
+            field &= _near_own_mean(lab, modes, ids, self.pixel_radius * radius)
         field &= ~self._small_lit_parts(field & (lit & (means[:, 0] > means[seed, 0]))[ids])
         return replace(state, mask=state.mask & ~field, field=field)
 
