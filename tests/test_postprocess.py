@@ -202,6 +202,8 @@ def test_cluster_modes_move_to_the_colour_of_a_clusters_larger_part():
     assert np.allclose(modes[1], means[1], atol=1e-4)   # the player's cluster is one colour already
     assert np.array_equal(cluster_modes(labels, lab, means, 25.0, steps=0), means)
     assert np.array_equal(cluster_modes(labels, lab, means, 1e-3)[0], means[0])   # no pixel near: the mean stays
+    assert np.array_equal(cluster_modes(labels, lab, means + 50, 1.0), means + 50)
+    assert np.array_equal(cluster_modes(np.full_like(labels, -1), lab, means, 25.0), means)
 
 
 def test_field_judges_a_cluster_of_pitch_and_crowd_by_its_grass():

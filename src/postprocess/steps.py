@@ -82,6 +82,8 @@ def cluster_modes(labels: np.ndarray, lab: np.ndarray, means: np.ndarray, radius
     for _ in range(steps):
         offset = pixels - modes.astype(pixels.dtype)[ids]
         near = np.einsum("ij,ij->i", offset, offset) < radius * radius
+        if not near.any():
+            break
         centred, counts = label_means(pixels[near], ids[near], n_labels=len(modes))
         modes = np.where(counts[:, None] > 0, centred, modes)
     return modes
