@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def label_means(values: np.ndarray, labels: np.ndarray, *, n_labels: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+def label_means(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean value and pixel count of each label ``0..labels.max()``; negative labels (noise) are left out.
 
     Parameters
@@ -15,8 +14,6 @@ def label_means(values: np.ndarray, labels: np.ndarray, *, n_labels: int | None 
         One C-vector per pixel, e.g. (H, W, 3) colours or (H, W, C) features.
     labels : (...) int ndarray
         The label of each pixel, same leading shape as ``values``.
-    n_labels : int, optional
-        At least this many rows out, for labels that have no pixel here.
 
     Returns
     -------
@@ -29,7 +26,7 @@ def label_means(values: np.ndarray, labels: np.ndarray, *, n_labels: int | None 
     keep = flat >= 0
     if not keep.all():
         flat, rows = flat[keep], rows[keep]
-    k = max(int(flat.max()) + 1 if flat.size else 0, n_labels or 0)
+    k = int(flat.max()) + 1 if flat.size else 0
     counts = np.bincount(flat, minlength=k)
     sums = np.stack([np.bincount(flat, weights=rows[:, c], minlength=k) for c in range(rows.shape[1])], axis=1)
     return sums / np.maximum(counts, 1)[:, None], counts
