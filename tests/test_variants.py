@@ -163,6 +163,19 @@ def test_command_line_passes_the_kit_hue_shift(synthetic_root, tmp_path, capsys)
     assert np.median(kept) < 30 < np.median(turned)
 
 
+@pytest.mark.parametrize("brightness", ["0.5", "1.0"])
+def test_command_line_passes_the_pitch_settings(synthetic_root, tmp_path, brightness):
+    from src.data.variants import main
+
+    source = FootballDataset(str(synthetic_root), n_images=2, seed=0, scale=4)
+    out = main(["pitch", str(tmp_path / brightness), "--root", str(synthetic_root), "--n-images", "2",
+                "--pitch-hue-shift", "0", "--pitch-brightness", brightness])
+    before = source.frame(source.image_ids[0])
+    after = FootballDataset(str(out), n_images=None, scale=4).frame(source.image_ids[0])
+    ratio = after.image[~before.mask].mean() / before.image[~before.mask].mean()
+    assert ratio == pytest.approx(float(brightness), abs=0.1)
+
+
 def test_logo_is_painted_under_the_players_and_the_ground_truth_kept(source, tmp_path):
     from src.data.variants import LOGO
 

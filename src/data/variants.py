@@ -311,7 +311,8 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
 
 
 def main(argv: list[str] | None = None) -> Path:
-    """``python -m src.data.variants VARIANT OUT_DIR [--root R] [--n-images N] [--seed S] [--kit-hue-shift D]``."""
+    """``python -m src.data.variants VARIANT OUT_DIR [--root R] [--n-images N] [--seed S] [--kit-hue-shift D]
+    [--closeup-fraction F] [--pitch-hue-shift D] [--pitch-brightness B]``."""
     import argparse
     import os
 
@@ -327,11 +328,18 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--seed", type=int, default=0, help="seed of that sample, as seed (default 0)")
     parser.add_argument("--kit-hue-shift", type=float, default=120.0,
                         help="degrees the kits variant turns every player pixel's hue (default 120)")
+    parser.add_argument("--closeup-fraction", type=float, default=0.10,
+                        help="share of the closeup variant's frame its largest player covers (default 0.10)")
+    parser.add_argument("--pitch-hue-shift", type=float, default=40.0,
+                        help="degrees the pitch variant turns every other pixel's hue (default 40)")
+    parser.add_argument("--pitch-brightness", type=float, default=0.7,
+                        help="share of their light the pitch variant leaves those pixels (default 0.7)")
     args = parser.parse_args(argv)
     if not args.root:
         parser.error("no source frames: pass --root or set FOOTBALL_DATA")
     out = make_variant(FootballDataset(args.root, n_images=args.n_images, seed=args.seed), args.variant, args.out_dir,
-                       kit_hue_shift=args.kit_hue_shift)
+                       kit_hue_shift=args.kit_hue_shift, closeup_fraction=args.closeup_fraction,
+                       pitch_hue_shift=args.pitch_hue_shift, pitch_brightness=args.pitch_brightness)
     print(out)
     return out
 
