@@ -192,62 +192,94 @@ def sweep_rows() -> list[str]:
 
 
 # Peak RSS counts the pages a process had before it exec'ed: a run forked straight from this (large) process
-# would report this process's size. A small launcher forks the run and reports what os.wait4 gives for it.
+# would report this process's size. A small launcher forks the run, samples the proportional set size (PSS:
+# pages shared between the forked workers counted once) of its process tree every SAMPLE seconds while it runs
+# (/proc), and reports what os.wait4 gives for it.
+SAMPLE = 0.5
 LAUNCHER = """
-import os, sys
+import os, sys, time
+def tree_pss(pid):
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/smaps_rollup") as rollup:
+                total += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                todo += [int(child) for child in children.read().split()]
+        except (OSError, StopIteration):
+            pass
+    return total
 pid = os.fork()
 if pid == 0:
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
-    os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
-_, status, usage = os.wait4(pid, 0)
-print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+    os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+samples = []
+while True:
+    done, status, usage = os.wait4(pid, os.WNOHANG)
+    if done:
+        break
+    samples.append(tree_pss(pid))
+    time.sleep(float(sys.argv[1]))
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, *samples)
 """
 
 
-def peak_rss(overrides: list[str]) -> tuple[float, float]:
-    """Peak resident memory in MB of ``python -m src.run <overrides>`` (its process and workers), and its seconds."""
+def peak_rss(overrides: list[str]) -> tuple[float, float, list[float]]:
+    """Peak resident memory in MB of ``python -m src.run <overrides>`` (its process and workers), its seconds,
+    and its process tree's PSS in MB every ``SAMPLE`` seconds while it ran."""
     with tempfile.TemporaryDirectory() as folder:
         command = ["-m", "src.run", *overrides, f"paths.mlruns_dir={folder}/mlruns", f"hydra.run.dir={folder}/out",
                    "logger.log_images=false"]
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", LAUNCHER, *command], cwd=ROOT, capture_output=True, text=True,
-                              env={**os.environ, "CI": "1"})
+        done = subprocess.run([sys.executable, "-c", LAUNCHER, str(SAMPLE), *command], cwd=ROOT,
+                              capture_output=True, text=True, env={**os.environ, "CI": "1"})
         seconds = time.perf_counter() - start
-        code, maxrss = (int(v) for v in done.stdout.split())
+        code, maxrss, *samples = (int(v) for v in done.stdout.split())
         if code != 0:
             raise SystemExit(f"error: {' '.join(overrides)} failed: {done.stderr[-1500:]}")
-    return maxrss / 1024, seconds
+    return maxrss / 1024, seconds, [kb / 1024 for kb in samples]
 
 
-def median_peak(overrides: list[str], repeats: int) -> float:
-    """Median over ``repeats`` runs of ``peak_rss``: one run's peak moves by some 40 MB from run to run."""
-    return statistics.median(peak_rss(overrides)[0] for _ in range(repeats))
+def thirds(samples: list[float]) -> tuple[float, float]:
+    """Median of the middle and of the last third of a run's memory samples: after start-up, and at its end."""
+    third = len(samples) // 3
+    return statistics.median(samples[third:2 * third]), statistics.median(samples[2 * third:])
 
 
 def memory_rows(video: Path, loop: Path, repeats: int = 3) -> list[str]:
-    """Peak memory at two numbers of frames; ``loop`` is a clip of 12 frames repeated, whose peak can only grow
-    with the number of frames, as the frames themselves do not change."""
+    """Peak memory at two numbers of frames, and the longer run's memory sampled while it runs; ``loop`` is a clip
+    of 12 frames repeated, whose memory can only grow with the number of frames, as the frames do not change."""
     tuned_loop = ["experiment=dynaseg_tuned", "data=video", f"data.path={loop}"]
-    runs = [("default, images", ["data.n_images=20"], ["data.n_images=100"]),
+    # the longer runs last long enough that the middle third of their samples is past start-up
+    runs = [("default, images", ["data.n_images=20"], ["data.n_images=200"]),
             ("default, video", ["data=video", f"data.path={video}", "data.max_frames=100"],
              ["data=video", f"data.path={video}", "data.max_frames=300"]),
             # from 12 frames on: torch's allocator settles over a run's first frames
             ("dynaseg_tuned, images", ["experiment=dynaseg_tuned", "data.n_images=12"],
              ["experiment=dynaseg_tuned", "data.n_images=40"]),
+            # eight times the frames: one run's peak moves by some 40 MB, which over 36 frames read as growth
             ("dynaseg_tuned, the same 12 frames looped (video)", [*tuned_loop, "data.max_frames=12"],
-             [*tuned_loop, "data.max_frames=48"])]
+             [*tuned_loop, "data.max_frames=96"])]
     lines = [f"### {TITLES['memory']}", "",
              "Peak resident set (`ru_maxrss` from `os.wait4`: the largest of the run's process and its workers) of "
              "`python -m src.run`, started from a small launcher process (a process forked from a large one would "
              f"count that one's pages), at two numbers of frames, median of {repeats} runs each; MLflow images "
-             "off.", "",
-             "| run | frames | peak MB | frames | peak MB | growth per 100 frames |", "|---|---|---|---|---|---|"]
+             "off. A peak is the largest of a run's moments, so a longer run, with more of them, can show a higher "
+             f"one without growing: the last two columns are the memory of the longer run's process tree (PSS, which "
+             f"counts the pages its forked workers share once), sampled every {SAMPLE} s, median over the middle and "
+             "over the last third of the run (median of the runs).", "",
+             "| run | frames | peak MB | frames | peak MB | peak growth per 100 frames | longer run: middle third MB "
+             "| last third MB |", "|---|---|---|---|---|---|---|---|"]
     for name, small, large in runs:
-        low, high = median_peak(small, repeats), median_peak(large, repeats)
+        low = statistics.median(peak_rss(small)[0] for _ in range(repeats))
+        longer = [peak_rss(large) for _ in range(repeats)]
+        high = statistics.median(peak for peak, _, _ in longer)
+        middle, last = (statistics.median(values) for values in zip(*(thirds(s) for _, _, s in longer)))
         n_small, n_large = (int(re.search(r"=(\d+)$", o[-1]).group(1)) for o in (small, large))
         lines.append(f"| {name} | {n_small} | {low:.0f} | {n_large} | {high:.0f} | "
-                     f"{(high - low) / (n_large - n_small) * 100:+.0f} MB |")
+                     f"{(high - low) / (n_large - n_small) * 100:+.0f} MB | {middle:.0f} | {last:.0f} |")
     return [*lines, ""]
 
 
@@ -290,7 +322,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         runs = set(SECTIONS) - set(args.skip)
         video = args.video.resolve() if args.video else make_clip(Path(folder)) if runs & {"video", "memory"} else None
-        loop = make_clip(Path(folder), frames=12, seconds=2) if "memory" in runs else None
+        loop = make_clip(Path(folder), frames=12, seconds=4) if "memory" in runs else None
         makers = {"stages": stage_rows, "parallel": parallel_rows, "video": lambda: video_rows(video),
                   "dynaseg": dynaseg_rows, "sweep": sweep_rows, "memory": lambda: memory_rows(video, loop)}
         body = [f"Written by `experiments/speed_report.py` on {date.today()} ({platform.node()}, "
