@@ -73,6 +73,22 @@ def test_player_at_a_border_the_field_does_not_dominate_is_dropped():
     assert not result.mask[17:, 20:23].any() and result.mask[5:9, 5:8].all()
 
 
+@pytest.mark.parametrize("bars", [False, True])
+def test_steps_read_the_cielab_the_features_converted_unless_the_picture_is_cut(monkeypatch, bars):
+    from src import cielab as cielab_module
+
+    image, labels, _ = scene()
+    if bars:
+        image[:, :3], labels[:, :3] = 0, 4
+    image.flags.writeable = False
+    cielab_module.cielab(image)
+    calls, convert = [], color.rgb2lab
+    monkeypatch.setattr(cielab_module.color, "rgb2lab", lambda rgb: calls.append(rgb.shape) or convert(rgb))
+    chain(edges=BlendedEdges())(labels, image)
+    pictures = [shape for shape in calls if shape[0] > 1]  # (1, K, 3): cluster colours, converted per step
+    assert pictures == ([(20, 27, 3)] if bars else [])
+
+
 def test_inputs_are_not_mutated():
     image, labels, _ = scene()
     before = labels.copy(), image.copy()

@@ -101,7 +101,11 @@ class PostprocessChain:
             image, self.black_bars)
         if self.ticker is not None:
             area = slice(area[0].start, area[0].start + overlay_top(image[area], self.ticker)), area[1]
-        state = MaskState(labels=labels[area], image=image[area], mask=np.ones(labels[area].shape, dtype=bool))
+        if all(part.indices(size) == (0, size, 1) for part, size in zip(area, image.shape)):
+            # the frame itself, not a view of it: the steps then find the CIELAB its features converted (cielab)
+            state = MaskState(labels=labels, image=image, mask=np.ones(labels.shape, dtype=bool))
+        else:
+            state = MaskState(labels=labels[area], image=image[area], mask=np.ones(labels[area].shape, dtype=bool))
         for step in self.steps.values():
             state = step(state)
         mask = np.zeros(labels.shape, dtype=bool)
