@@ -470,6 +470,28 @@ def test_standing_needs_feet_on_the_pitch():
     assert StandingOnPitch(contact=0.0)(floating).mask[6:18, 10:13].all()
 
 
+def closeup_scene(top: int = 0):
+    """20x48 close-up on the pitch: a group of three players from row ``top``, cut by the frame's foot with pitch
+    on both sides, wider than high; a board's corner cut by the foot and the right edge."""
+    labels = np.zeros((20, 48), int)
+    labels[top:, 4:13] = labels[3:, 13:24] = labels[top:, 24:33] = 3
+    labels[12:, 40:] = 2
+    players = labels == 3
+    return MaskState(labels=labels, image=np.zeros((20, 48, 3), np.uint8), mask=labels != 0, field=labels == 0), players
+
+
+def test_standing_keeps_a_group_the_frame_cuts_at_the_top_and_foot():
+    state, players = closeup_scene()
+    assert not EnclosedByField(0.5)(state).mask.any()   # the foot of the frame is mostly player: no enclosure
+    assert np.array_equal(StandingOnPitch()(state).mask, players)
+
+
+def test_a_wide_group_inside_the_frame_is_no_player_and_a_corner_has_no_pitch_beyond_it():
+    state, players = closeup_scene(top=2)
+    assert not StandingOnPitch()(state).mask.any()
+    assert np.array_equal(StandingOnPitch(wide=2.0)(state).mask, players)   # the corner stays out at any width
+
+
 def test_paired_legs_keeps_thin_legs_side_by_side_and_drops_a_lone_stroke():
     below = np.zeros((12, 30), bool)
     below[2:8, 3] = below[2:8, 6] = True             # two legs one pixel wide, three columns apart

@@ -28,6 +28,16 @@ def _shift_down(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def _flanked(row: np.ndarray, field: np.ndarray, reach: int = 2) -> np.ndarray:
+    """Pixels of the runs of ``row`` (W,) bool with a ``field`` pixel within ``reach`` beyond both of their ends."""
+    out = np.zeros_like(row)
+    padded = np.r_[False, row, False]
+    starts, stops = np.flatnonzero(padded[1:] & ~padded[:-1]), np.flatnonzero(~padded[1:] & padded[:-1])
+    for start, stop in zip(starts, stops):
+        out[start:stop] = field[max(0, start - reach):start].any() and field[stop:stop + reach].any()
+    return out
+
+
 def _union(a: tuple[slice, slice], b: tuple[slice, slice]) -> tuple[slice, slice]:
     """The bounding box of two bounding boxes."""
     return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))
@@ -176,7 +186,11 @@ class StandingOnPitch:
     A base and what joined it stay when the whole is upright (width at most
     ``wide`` times height) and at least ``contact`` of the base's lowest
     pixels have pitch right below them: feet on the grass. A goal's crossbar
-    is too wide; a board's foot without a player above it too flat.
+    is too wide; a board's foot without a player above it too flat. The
+    frame's edges cut close-ups: a part that the top edge cuts where the
+    pitch reaches it is taller than it shows, so it is not held to the
+    upright test, and feet that the frame's foot cuts off rest on the pitch
+    where pitch lies right beside them along that edge (not at a corner).
 
     Every test is a ratio of the object's own size or of the frame, so wide
     shots and close-ups are treated alike.
@@ -237,7 +251,7 @@ class StandingOnPitch:
         colours = np.where(above, state.labels + 2, 0)
         regions = measure.label(colours, background=0, connectivity=1)
         kept = self._grow(enclosed | bases, regions, colours)
-        return replace(state, mask=enclosed | self._standing(kept, bases, state.field))
+        return replace(state, mask=enclosed | self._standing(kept, bases, state.field, area))
 
     def _bases(self, below: np.ndarray, area: np.ndarray) -> np.ndarray:
         """``below`` without the boards' lower edge: long runs in the top ``strip`` rows of ``area``.
@@ -305,7 +319,7 @@ class StandingOnPitch:
                 and cols.stop - cols.start <= player[1].stop - player[1].start + 2 * reach
                 and recurring(reach) < self.recurrence)
 
-    def _standing(self, kept: np.ndarray, bases: np.ndarray, field: np.ndarray) -> np.ndarray:
+    def _standing(self, kept: np.ndarray, bases: np.ndarray, field: np.ndarray, area: np.ndarray) -> np.ndarray:
         """The connected parts of ``kept`` with a base that are upright and stand on the pitch."""
         players, n = ndi.label(kept, structure=EIGHT)
         if n == 0:
@@ -315,8 +329,13 @@ class StandingOnPitch:
         widths = np.array([0] + [b[1].stop - b[1].start for b in boxes])
         lowest = bases & ~_shift_down(kept)
         edges = np.bincount(players[lowest], minlength=n + 1)
-        on_pitch = np.bincount(players[lowest & _shift_down(field)], minlength=n + 1)
-        standing = (widths <= self.wide * heights) & (on_pitch >= self.contact * np.maximum(edges, 1))
+        # feet the frame's foot cuts off stand on the pitch beyond it when pitch flanks them along that edge
+        ground = _shift_down(field)
+        ground[-1] = _flanked(kept[-1], field[-1])
+        on_pitch = np.bincount(players[lowest & ground], minlength=n + 1)
+        # a player the frame's top cuts in front of the pitch is taller than he shows
+        cut = np.bincount(players[0][area[0]], minlength=n + 1) > 0
+        standing = ((widths <= self.wide * heights) | cut) & (on_pitch >= self.contact * np.maximum(edges, 1))
         standing &= np.bincount(players[bases], minlength=n + 1) > 0
         standing[0] = False
         return standing[players]
