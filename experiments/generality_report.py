@@ -12,9 +12,11 @@ pitch, a washed-out picture (half the saturation, 0.7 of the contrast) and the
 broadcaster's graphics over the picture (a score bug and a name caption), and
 4:3 footage between black bars in a 16:9 frame, a score ticker along the
 foot of the picture, a logo painted on the pitch,
-and kits turned 240 degrees
+kits turned 240 degrees
 in hue, which makes the light-blue team's fluorescent yellow-green, the
-colour of sunlit grass. Each unsupervised row is
+colour of sunlit grass, and close-ups around the frame's largest player, who
+covers a tenth of the crop (``closeup``) or half of it (``closeup_half``).
+Each unsupervised row is
 one experiment; the supervised U-Net is trained once on the other 150
 development frames (``python -m src.train model=unet_supervised``, scale 8)
 and applied to every set. The region oracle is the ceiling of any rule that
@@ -51,6 +53,10 @@ VARIANTS = {name: (name, {}) for name in ("zoom2", "zoom3", "zoom4", "edge", "to
                                           "graphics", "pillarbox", "ticker", "logo")}
 # the light-blue team in fluorescent yellow-green, the colour of sunlit grass (the red team turns blue)
 VARIANTS["kits_lime"] = ("kits", {"kit_hue_shift": 240.0})
+# close-ups around the largest player, as another camera's: at a tenth of the frame, and at half (groups run from
+# the frame's top to its foot)
+VARIANTS["closeup"] = ("closeup", {})
+VARIANTS["closeup_half"] = ("closeup", {"closeup_fraction": 0.5})
 # name -> (title in the table, overrides of an unsupervised experiment, or None for the supervised U-Net)
 METHODS = {
     "default": ("default", ["experiment=default"]),
