@@ -55,8 +55,6 @@ class PostprocessChain:
     another (a player's shirt, shorts and skin) end up in one component, which
     is how adjacent small clusters are merged into one player.
 
-    Parameters
-    ----------
     The steps see only the picture inside black bars along the frame's
     edges (``picture_area``) and above a ticker laid along its foot
     (``overlay_top``), so that for them the picture's edge is the frame's:
@@ -101,11 +99,11 @@ class PostprocessChain:
             image, self.black_bars)
         if self.ticker is not None:
             area = slice(area[0].start, area[0].start + overlay_top(image[area], self.ticker)), area[1]
-        if all(part.indices(size) == (0, size, 1) for part, size in zip(area, image.shape)):
-            # the frame itself, not a view of it: the steps then find the CIELAB its features converted (cielab)
-            state = MaskState(labels=labels, image=image, mask=np.ones(labels.shape, dtype=bool))
-        else:
-            state = MaskState(labels=labels[area], image=image[area], mask=np.ones(labels[area].shape, dtype=bool))
+        # the whole frame passes as itself, not as a view of it, so the steps find the CIELAB that the features
+        # converted (src.cielab keeps the last frame's)
+        whole = all(part.indices(size) == (0, size, 1) for part, size in zip(area, image.shape))
+        picture_labels, picture = (labels, image) if whole else (labels[area], image[area])
+        state = MaskState(labels=picture_labels, image=picture, mask=np.ones(picture_labels.shape, dtype=bool))
         for step in self.steps.values():
             state = step(state)
         mask = np.zeros(labels.shape, dtype=bool)

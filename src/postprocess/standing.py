@@ -190,10 +190,13 @@ class StandingOnPitch:
     frame's edges cut close-ups: a part that the top edge cuts where the
     pitch reaches it is taller than it shows, so it is not held to the
     upright test, and feet that the frame's foot cuts off rest on the pitch
-    where pitch lies right beside them along that edge (not at a corner).
+    where pitch lies right beside them on both sides along that edge (not
+    where they meet a side edge of the frame as well).
 
     Every test is a ratio of the object's own size or of the frame, so wide
-    shots and close-ups are treated alike.
+    shots and close-ups are treated alike; only the flank of cut-off feet is
+    read in pixels, as the two beside them (a blended outline pixel and the
+    grass beyond) at any scale.
 
     Parameters
     ----------
@@ -320,7 +323,9 @@ class StandingOnPitch:
                 and recurring(reach) < self.recurrence)
 
     def _standing(self, kept: np.ndarray, bases: np.ndarray, field: np.ndarray, area: np.ndarray) -> np.ndarray:
-        """The connected parts of ``kept`` with a base that are upright and stand on the pitch."""
+        """The connected parts of ``kept`` with a base that are upright and stand on the pitch (``area``: on and
+        below the pitch's top line). A part the frame's top row cuts within ``area`` need not be upright; the
+        frame's last row rests on the pitch where ``_flanked`` says so."""
         players, n = ndi.label(kept, structure=EIGHT)
         if n == 0:
             return kept
