@@ -6,7 +6,8 @@ with every method on 2026-11-29, most of it DynaSeg and the supervised U-Net's t
 
 The variants (``src/data/variants.py``) are made from the 50 evaluation frames
 (``data.n_images=50``, seed 0), which no method was tuned or trained on: 2x,
-3x and 4x zooms anchored at the far touchline, crops whose edge cuts a player,
+3x and 4x zooms anchored at the far touchline, crops whose side edge cuts a player or whose foot cuts one
+at the waist,
 the frames whose players reach the far touchline, a stand's shadow over the
 pitch, a washed-out picture (half the saturation, 0.7 of the contrast) and the
 broadcaster's graphics over the picture (a score bug and a name caption), and
@@ -49,8 +50,8 @@ from src.summary import LOW_DICE  # noqa: E402
 from src.compose import build, load_config  # noqa: E402
 
 # set name -> (variant, its options)
-VARIANTS = {name: (name, {}) for name in ("zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed",
-                                          "graphics", "pillarbox", "ticker", "logo")}
+VARIANTS = {name: (name, {}) for name in ("zoom2", "zoom3", "zoom4", "edge", "foot", "touchline", "shadow",
+                                          "washed", "graphics", "pillarbox", "ticker", "logo")}
 # the light-blue team in fluorescent yellow-green, the colour of sunlit grass (the red team turns blue)
 VARIANTS["kits_lime"] = ("kits", {"kit_hue_shift": 240.0})
 # close-ups around the largest player, as another camera's: at a tenth of the frame, and at half (groups run from

@@ -128,6 +128,12 @@ def test_edge_crops_cut_a_player_at_the_frame_border(source, tmp_path):
     assert np.mean(cut) >= 0.8
 
 
+def test_foot_crops_cut_a_player_at_the_frame_foot(source, tmp_path):
+    out = FootballDataset(str(make_variant(source, "foot", tmp_path / "foot")), n_images=None, scale=4)
+    cut = [out.full_mask(i)[-1].any() for i in out.image_ids]
+    assert np.mean(cut) >= 0.8
+
+
 def test_cropped_variants_keep_one_annotation_per_player_in_view(source, tmp_path):
     out = FootballDataset(str(make_variant(source, "zoom2", tmp_path / "zoom2")), n_images=None, scale=4)
     counts = [len(out.coco.getAnnIds(imgIds=[i])) for i in out.image_ids]
@@ -254,7 +260,8 @@ def test_best_on_touchline_zooms_edges_and_touchline_frames(make_cfg, football_r
 
     Measured 2026-11-29 (experiments/GENERALITY.md; Dice / player recall / frames below 0.3): zoom2 0.889 /
     0.91 / 0, zoom3 0.860 / 0.91 / 0, zoom4 0.825 / 0.91 / 0, edge 0.880 / 0.93 / 0, touchline 0.878 / 0.90 / 0,
-    shadow 0.860 / 0.89 / 0, washed 0.874 / 0.91 / 0; 2026-11-30: graphics 0.880 / 0.91 / 0, and 0.714 / 0.91 / 0
+    shadow 0.860 / 0.89 / 0, washed 0.874 / 0.91 / 0; 2026-11-30: crops whose foot cuts a player at the waist
+    0.897 / 0.91 / 0, graphics 0.880 / 0.91 / 0, and 0.714 / 0.91 / 0
     without the graphics step (the caption is kept as a player); pillarbox 0.883 / 0.91 / 0, and 0.761 / 0.90 /
     8 when the steps see the bars (postprocess.black_bars=null); kits turned 240 degrees (the light-blue team
     fluorescent yellow-green) 0.836 / 0.85 / 0, and 0.711 / 0.65 / 0 when brighter pitch may be any size
@@ -269,6 +276,7 @@ def test_best_on_touchline_zooms_edges_and_touchline_frames(make_cfg, football_r
 
     source = FootballDataset(str(football_root), n_images=50, seed=0)
     floors = {"zoom2": (0.87, 0.90, 0), "zoom3": (0.84, 0.89, 0), "zoom4": (0.80, 0.89, 0), "edge": (0.86, 0.91, 0),
+              "foot": (0.87, 0.89, 0),
               "touchline": (0.86, 0.89, 0), "shadow": (0.84, 0.88, 0), "washed": (0.85, 0.89, 0),
               "graphics": (0.85, 0.89, 0), "pillarbox": (0.85, 0.88, 0), "kits": (0.80, 0.82, 0),
               "logo": (0.80, 0.88, 0), "ticker": (0.85, 0.88, 0)}

@@ -13,6 +13,8 @@ same layout:
   of the boards and the crowd;
 - ``edge``: a 1.5x zoom whose left edge cuts through the frame's largest
   player (players cut by the frame edge);
+- ``foot``: a 1.5x zoom whose foot cuts the frame's largest player at half
+  his height (a close-up that cuts players at the waist);
 - ``touchline``: the source frames, unchanged, in which some player's blob
   reaches the far touchline (his head crosses the boards);
 - ``shadow``: a stadium roof's shadow over part of the pitch: everything left
@@ -59,7 +61,7 @@ from scipy import ndimage as ndi
 from src.data.football import FootballDataset
 from src.errors import check_choice, check_range
 
-VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "touchline", "shadow", "washed",
+VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "foot", "touchline", "shadow", "washed",
             "graphics", "pillarbox", "logo", "ticker")
 # (top, left, height, width) as fractions of the frame, background, block and text colours: a score bug over
 # the stands and a name caption in the lower third, both inside the title-safe area
@@ -206,15 +208,27 @@ def _zoom(image: np.ndarray, mask: np.ndarray, factor: float) -> tuple[slice, sl
     return _window(mask.shape, line - 0.35 * crop_h, centre - crop_w / 2, crop_h, crop_w)
 
 
+def _largest_blob(mask: np.ndarray) -> tuple[slice, slice]:
+    return max(_blobs(mask), key=lambda box: (box[0].stop - box[0].start) * (box[1].stop - box[1].start))
+
+
 def _edge(mask: np.ndarray) -> tuple[slice, slice]:
     h, w = mask.shape
     crop_h, crop_w = int(h / 1.5), int(w / 1.5)
-    blobs = _blobs(mask)
-    rows, cols = max(blobs, key=lambda box: (box[0].stop - box[0].start) * (box[1].stop - box[1].start))
+    rows, cols = _largest_blob(mask)
     middle = (cols.start + cols.stop) / 2
     # the window's left edge runs through the player's middle, unless the frame's own edge is in the way
     left = middle if middle + crop_w <= w else middle - crop_w
     return _window(mask.shape, (rows.start + rows.stop) / 2 - crop_h / 2, left, crop_h, crop_w)
+
+
+def _foot(mask: np.ndarray) -> tuple[slice, slice]:
+    h, w = mask.shape
+    crop_h, crop_w = int(h / 1.5), int(w / 1.5)
+    rows, cols = _largest_blob(mask)
+    # the window's foot runs through the player's middle row, unless the frame's own top is in the way
+    return _window(mask.shape, (rows.start + rows.stop) / 2 - crop_h, (cols.start + cols.stop) / 2 - crop_w / 2,
+                   crop_h, crop_w)
 
 
 def reaches_touchline(image: np.ndarray, mask: np.ndarray, *, margin: float = 0.01) -> bool:
@@ -258,7 +272,7 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
             image = np.asarray(im.convert("RGB"))
         mask = dataset.full_mask(image_id)
         anns = dataset.coco.loadAnns(dataset.coco.getAnnIds(imgIds=[image_id]))
-        if variant in ("closeup", *ZOOMS, "edge", "touchline") and not anns:
+        if variant in ("closeup", *ZOOMS, "edge", "foot", "touchline") and not anns:
             continue
         window, covered = None, None
         if variant == "closeup":
@@ -268,6 +282,8 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
             window = _zoom(image, mask, ZOOMS[variant])
         elif variant == "edge":
             window = _edge(mask)
+        elif variant == "foot":
+            window = _foot(mask)
         elif variant == "touchline":
             if not reaches_touchline(image, mask):
                 continue
