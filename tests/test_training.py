@@ -146,6 +146,18 @@ def test_the_same_training_config_gives_the_same_model(make_train_cfg):
     assert other["train_loss_final"] != first["train_loss_final"]
 
 
+def test_a_training_seed_holds_out_the_sample_src_run_scores(make_train_cfg, make_cfg):
+    from src.compose import build
+    from src.train import prepare
+
+    scored = build(make_cfg("data.n_images=4").data, "data").image_ids
+    held_out = {seed: [f.image_id for f in prepare(make_train_cfg("data.n_images=4", f"seed={seed}"))["eval_frames"]]
+                for seed in (0, 3)}
+    assert held_out[0] == held_out[3] == scored
+    other = [f.image_id for f in prepare(make_train_cfg("data.n_images=4", "data.seed=3"))["eval_frames"]]
+    assert other != scored
+
+
 def test_training_on_the_evaluation_frames_is_refused_before_any_run(make_train_cfg):
     from src.train import run_training
 
