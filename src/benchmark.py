@@ -5,7 +5,11 @@ pipeline, runs it over the sampled frames ``repeats`` times (default 5) and
 prints, per stage, the median over repeats of the mean seconds per image and
 its ratio to the decode floor: decoding the frame at working size with PIL's
 draft mode and nothing else. MLflow logging is not timed. The last row,
-decoding at full size, is a reference for what draft decoding saves.
+decoding at full size, is a reference for what draft decoding saves. Indented
+rows under ``postprocess`` give each step of the post-processing chain, timed
+by running the chain again on each frame's label map after the repeat (the
+features stage runs again first, untimed, so each step finds what it finds
+in a run); they add up to about the ``postprocess`` row.
 
 With ``data=video data.path=FILE`` it times a run on the video as
 ``python -m src.run`` does it, end to end: decoding, the stages in
@@ -26,6 +30,7 @@ from PIL import Image
 from src.compose import build_stages
 from src.data import read_image
 from src.pipeline import evaluate
+from src.postprocess import PostprocessChain
 from src.predictions import PredictionWriter
 from src.summary import STAGES
 
@@ -56,20 +61,42 @@ def uncached(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
+def step_seconds(stages, results) -> dict[str, float]:
+    """Mean seconds per frame of each step of a ``PostprocessChain`` (empty for another post-processing),
+    from running it again on the label maps of ``results``."""
+    seconds: dict[str, float] = {}
+    if not isinstance(stages.postprocess, PostprocessChain) or not results:
+        return seconds
+    for result in results:
+        # untimed: leaves what a run leaves for the steps (the frame's CIELAB, src.cielab)
+        stages.features(result.frame)
+        stages.postprocess(result.labels, result.frame.image, seconds=seconds)
+    return {name: total / len(results) for name, total in seconds.items()}
+
+
 def measure(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]:
-    """Rows ``(stage, median s/image, min s/image)``: decode floor first, then stages, total, full-size decode."""
+    """Rows ``(stage, median s/image, min s/image)``: decode floor first, then stages (the post-processing
+    chain's steps indented after ``postprocess``), total, full-size decode."""
     stages = build_stages(uncached(cfg))
     samples: dict[str, list[float]] = {name: [] for name in ("decode floor", *STAGES, "total", "full decode")}
+    steps: dict[str, list[float]] = {}
     for _ in range(repeats):
         samples["decode floor"].append(decode_floor(stages.data))
         samples["full decode"].append(full_decode(stages.data))
-        _, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
-                              silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
-                              threads=cfg.threads)
+        results, summary = evaluate(stages.data, stages.features, stages.clusterer, stages.postprocess,
+                                    silhouette_sample=cfg.silhouette_sample, seed=cfg.seed,
+                                    threads=cfg.threads)
         for stage in STAGES:
             samples[stage].append(summary[f"seconds_{stage}"])
         samples["total"].append(summary["seconds_per_image"])
-    return [(name, statistics.median(values), min(values)) for name, values in samples.items()]
+        for name, seconds in step_seconds(stages, results).items():
+            steps.setdefault(name, []).append(seconds)
+    rows = []
+    for name, values in samples.items():
+        rows.append((name, statistics.median(values), min(values)))
+        if name == "postprocess":
+            rows += [(f"  {step}", statistics.median(values), min(values)) for step, values in steps.items()]
+    return rows
 
 
 def run_once(stages, cfg: DictConfig) -> tuple[float, dict[str, float], list[dict[str, float]], float]:
@@ -126,8 +153,9 @@ def measure_run(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]
 
 def format_table(rows: list[tuple[str, float, float]], title: str) -> str:
     floor = rows[0][1]
-    lines = [title, f"{'stage':<14}{'median s/img':>14}{'min s/img':>12}{'x decode':>10}{'img/s':>9}"]
-    lines += [f"{name:<14}{median:>14.4f}{low:>12.4f}{median / floor:>10.2f}"
+    width = max(14, *(len(name) + 1 for name, _, _ in rows))
+    lines = [title, f"{'stage':<{width}}{'median s/img':>14}{'min s/img':>12}{'x decode':>10}{'img/s':>9}"]
+    lines += [f"{name:<{width}}{median:>14.4f}{low:>12.4f}{median / floor:>10.2f}"
               f"{f'{1 / median:.1f}' if median > 0 else '-':>9}" for name, median, low in rows]
     return "\n".join(lines)
 
