@@ -33,7 +33,7 @@ from src.metrics import (
     region_oracle_mask,
 )
 from src.parallel import ordered_map
-from src.postprocess import PlayerMask
+from src.postprocess import PlayerMask, majority
 from src.progress import progress
 from src.signals import raise_if_stopped
 from src.summary import RunningSummary
@@ -105,6 +105,9 @@ def score_frame(frame: Frame, feats: np.ndarray, fit: ClusterFit, postprocess, s
     labels = fit.labels
     with timed(seconds, "postprocess"):
         player = postprocess(labels, frame.image)
+        if fit.members:
+            player = majority([player, *(postprocess(member, frame.image) for member in fit.members)],
+                              getattr(postprocess, "connectivity", 2))
     with timed(seconds, "metrics"):
         metrics = {
             "silhouette": silhouette(feats, labels, sample_size=silhouette_sample, seed=seed),

@@ -21,7 +21,7 @@ from src.clustering import (
 from src.data import Frame
 from src.errors import LabError
 from src.pipeline import process_frames
-from src.postprocess import EnclosedByField, FieldClusters, PostprocessChain
+from src.postprocess import EnclosedByField, FieldClusters, PlayerMask, PostprocessChain, connected_components
 
 
 def two_regions(h=24, w=32):
@@ -121,6 +121,8 @@ def test_region_adjacency_by_hand():
     (lambda: AgglomerativeClusterer(n_clusters=20, n_segments=10), r"n_segments=10 is smaller than"),
     (lambda: AgglomerativeClusterer(linkage="median"), r"linkage='median' is not allowed"),
     (lambda: MiniBatchKMeansClusterer(n_clusters=0), r"n_clusters=0 is out of range"),
+    (lambda: KMeansClusterer(n_votes=0), r"n_votes=0 is out of range"),
+    (lambda: KMeansClusterer(n_votes=2.5), r"n_votes=2.5 must be an integer"),
 ])
 def test_bad_parameters(make, match):
     with pytest.raises(LabError, match=match):
@@ -199,3 +201,50 @@ def test_superpixel_features_keep_noise():
     clusterer = SuperpixelFeatureClusterer(SLICClusterer(n_segments=30, compactness=0.1),
                                            DBSCANClusterer(eps=0.01, min_samples=50, fit_sample=None))
     assert (clusterer.fit_predict(feats) == -1).all()
+
+
+def test_kmeans_votes_run_the_next_seeds_and_leave_their_label_maps():
+    feats = np.random.default_rng(3).normal(size=(20, 24, 3)).astype(np.float32)
+    voting = KMeansClusterer(n_clusters=4, fit_sample=100, seed=7, n_votes=3)
+    labels = voting.fit_predict(feats)
+    runs = [KMeansClusterer(n_clusters=4, fit_sample=100, seed=7 + run).fit_predict(feats) for run in range(3)]
+    np.testing.assert_array_equal(labels, runs[0])
+    assert len(voting.fit_members) == 2
+    for member, run in zip(voting.fit_members, runs[1:]):
+        np.testing.assert_array_equal(member, run)
+    assert not np.array_equal(runs[1], runs[2])
+    single = KMeansClusterer(n_clusters=4, fit_sample=100, seed=7)
+    single.fit_predict(feats)
+    assert single.fit_members == []
+
+
+def test_auto_k_passes_on_the_chosen_ks_votes():
+    auto = AutoKClusterer(KMeansClusterer(n_clusters=2, fit_sample=None, seed=0, n_votes=3), k_values=[2, 3])
+    auto.fit_predict(three_blobs())
+    assert auto.fit_metrics["chosen_k"] == 3
+    assert len(auto.fit_members) == 2 and all(len(np.unique(member)) == 3 for member in auto.fit_members)
+
+
+def test_the_pipeline_keeps_the_pixels_most_runs_masks_hold():
+    first, second, third = (np.zeros((6, 8), np.int64) for _ in range(3))
+    first[1:4, 1:3] = 1
+    second[1:5, 1:3] = 1
+    third[2:5, 2:7] = 1
+
+    class Runs:
+        def fit_predict(self, features):
+            self.fit_members = [second, third]
+            return first
+
+    def players(labels, image):
+        return PlayerMask(labels == 1, *connected_components(labels == 1))
+
+    frame = Frame(image=np.zeros((6, 8, 3), np.uint8), mask=second == 1, image_id=1, file_name="t.jpg", scale=1,
+                  n_instances=1)
+    (result,) = process_frames([frame], lambda f: np.zeros((6, 8, 2), np.float32), Runs(), players)
+    expected = (first == 1).astype(int) + (second == 1) + (third == 1) >= 2
+    np.testing.assert_array_equal(result.player.mask, expected)
+    assert result.metrics["n_components"] == 1.0
+    # the label map, and the metrics of label maps, stay the first run's
+    np.testing.assert_array_equal(result.labels, first)
+    assert result.metrics["oracle_dice"] == pytest.approx(2 * 6 / (6 + 8))

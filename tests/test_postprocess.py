@@ -15,6 +15,7 @@ from src.postprocess import (
     MaskState,
     MergeSimilarRegions,
     NoiseAsPlayers,
+    PlayerMask,
     PostprocessChain,
     ReclusterCandidates,
     RemoveFlat,
@@ -24,6 +25,7 @@ from src.postprocess import (
     RemoveThin,
     StandingOnPitch,
     connected_components,
+    majority,
     paired_legs,
     pitch_area,
 )
@@ -759,3 +761,26 @@ def test_outline_neighbour_means_equal_the_box_means_of_radius_one():
     rows, cols = np.nonzero(rng.random((20, 30)) < 0.3)      # frame borders included
     np.testing.assert_allclose(_neighbour_means(values, weight, rows, cols),
                                _box_means(values, weight, rows, cols, 1)[0], atol=1e-9)
+
+
+def _player(mask, reasons=()):
+    return PlayerMask(mask, *connected_components(mask), reasons=frozenset(reasons))
+
+
+def test_majority_keeps_the_pixels_and_reasons_most_masks_hold():
+    masks = [np.zeros((5, 9), bool) for _ in range(3)]
+    masks[0][1:4, 1:3] = masks[1][1:4, 1:3] = True
+    masks[1][1:4, 6:8] = masks[2][1:4, 6:8] = True
+    masks[2][0, 4] = True
+    voted = majority([_player(masks[0], {"no_field"}), _player(masks[1], {"no_field"}), _player(masks[2])])
+    np.testing.assert_array_equal(voted.mask, np.sum(masks, axis=0) >= 2)
+    assert voted.n_components == 2 and voted.reasons == {"no_field"}
+    np.testing.assert_allclose(sorted(map(tuple, voted.centroids)), [(2.0, 1.5), (2.0, 6.5)])
+    # two masks tie where one holds a pixel: a tie keeps nothing
+    assert not majority([_player(masks[0], {"no_field"}), _player(masks[2])]).mask.any()
+    assert not majority([_player(masks[0], {"no_field"}), _player(masks[2])]).reasons
+
+
+def test_majority_needs_a_mask():
+    with pytest.raises(LabError, match="at least one player mask"):
+        majority([])

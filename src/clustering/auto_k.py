@@ -69,6 +69,8 @@ class AutoKClusterer:
         self.silhouette_sample = silhouette_sample
         self.seed = seed
         self.fit_metrics: dict[str, float] = {}
+        # the label maps of the chosen k's further seeded runs (a k-means with n_votes > 1)
+        self.fit_members: list[np.ndarray] = []
 
     @property
     def n_clusters(self) -> int:
@@ -86,10 +88,12 @@ class AutoKClusterer:
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) labels of the chosen k."""
-        labelings, scores, inertias = [], [], []
+        labelings, members, scores, inertias = [], [], [], []
         for k in self.k_values:
-            labels = self._with_k(k).fit_predict(features)
+            clusterer = self._with_k(k)
+            labels = clusterer.fit_predict(features)
             labelings.append(labels)
+            members.append(list(getattr(clusterer, "fit_members", [])))
             inertias.append(inertia(features, labels))
             if self.criterion == "silhouette":
                 scores.append(silhouette(features, labels, self.silhouette_sample, self.seed))
@@ -101,4 +105,5 @@ class AutoKClusterer:
         self.fit_metrics = {"chosen_k": float(chosen),
                             **{f"inertia_k{k}": value for k, value in zip(self.k_values, inertias)},
                             **{f"silhouette_k{k}": value for k, value in zip(self.k_values, scores)}}
+        self.fit_members = members[self.k_values.index(chosen)]
         return labelings[self.k_values.index(chosen)]

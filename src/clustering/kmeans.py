@@ -25,20 +25,24 @@ class KMeansClusterer(SampledClusterer):
     fit_sample : int or None, default 4000
         Pixels used to fit the centres; None fits on all pixels.
     seed : int, default 0
+    n_votes : int, default 1
+        Seeded runs whose player masks vote per pixel (see
+        ``SampledClusterer``); unlike ``n_init``, which keeps the run of
+        lowest inertia, every run counts.
     """
 
     def __init__(self, n_clusters: int = 12, n_init: int = 1, max_iter: int = 300,
-                 fit_sample: int | None = 4000, seed: int = 0):
+                 fit_sample: int | None = 4000, seed: int = 0, n_votes: int = 1):
         check_range("n_clusters", n_clusters, 2, integer=True)
         check_range("n_init", n_init, 1, integer=True)
         check_range("max_iter", max_iter, 1, integer=True)
         if fit_sample is not None:
             check_range("fit_sample", fit_sample, n_clusters, integer=True)
-        super().__init__(fit_sample, seed)
+        super().__init__(fit_sample, seed, n_votes)
         self.n_clusters = n_clusters
         self.n_init = n_init
         self.max_iter = max_iter
 
-    def _estimator(self, flat):
+    def _estimator(self, flat, seed):
         return KMeans(self.n_clusters, init="k-means++", n_init=self.n_init, max_iter=self.max_iter,
-                      random_state=self.seed)
+                      random_state=seed)

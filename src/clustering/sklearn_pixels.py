@@ -24,16 +24,26 @@ class SampledClusterer:
     fit_sample : int or None
         Pixels the estimator is fitted on; None fits on all pixels.
     seed : int
+    n_votes : int, default 1
+        Seeded runs per image: the first with ``seed``, the others with
+        ``seed + 1``, ``seed + 2``, ... (sample and estimator alike). Their
+        label maps, after the first, are left in ``fit_members``; a run of the
+        pipeline post-processes each and keeps the pixels that most of the
+        player masks hold (``src.postprocess.majority``). Odd counts leave no
+        ties.
     """
 
-    def __init__(self, fit_sample: int | None = 4000, seed: int = 0):
+    def __init__(self, fit_sample: int | None = 4000, seed: int = 0, n_votes: int = 1):
         if fit_sample is not None:
             check_range("fit_sample", fit_sample, 2, integer=True)
+        check_range("n_votes", n_votes, 1, integer=True)
         self.fit_sample = fit_sample
         self.seed = seed
+        self.n_votes = n_votes
+        self.fit_members: list[np.ndarray] = []
 
-    def _estimator(self, flat: np.ndarray):
-        """A scikit-learn estimator for this sample (some estimate parameters from it)."""
+    def _estimator(self, flat: np.ndarray, seed: int):
+        """A scikit-learn estimator for this sample (some estimate parameters from it), seeded with ``seed``."""
         raise NotImplementedError
 
     def check_input(self, n_pixels: int) -> None:
@@ -49,18 +59,24 @@ class SampledClusterer:
         self.check_input(h * w)
         # scikit-learn's k-means is faster in double precision than in single here
         flat = features.reshape(-1, c).astype(np.float64)
+        # the first run last, so that what a run leaves on the clusterer (DBSCAN's radius) is that run's
+        self.fit_members = [self._labels(flat, self.seed + run).reshape(h, w) for run in range(1, self.n_votes)]
+        return self._labels(flat, self.seed).reshape(h, w)
+
+    def _labels(self, flat: np.ndarray, seed: int) -> np.ndarray:
+        """(N,) int64 labels of the (N, C) pixels ``flat`` from one run seeded with ``seed``."""
         sample = flat
         if self.fit_sample is not None and self.fit_sample < len(flat):
-            rng = np.random.default_rng(self.seed)
+            rng = np.random.default_rng(seed)
             sample = flat[rng.choice(len(flat), size=self.fit_sample, replace=False)]
-        estimator = self._estimator(sample)
+        estimator = self._estimator(sample, seed)
         if sample is flat:
             labels = estimator.fit_predict(flat)
         elif hasattr(estimator, "predict"):
             labels = estimator.fit(sample).predict(flat)
         else:
             labels = self._assign(estimator, sample, estimator.fit_predict(sample), flat)
-        return np.asarray(labels).reshape(h, w).astype(np.int64)
+        return np.asarray(labels).astype(np.int64)
 
     def _assign(self, estimator, sample: np.ndarray, sample_labels: np.ndarray, flat: np.ndarray) -> np.ndarray:
         """Labels of all pixels from a fitted sample: the label of the nearest sampled pixel."""
@@ -85,8 +101,8 @@ class MiniBatchKMeansClusterer(SampledClusterer):
         super().__init__(fit_sample, seed)
         self.n_clusters, self.batch_size = n_clusters, batch_size
 
-    def _estimator(self, flat):
-        return MiniBatchKMeans(self.n_clusters, batch_size=self.batch_size, n_init=1, random_state=self.seed)
+    def _estimator(self, flat, seed):
+        return MiniBatchKMeans(self.n_clusters, batch_size=self.batch_size, n_init=1, random_state=seed)
 
 
 class GaussianMixtureClusterer(SampledClusterer):
@@ -107,8 +123,8 @@ class GaussianMixtureClusterer(SampledClusterer):
         super().__init__(fit_sample, seed)
         self.n_clusters, self.covariance_type = n_clusters, covariance_type
 
-    def _estimator(self, flat):
-        return GaussianMixture(self.n_clusters, covariance_type=self.covariance_type, random_state=self.seed)
+    def _estimator(self, flat, seed):
+        return GaussianMixture(self.n_clusters, covariance_type=self.covariance_type, random_state=seed)
 
 
 class DBSCANClusterer(SampledClusterer):
@@ -161,7 +177,7 @@ class DBSCANClusterer(SampledClusterer):
         median = float(np.median(distance[:, -1]))
         return self.eps_scale * median if median > 0 else float(np.finfo(np.float32).eps)
 
-    def _estimator(self, flat):
+    def _estimator(self, flat, seed):
         self.eps_ = self.radius(flat)
         self.fit_metrics = {"dbscan_eps": self.eps_}
         return DBSCAN(eps=self.eps_, min_samples=self.min_samples, algorithm=self.algorithm)
@@ -194,7 +210,7 @@ class HDBSCANClusterer(SampledClusterer):
         super().__init__(fit_sample, seed)
         self.min_cluster_size, self.min_samples = min_cluster_size, min_samples
 
-    def _estimator(self, flat):
+    def _estimator(self, flat, seed):
         return HDBSCAN(min_cluster_size=self.min_cluster_size, min_samples=self.min_samples, copy=True)
 
 
@@ -219,8 +235,8 @@ class MeanShiftClusterer(SampledClusterer):
         super().__init__(fit_sample, seed)
         self.bandwidth, self.quantile = bandwidth, quantile
 
-    def _estimator(self, flat):
-        bandwidth = self.bandwidth or estimate_bandwidth(flat, quantile=self.quantile, random_state=self.seed)
+    def _estimator(self, flat, seed):
+        bandwidth = self.bandwidth or estimate_bandwidth(flat, quantile=self.quantile, random_state=seed)
         if not bandwidth > 0:
             raise LabError(f"clusterer.bandwidth could not be estimated at quantile={self.quantile} (got "
                            f"{bandwidth}); raise clusterer.quantile or give clusterer.bandwidth")

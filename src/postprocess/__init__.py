@@ -1,6 +1,6 @@
 """Post-processing: label map (+ image) -> binary player mask, components and centroids."""
 
-from src.postprocess.chain import PlayerMask, PostprocessChain, connected_components
+from src.postprocess.chain import PlayerMask, PostprocessChain, connected_components, majority
 from src.postprocess.edges import BlendedEdges
 from src.postprocess.flat import RemoveFlat
 from src.postprocess.grabcut import GrabCutRefine
@@ -25,4 +25,5 @@ from src.postprocess.steps import (
 __all__ = ["BlendedEdges", "CloseMask", "DropLargeClusters", "EnclosedByField", "FieldClusters", "FillHoles",
            "GrabCutRefine", "MaskState", "MergeSimilarRegions", "NoiseAsPlayers", "PlayerMask", "PostprocessChain",
            "ReclusterCandidates", "RemoveFlat", "RemoveGraphics", "RemoveLines", "RemoveSmall", "RemoveThin",
-           "StandingOnPitch", "cluster_mean_colors", "connected_components", "paired_legs", "pitch_area"]
+           "StandingOnPitch", "cluster_mean_colors", "connected_components", "majority", "paired_legs",
+           "pitch_area"]

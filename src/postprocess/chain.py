@@ -49,6 +49,29 @@ def connected_components(mask: np.ndarray, connectivity: int = 2) -> tuple[np.nd
     return components, coordinate_means(components, n)
 
 
+def majority(players: list[PlayerMask], connectivity: int = 2) -> PlayerMask:
+    """The pixels that more than half of ``players`` hold, with its components and centroids.
+
+    Several seeded clusterings of one frame, post-processed in turn, differ
+    where a cluster boundary or a selection decision was close; the majority
+    keeps what they agree on. A reason (``no_field``) holds when more than half
+    of them give it.
+
+    Parameters
+    ----------
+    players : non-empty list of PlayerMask, all of one shape
+    connectivity : {1, 2}, default 2
+    """
+    if not players:
+        raise LabError("majority needs at least one player mask")
+    counts = np.sum([player.mask for player in players], axis=0)
+    mask = counts * 2 > len(players)
+    given = [reason for player in players for reason in player.reasons]
+    reasons = frozenset(reason for reason in given if given.count(reason) * 2 > len(players))
+    components, centroids = connected_components(mask, connectivity)
+    return PlayerMask(mask=mask, components=components, centroids=centroids, reasons=reasons)
+
+
 class PostprocessChain:
     """Run steps in order on the candidate mask, then find connected components.
 
