@@ -1,8 +1,8 @@
 """Scores every method family on frames unlike the development camera's; writes experiments/GENERALITY.md
 and the same table into experiments/REPORT.md.
 
-Usage: ``.venv/bin/python experiments/generality_report.py [--methods NAME,...] [--unet-seeds 0,1,2]`` (32 minutes
-on 2 cores with every method on 2026-11-30, most of it DynaSeg and the supervised U-Net's three trainings).
+Usage: ``.venv/bin/python experiments/generality_report.py [--methods NAME,...] [--unet-seeds 0,1,2]`` (34 minutes
+on 2 cores with every method on 2026-12-01, most of it DynaSeg and the supervised U-Net's three trainings).
 
 The variants (``src/data/variants.py``) are made from the 50 evaluation frames
 (``data.n_images=50``, seed 0), which no method was tuned or trained on: 2x,
