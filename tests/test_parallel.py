@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from src.parallel import WorkerDied, ordered_map
+from src.parallel import WORKER_NICENESS, WorkerDied, ordered_map
 from src.signals import Terminated, raise_if_stopped, stop_signals
 
 
@@ -37,6 +37,10 @@ def frame(x):
     return np.full((540, 960, 3), x, np.uint8)     # larger than a pipe's buffer
 
 
+def niceness(_):
+    return os.nice(0)
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -55,6 +59,13 @@ def test_results_come_in_the_items_order(workers):
 def slow(x):
     time.sleep(0.5)
     return x
+
+
+def test_workers_yield_the_cores_to_the_main_process():
+    own = os.nice(0)
+    assert list(ordered_map(niceness, range(4), 2)) == [min(own + WORKER_NICENESS, 19)] * 4
+    assert os.nice(0) == own
+    assert list(ordered_map(niceness, range(2), 1)) == [own] * 2    # one worker is this process
 
 
 def test_items_are_read_ahead_while_the_workers_are_busy():
