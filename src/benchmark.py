@@ -168,10 +168,10 @@ def main(cfg: DictConfig) -> None:
     if hasattr(dataset, "stream"):
         rows = measure_run(cfg, repeats)
         frames = f"{dataset.path.name} (max_frames {dataset.max_frames}, stride {dataset.stride}) at scale " \
-                 f"{dataset.scale}, workers={built.workers}, outputs written"
+                 f"{dataset.scale_label}, workers={built.workers}, outputs written"
     else:
         rows = measure(cfg, repeats)
-        frames = f"{dataset.source} data, {len(dataset)} images at scale {dataset.scale}"
+        frames = f"{dataset.source} data, {len(dataset)} images at scale {dataset.scale_label}"
     title = (f"{frames}, {repeats} repeats; features={cfg.features._target_.rsplit('.', 1)[-1]} "
              f"clusterer={cfg.clusterer._target_.rsplit('.', 1)[-1]}")
     print(format_table(rows, title))

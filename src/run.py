@@ -90,11 +90,11 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
                      killed_by=killed_by, run_name=cfg.logger.run_name or run_name(cfg)) as run_id:
         streaming = hasattr(dataset, "stream")
         if streaming:
-            tracker.log_frames(f"video {dataset.path.name} at scale {dataset.scale}", str(dataset.path),
+            tracker.log_frames(f"video {dataset.path.name} at scale {dataset.scale_label}", str(dataset.path),
                                [{"video": dataset.path.name, "start": str(dataset.start), "end": str(dataset.end),
                                  "stride": str(dataset.stride), "max_frames": str(dataset.max_frames)}])
         else:
-            tracker.log_frames(f"{dataset.source}: {len(dataset)} frames at scale {dataset.scale}",
+            tracker.log_frames(f"{dataset.source}: {len(dataset)} frames at scale {dataset.scale_label}",
                                str(dataset.root), [{"image_id": str(i), "file_name": dataset.image_path(i).name}
                                                    for i in dataset.image_ids])
         started = time.perf_counter()
@@ -128,8 +128,8 @@ def run_and_log(cfg: DictConfig) -> tuple[dict[str, float], str]:
             raise LabError(dataset.error)
         if trial is not None:
             trial.record(summary, run_id)
-    log.info("dataset: %s (%s), %d images at scale %d", dataset.source, dataset.root, int(summary["n_frames"]),
-             dataset.scale)
+    log.info("dataset: %s (%s), %d images at scale %s", dataset.source, dataset.root, int(summary["n_frames"]),
+             dataset.scale_label)
     if math.isfinite(summary["dice_mean"]):
         log.info("mean Dice %.4f | mean IoU %.4f | pooled Dice %.4f (pixel precision %.3f, recall %.3f) | %.3f s/image",
                  summary["dice_mean"], summary["iou_mean"], summary["dice_pooled"], summary["precision_pooled"],

@@ -97,7 +97,7 @@ def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
                                        .astype(np.uint8)], axis=1))
             tracker.log_image(picture, f"{'predictions' if segmentation else 'reconstructions'}/{frame.stem}.png")
         meta = {"mlflow_run_id": run_id, "train_image_ids": [f.image_id for f in parts["train_frames"]],
-                "scale": parts["dataset"].scale, "settings": dataclasses.asdict(settings)}
+                "scale": parts["eval_frames"][0].scale, "settings": dataclasses.asdict(settings)}
         kwargs = {key: value for key, value in OmegaConf.to_container(cfg.model, resolve=True).items()
                   if key != "_target_"}
         save_model(model.cpu(), out_dir, name=name, kwargs=kwargs, task=task, meta=meta)

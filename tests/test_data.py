@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from src.data import FootballDataset, read_image, reduce_mask
+from src.data import FootballDataset, ImageFolder, read_image, reduce_mask
+from src.data.football import frame_scale
 from src.errors import LabError
 from tests.helpers import copy_dataset
 
@@ -25,6 +26,29 @@ def test_synthetic_frames_at_scale(synthetic_root):
 def test_other_scales(synthetic_root, scale, shape):
     frame = FootballDataset(str(synthetic_root), n_images=1, scale=scale).frames()[0]
     assert frame.image.shape[:2] == shape and frame.mask.shape == shape
+
+
+@pytest.mark.parametrize("size, factor", [((1920, 1080), 8), ((1280, 720), 5), ((3840, 2160), 16),
+                                          ((720, 576), 3), ((1080, 1920), 8), ((100, 60), 1)])
+def test_auto_scale_brings_the_longer_side_near_240(size, factor):
+    assert frame_scale("auto", *size) == factor
+    assert frame_scale(4, *size) == 4
+
+
+def test_auto_scale_matches_eight_on_broadcast_frames(synthetic_root):
+    auto, eight = (FootballDataset(str(synthetic_root), n_images=2, scale=s, cache_frames=False) for s in ("auto", 8))
+    assert auto.scale_label == "8"
+    for a, b in zip(auto.frames(), eight.frames()):
+        assert a.scale == b.scale == 8 and np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+
+
+def test_auto_scale_is_each_images_own(tmp_path):
+    for name, size in (("a.png", (1280, 720)), ("b.png", (640, 360))):
+        Image.new("RGB", size, (40, 140, 60)).save(tmp_path / name)
+    folder = ImageFolder(str(tmp_path), scale="auto")
+    frames = folder.frames()
+    assert [(f.scale, f.image.shape[:2]) for f in frames] == [(5, (144, 256)), (3, (120, 213))]
+    assert folder.scale_label == "auto (3, 5)"
 
 
 def test_sample_is_seeded(synthetic_root):
@@ -198,7 +222,9 @@ def test_image_unreadable(tmp_path, synthetic_root):
 @pytest.mark.parametrize("kwargs, match", [
     ({"scale": 2000}, r"scale=2000 leaves no pixels of a 1920x1080 image; use a scale of at most 1080"),
     ({"scale": 0}, r"scale=0 is out of range"),
-    ({"scale": 2.5}, r"scale=2.5 must be an integer"),
+    ({"scale": 2.5}, r"scale=2.5 must be an integer or auto"),
+    ({"scale": "big"}, r"scale='big' must be an integer or auto"),
+    ({"scale": -1}, r"scale=-1 is out of range; allowed \[1, inf\] or auto"),
     ({"n_images": 0}, r"n_images=0 is out of range"),
 ])
 def test_bad_data_options(synthetic_root, kwargs, match):

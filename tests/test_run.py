@@ -127,7 +127,7 @@ def test_k_larger_than_pixels_fails_before_work(make_cfg):
 def test_cli_bad_value_is_one_line(tmp_path, synthetic_root):
     proc = cli(tmp_path, f"data.root={synthetic_root}", "data.scale=0", f"hydra.run.dir={tmp_path / 'out'}")
     assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines()[-1] == "error: data.scale=0 is out of range; allowed [1, inf]"
+    assert proc.stderr.strip().splitlines()[-1] == "error: data.scale=0 is out of range; allowed [1, inf] or auto"
 
 
 @pytest.mark.parametrize("env, bar", [({"LAB_PROGRESS": "1"}, True), ({"CI": "true"}, False)])

@@ -122,6 +122,27 @@ def test_touchline_frames_are_those_with_a_player_at_the_touchline(source, tmp_p
     assert json.loads((out / "annotations" / "instances_default.json").read_text())["images"] == []
 
 
+def test_resolution_resizes_frames_and_ground_truth_alike(source, tmp_path):
+    out = FootballDataset(str(make_variant(source, "resolution", tmp_path / "r", resolution=(640, 360))),
+                          n_images=None, scale="auto")
+    image_id = next(i for i in source.image_ids if source.frame(i).mask.any())
+    assert out.full_size(image_id) == (640, 360) and out.scale_label == "3"
+    with Image.open(out.image_path(image_id)) as image:
+        assert image.size == (640, 360)
+    # the same picture and players at the same working size as the 1920x1080 source at scale 3 * 3
+    before = FootballDataset(str(source.root), n_images=None, scale=9).frame(image_id)
+    after = out.frame(image_id)
+    assert after.image.shape == before.image.shape == (120, 213, 3)
+    assert np.abs(after.image.astype(int) - before.image.astype(int)).mean() < 6
+    assert (after.mask != before.mask).mean() < 0.01 and after.mask.sum() > 0.8 * before.mask.sum()
+
+
+@pytest.mark.parametrize("resolution", [(0, 360), (640.5, 360)])
+def test_resolution_sides_are_whole_and_positive(source, tmp_path, resolution):
+    with pytest.raises(LabError, match=r"resolution=.* (is out of range|must be an integer)"):
+        make_variant(source, "resolution", tmp_path / "r", resolution=resolution)
+
+
 def test_edge_crops_cut_a_player_at_the_frame_border(source, tmp_path):
     out = FootballDataset(str(make_variant(source, "edge", tmp_path / "edge")), n_images=None, scale=4)
     cut = [out.full_mask(i)[:, [0, -1]].any() for i in out.image_ids]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from src.data.football import _load_coco, cached_frame, coco_truth, working_size
+from src.data.football import _load_coco, cached_frame, check_scale, coco_truth, frame_scale, scale_label, working_size
 from src.errors import LabError, check_range
 from src.frame import Frame, read_image
 
@@ -22,8 +22,8 @@ class ImageFolder:
     ----------
     root : str
         The folder.
-    scale : int, default 8
-        Downscale factor.
+    scale : int or "auto", default 8
+        Downscale factor; ``"auto"`` as for ``FootballDataset`` (each image's own).
     n_images : int or None, default None
         The first ``n_images`` in name order; None takes all.
     recursive : bool, default False
@@ -44,10 +44,10 @@ class ImageFolder:
     counted in one log line.
     """
 
-    def __init__(self, root: str, scale: int = 8, n_images: int | None = None, *, recursive: bool = False,
+    def __init__(self, root: str, scale: int | str = 8, n_images: int | None = None, *, recursive: bool = False,
                  annotation_file: str = "annotations/instances_default.json", cache_frames: bool = True,
                  strict: bool = False, write_masks: bool = True):
-        check_range("scale", scale, 1, integer=True)
+        check_scale(scale)
         if n_images is not None:
             check_range("n_images", n_images, 1, integer=True)
         self.root = Path(str(root)).expanduser()
@@ -90,6 +90,11 @@ class ImageFolder:
     def labelled(self, image_id: int) -> bool:
         """Whether the annotation file names this frame."""
         return image_id in self._labelled
+
+    @property
+    def scale_label(self) -> str:
+        """The downscale factor of the images, as runs log it (``scale_label``)."""
+        return scale_label(self.scale, (self.full_size(i) for i in self.image_ids))
 
     def image_path(self, image_id: int) -> Path:
         return self._paths[image_id]
@@ -139,7 +144,8 @@ class ImageFolder:
         if expected is not None:
             mask, instances, n_instances = coco_truth(self.coco, image_id, size)
         return Frame(image=image, mask=mask, image_id=image_id, file_name=path.relative_to(self.root).as_posix(),
-                     scale=self.scale, n_instances=n_instances, path=path, instances=instances)
+                     scale=frame_scale(self.scale, *self.full_size(image_id)), n_instances=n_instances, path=path,
+                     instances=instances)
 
     def frames(self) -> list[Frame]:
         """All frames, in name order."""

@@ -36,9 +36,40 @@ COCO_CACHE_SIZE = 8
 SAMPLES = 4
 
 
-def working_size(width: int, height: int, scale: int) -> tuple[int, int]:
-    """Size ``(width, height)`` of an image of ``width x height`` downscaled by ``scale``."""
-    return width // scale, height // scale
+# the longer side a frame is brought near by ``scale="auto"``: a 1920x1080 broadcast at factor 8, the size at
+# which the pixel-sized settings (a line's width, a leg one pixel wide, an outline's ring) were measured
+AUTO_LONG_SIDE = 240
+
+
+def check_scale(scale) -> None:
+    """Raise LabError unless ``scale`` is ``"auto"`` or a whole downscale factor of at least 1."""
+    if scale == "auto":
+        return
+    if isinstance(scale, bool) or not isinstance(scale, int):
+        raise LabError(f"scale={scale!r} must be an integer or auto", key="scale")
+    if scale < 1:
+        raise LabError(f"scale={scale!r} is out of range; allowed [1, inf] or auto", key="scale")
+
+
+def frame_scale(scale: int | str, width: int, height: int) -> int:
+    """The downscale factor of a ``width x height`` frame: ``scale``, or for ``"auto"`` the whole factor that
+    brings its longer side nearest ``AUTO_LONG_SIDE`` pixels (8 for 1080p, 5 for 720p, 16 for 2160p)."""
+    if scale != "auto":
+        return scale
+    return max(1, round(max(width, height) / AUTO_LONG_SIDE))
+
+
+def scale_label(scale: int | str, sizes) -> str:
+    """How a run names its downscale: the factor, or ``"auto (5, 8)"`` where frames of the full ``sizes``
+    ``(width, height)`` come to several."""
+    factors = sorted({frame_scale(scale, *size) for size in sizes}) or [scale]
+    return str(factors[0]) if len(factors) == 1 else f"{scale} ({', '.join(map(str, factors))})"
+
+
+def working_size(width: int, height: int, scale: int | str) -> tuple[int, int]:
+    """Size ``(width, height)`` of an image of ``width x height`` downscaled by ``scale`` (see ``frame_scale``)."""
+    factor = frame_scale(scale, width, height)
+    return width // factor, height // factor
 
 
 def reduce_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -160,8 +191,11 @@ class FootballDataset:
     n_images : int or None, default 50
         Number of frames to sample; None takes all. More than the dataset has
         takes all, with a warning.
-    scale : int, default 8
-        Downscale factor; 1920x1080 frames become 240x135 at 8.
+    scale : int or "auto", default 8
+        Downscale factor; 1920x1080 frames become 240x135 at 8. ``"auto"``
+        picks each frame's own factor so that its longer side comes near 240
+        pixels (``frame_scale``): footage of another resolution is then seen
+        at the size the pixel-sized settings were measured at.
     seed : int, default 0
         Seed of the frame sample.
     image_dir : str, default "images"
@@ -183,11 +217,11 @@ class FootballDataset:
     so a bad path or file fails before any work starts.
     """
 
-    def __init__(self, root: str | None = None, n_images: int | None = 50, scale: int = 8, seed: int = 0, *,
+    def __init__(self, root: str | None = None, n_images: int | None = 50, scale: int | str = 8, seed: int = 0, *,
                  image_dir: str = "images", annotation_file: str = "annotations/instances_default.json",
                  synthetic_root: str | None = None, synthetic_images: int = 12, cache_frames: bool = True,
                  strict: bool = False, warn_synthetic: bool = True, write_masks: bool = True):
-        check_range("scale", scale, 1, integer=True)
+        check_scale(scale)
         if n_images is not None:
             check_range("n_images", n_images, 1, integer=True)
         check_range("seed", seed, 0, integer=True)
@@ -232,6 +266,11 @@ class FootballDataset:
         """Working size ``(width, height)`` of an image, from its annotation entry."""
         info = self.coco.imgs[image_id]
         return working_size(info["width"], info["height"], self.scale)
+
+    @property
+    def scale_label(self) -> str:
+        """The downscale factor of the sampled frames, as runs log it (``scale_label``)."""
+        return scale_label(self.scale, (self.full_size(i) for i in self.image_ids))
 
     def image_path(self, image_id: int) -> Path:
         """Where an image is: its ``file_name`` under the image folder, or under the dataset's root where only
@@ -281,7 +320,8 @@ class FootballDataset:
         size = self.image_size(image_id)
         image = read_image(self.image_path(image_id), size, expected=(info["width"], info["height"]))
         mask, instances, n_instances = coco_truth(self.coco, image_id, size)
-        return Frame(image=image, mask=mask, image_id=image_id, file_name=info["file_name"], scale=self.scale,
+        return Frame(image=image, mask=mask, image_id=image_id, file_name=info["file_name"],
+                     scale=frame_scale(self.scale, info["width"], info["height"]),
                      n_instances=n_instances, path=self.image_path(image_id), instances=instances)
 
     def _annotations(self, image_id: int) -> list[dict]:

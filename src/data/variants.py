@@ -34,6 +34,9 @@ same layout:
   ground truth.
 - ``ticker``: a score ticker from edge to edge along the foot of the
   picture (6 % of its height); the players it covers leave the ground truth;
+- ``resolution``: the frames resized to ``resolution`` (width, height;
+  default 1280x720), as footage of another broadcast standard; each player's
+  annotation is resized with the pixels (box average, then majority);
 - ``logo``: a logo painted on the pitch (a ring around a bar, seen flat as
   from the main camera, 18 % of the frame wide), as cup competitions paint
   them; players stand on it, so the paint lies under them and the ground
@@ -62,7 +65,7 @@ from src.data.football import FootballDataset
 from src.errors import check_choice, check_range
 
 VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "foot", "touchline", "shadow", "washed",
-            "graphics", "pillarbox", "logo", "ticker")
+            "graphics", "pillarbox", "logo", "ticker", "resolution")
 # (top, left, height, width) as fractions of the frame, background, block and text colours: a score bug over
 # the stands and a name caption in the lower third, both inside the title-safe area
 GRAPHICS = (((0.04, 0.03, 0.045, 0.22), (20, 30, 70), (200, 20, 40), (240, 240, 240)),
@@ -164,6 +167,11 @@ def _enlarged_mask(mask: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
     return np.asarray(crop.resize((w, h), Image.Resampling.NEAREST)) > 127
 
 
+def _resized_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A mask at ``size`` (width, height): box average of its pixels, then majority."""
+    return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)) >= 128
+
+
 def _closeup(mask: np.ndarray, instance: np.ndarray, fraction: float) -> tuple[slice, slice]:
     h, w = mask.shape
     rows, cols = np.nonzero(instance)
@@ -239,7 +247,8 @@ def reaches_touchline(image: np.ndarray, mask: np.ndarray, *, margin: float = 0.
 
 def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *, closeup_fraction: float = 0.10,
                  kit_hue_shift: float = 120.0, pitch_hue_shift: float = 40.0, pitch_brightness: float = 0.7,
-                 shadow_light: float = 0.3, washed_saturation: float = 0.5, washed_contrast: float = 0.7) -> Path:
+                 shadow_light: float = 0.3, washed_saturation: float = 0.5, washed_contrast: float = 0.7,
+                 resolution: tuple[int, int] = (1280, 720)) -> Path:
     """Write ``variant`` of every sampled frame of ``dataset`` to ``out_dir`` (Kaggle layout); returns it.
 
     Parameters
@@ -256,6 +265,8 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
         Share of the light left in the shade (linear RGB); sun against shade on a pitch is often 3 to 5 times.
     washed_saturation, washed_contrast : float, default 0.5 and 0.7, in (0, 1]
         Factors of the ``washed`` picture's saturation and contrast.
+    resolution : (int, int), default (1280, 720)
+        Width and height of the ``resolution`` variant's frames, each at least 1.
     """
     check_choice("variant", variant, VARIANTS)
     check_range("closeup_fraction", closeup_fraction, 0, 1, low_open=True)
@@ -263,6 +274,9 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
     check_range("shadow_light", shadow_light, 0, 1, low_open=True)
     check_range("washed_saturation", washed_saturation, 0, 1, low_open=True)
     check_range("washed_contrast", washed_contrast, 0, 1, low_open=True)
+    for side in resolution:
+        check_range("resolution", side, 1, integer=True)
+    resolution = tuple(resolution)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
@@ -301,6 +315,8 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
             image = _logo(image, mask)
         elif variant == "ticker":
             image, covered = _graphics(image, TICKER)
+        elif variant == "resolution":
+            image = np.asarray(Image.fromarray(image).resize(resolution, Image.Resampling.LANCZOS))
         else:
             image = _rotate_hue(image, ~mask, pitch_hue_shift, pitch_brightness)
         if window is not None:
@@ -308,12 +324,15 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
         Image.fromarray(image).save(out / "images" / info["file_name"], quality=92)
         images.append({"id": image_id, "file_name": info["file_name"], "width": image.shape[1],
                        "height": image.shape[0]})
-        if window is None and covered is None:
+        if window is None and covered is None and variant != "resolution":
             annotations += [{**ann, "id": len(annotations) + i + 1} for i, ann in enumerate(anns)]
             continue
         for ann in anns:
             player = dataset.coco.annToMask(ann).astype(bool)
-            player = player & ~covered if window is None else _enlarged_mask(player, window)
+            if variant == "resolution":
+                player = _resized_mask(player, resolution)
+            else:
+                player = player & ~covered if window is None else _enlarged_mask(player, window)
             if not player.any():
                 continue
             rle = mask_utils.encode(np.asfortranarray(player.astype(np.uint8)))
@@ -328,7 +347,7 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
 
 def main(argv: list[str] | None = None) -> Path:
     """``python -m src.data.variants VARIANT OUT_DIR [--root R] [--n-images N] [--seed S] [--kit-hue-shift D]
-    [--closeup-fraction F] [--pitch-hue-shift D] [--pitch-brightness B]``."""
+    [--closeup-fraction F] [--pitch-hue-shift D] [--pitch-brightness B] [--resolution WxH]``."""
     import argparse
     import os
 
@@ -350,12 +369,21 @@ def main(argv: list[str] | None = None) -> Path:
                         help="degrees the pitch variant turns every other pixel's hue (default 40)")
     parser.add_argument("--pitch-brightness", type=float, default=0.7,
                         help="share of their light the pitch variant leaves those pixels (default 0.7)")
+    parser.add_argument("--resolution", default="1280x720",
+                        help="WIDTHxHEIGHT of the resolution variant's frames (default 1280x720)")
     args = parser.parse_args(argv)
     if not args.root:
         parser.error("no source frames: pass --root or set FOOTBALL_DATA")
+    try:
+        resolution = tuple(int(side) for side in args.resolution.lower().split("x"))
+    except ValueError:
+        resolution = ()
+    if len(resolution) != 2:
+        parser.error(f"--resolution {args.resolution!r} is not WIDTHxHEIGHT, such as 1280x720")
     out = make_variant(FootballDataset(args.root, n_images=args.n_images, seed=args.seed), args.variant, args.out_dir,
                        kit_hue_shift=args.kit_hue_shift, closeup_fraction=args.closeup_fraction,
-                       pitch_hue_shift=args.pitch_hue_shift, pitch_brightness=args.pitch_brightness)
+                       pitch_hue_shift=args.pitch_hue_shift, pitch_brightness=args.pitch_brightness,
+                       resolution=resolution)
     print(out)
     return out
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from src.data.football import working_size
+from src.data.football import check_scale, frame_scale, working_size
 from src.errors import LabError, check_range
 from src.frame import Frame
 
@@ -28,7 +28,8 @@ class VideoFile:
     ----------
     path : str
         The video file (mp4, mkv, avi, ...; anything FFmpeg decodes).
-    scale : int, default 8
+    scale : int or "auto", default 8
+        Downscale factor; ``"auto"`` as for ``FootballDataset`` (the stream's one size decides it).
     start : float, default 0.0
         Seconds; frames before it are skipped (after a seek to the keyframe before it).
     end : float or None, default None
@@ -43,11 +44,11 @@ class VideoFile:
 
     source = "video"
 
-    def __init__(self, path: str, scale: int = 8, start: float = 0.0, end: float | None = None, stride: int = 1,
+    def __init__(self, path: str, scale: int | str = 8, start: float = 0.0, end: float | None = None, stride: int = 1,
                  max_frames: int | None = None, *, write_masks: bool = True):
         import av
 
-        check_range("scale", scale, 1, integer=True)
+        check_scale(scale)
         check_range("start", start, 0)
         check_range("stride", stride, 1, integer=True)
         if max_frames is not None:
@@ -76,6 +77,8 @@ class VideoFile:
         if first is None or not self.width or not self.height:
             raise LabError(f"path={str(path)!r} holds no video frames; give a video with at least one frame",
                            key="path")
+        # one size for the whole stream, so "auto" comes to one factor
+        self.scale = scale = frame_scale(scale, self.width, self.height)
         if min(working_size(self.width, self.height, scale)) < 1:
             raise LabError(f"scale={scale} leaves no pixels of a {self.width}x{self.height} video; "
                            "use a smaller scale", key="scale")
@@ -98,6 +101,11 @@ class VideoFile:
     def output_fps(self) -> float:
         """Frame rate of what the run writes back (an overlay video): the source's, divided by ``stride``."""
         return self.fps / self.stride
+
+    @property
+    def scale_label(self) -> str:
+        """The stream's downscale factor, as runs log it."""
+        return str(self.scale)
 
     def full_size(self, image_id: int | None = None) -> tuple[int, int]:
         return self.width, self.height
