@@ -36,7 +36,8 @@ def options(group: str) -> list[str]:
 
 
 def numeric_leaves(node, prefix: str):
-    """``(dotted key, value)`` of every int or float below ``node``; nodes that refer elsewhere are skipped."""
+    """``(dotted key, value)`` of every int, float or ``"auto"`` below ``node``; nodes that refer elsewhere are
+    skipped."""
     keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
     for key in keys:
         if key == "_target_" or OmegaConf.is_missing(node, key):
@@ -46,7 +47,8 @@ def numeric_leaves(node, prefix: str):
         if OmegaConf.is_config(value):
             if not OmegaConf.is_interpolation(node, key):  # e.g. ${backbone}: checked in its own group
                 yield from numeric_leaves(value, path)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) or value == "auto":
+            # "auto" stands for a number the option works out (data.scale, a clusterer's radius)
             yield path, value
 
 
