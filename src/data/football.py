@@ -62,6 +62,8 @@ def frame_scale(scale: int | str, width: int, height: int) -> int:
 def scale_label(scale: int | str, sizes) -> str:
     """How a run names its downscale: the factor, or ``"auto (5, 8)"`` where frames of the full ``sizes``
     ``(width, height)`` come to several."""
+    if scale != "auto":
+        return str(scale)
     factors = sorted({frame_scale(scale, *size) for size in sizes}) or [scale]
     return str(factors[0]) if len(factors) == 1 else f"{scale} ({', '.join(map(str, factors))})"
 
