@@ -262,7 +262,7 @@ def test_fused_loss_equals_the_autograd_loss_and_its_gradient(channels_last):
         leaf = stacked.clone().requires_grad_()
         responses = leaf.view(2, 6, 7, 9)
         if fused:
-            losses = SelfLabelLoss.apply(responses, responses.detach().argmax(dim=1), mu)
+            losses = SelfLabelLoss.apply(leaf, responses.detach().argmax(dim=1), mu)
         else:
             losses = unfused_loss(responses, mu)
         (losses * weights).sum().backward()
@@ -270,6 +270,29 @@ def test_fused_loss_equals_the_autograd_loss_and_its_gradient(channels_last):
     (losses, grad), (fused_losses, fused_grad) = results
     assert torch.allclose(fused_losses, losses, rtol=1e-6, atol=1e-6)
     assert torch.allclose(fused_grad, grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("images", [1, 2])
+def test_gradient_reaches_the_network_output_in_its_own_layout(monkeypatch, images):
+
+    from src.clustering import dynaseg
+
+    # a per-image view of a one-image output changes its batch stride; BatchNorm's backward on a CPU then leaves
+    # its channels-last kernel for a generic one several times slower
+    seen = []
+    forward = dynaseg.PixelCNN.forward
+
+    def recording(self, image):
+        features, responses = forward(self, image)
+        responses.register_hook(lambda grad: seen.append((grad.stride(), responses.stride())))
+        return features, responses
+
+    monkeypatch.setattr(dynaseg.PixelCNN, "forward", recording)
+    rng = np.random.default_rng(0)
+    clusterer = dynaseg.DynaSegClusterer(n_channels=8, n_blocks=1, iterations=2, stop="threshold",
+                                         images_per_batch=images, device="cpu")
+    clusterer.fit_many([rng.random((6, 10, 3)) for _ in range(images)])
+    assert len(seen) == 2 and all(grad == output for grad, output in seen)
 
 
 def test_fused_loss_of_a_one_pixel_high_image_is_finite():

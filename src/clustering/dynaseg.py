@@ -137,8 +137,13 @@ def continuity_loss(responses: torch.Tensor) -> torch.Tensor:
 class SelfLabelLoss(torch.autograd.Function):
     """``L_sim + mu * L_con`` per image in one fused pass.
 
-    (N, q, H, W) responses, their (N, H, W) argmax labels and (N,) weights mu
-    -> (N,) losses. ``L_sim`` is the cross-entropy of the responses against
+    Responses, their (N, H, W) argmax labels and (N,) weights mu -> (N,)
+    losses. The responses are (N, q, H, W), or the (1, N*q, H, W) output of
+    N grouped networks (``PixelCNN(copies=N)``) as it is: the gradient then has
+    that output's own strides. A per-image view of it would pass BatchNorm's
+    backward a gradient whose batch stride differs from its input's, and on a
+    CPU that sends channels-last BatchNorm down a generic path several times
+    slower than the convolutions around it. ``L_sim`` is the cross-entropy of the responses against
     their own argmax, ``logsumexp - max``; ``L_con`` is ``continuity_loss``.
     Same math as ``F.cross_entropy(r, labels, reduction="none")`` averaged per
     image plus ``mu * continuity_loss(r)``, but the gradient
@@ -152,10 +157,12 @@ class SelfLabelLoss(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, responses: torch.Tensor, labels: torch.Tensor, mu: torch.Tensor):
-        n, q, h, w = responses.shape
+    def forward(ctx, output: torch.Tensor, labels: torch.Tensor, mu: torch.Tensor):
+        n, (h, w) = len(labels), output.shape[2:]
+        responses = output.view(n, -1, h, w)
         top = responses.gather(1, labels[:, None])
-        grad = torch.sub(responses, top).exp_()
+        output_grad = torch.empty_like(output)
+        grad = torch.sub(responses, top, out=output_grad.view(n, -1, h, w)).exp_()
         total = grad.sum(dim=1, keepdim=True)
         similarity = total.log().mean(dim=(1, 2, 3))
         grad.div_(total)
@@ -171,13 +178,15 @@ class SelfLabelLoss(torch.autograd.Function):
             step = difference.sign_().mul_((mu / count)[:, None, None, None])
             grad.narrow(dim, 1, size - 1).add_(step)
             grad.narrow(dim, 0, size - 1).sub_(step)
-        ctx.save_for_backward(grad)
+        ctx.save_for_backward(output_grad)
         return similarity + mu * continuity
 
     @staticmethod
     def backward(ctx, grad_losses: torch.Tensor):
-        (grad,) = ctx.saved_tensors  # backward runs once per forward: scaled in place
-        return grad.mul_(grad_losses[:, None, None, None]), None, None
+        (output_grad,) = ctx.saved_tensors  # backward runs once per forward: scaled in place
+        n, (h, w) = len(grad_losses), output_grad.shape[2:]
+        output_grad.view(n, -1, h, w).mul_(grad_losses[:, None, None, None])
+        return output_grad, None, None
 
 
 class DynaSegClusterer:
@@ -366,16 +375,16 @@ class DynaSegClusterer:
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(self.device.type, dtype=autocast_dtype or torch.float32,
                                 enabled=autocast_dtype is not None):
-                pixel_features, responses = model(stacked)
-            responses = responses.float().view(n, self.n_channels, h, w)
+                pixel_features, output = model(stacked)
+            output = output.float()
             if targets is None:
                 per_image = pixel_features.float().view(n, -1, h, w)
                 targets = torch.tensor([self._target(f) for f in per_image], device=self.device)
-            labels = responses.detach().argmax(dim=1)
+            labels = output.detach().view(n, self.n_channels, h, w).argmax(dim=1)
             n_labels = in_use.zero_().scatter_(1, labels.flatten(1), 1.0).sum(dim=1)
             mu = torch.as_tensor(dynamic_mu(self.mu_mode, n_labels, mu=self.mu, alpha=self.alpha),
                                  dtype=torch.float32, device=self.device).expand(n)
-            losses = SelfLabelLoss.apply(responses, labels, mu)
+            losses = SelfLabelLoss.apply(output, labels, mu)
             # each network's parameters get the gradient of its own image's loss only
             losses.sum().backward()
             optimizer.step()
