@@ -274,7 +274,6 @@ def test_fused_loss_equals_the_autograd_loss_and_its_gradient(channels_last):
 
 @pytest.mark.parametrize("images", [1, 2])
 def test_gradient_reaches_the_network_output_in_its_own_layout(monkeypatch, images):
-
     from src.clustering import dynaseg
 
     # a per-image view of a one-image output changes its batch stride; BatchNorm's backward on a CPU then leaves
