@@ -3,7 +3,7 @@
 Usage::
 
     FOOTBALL_DATA=../shared/football .venv/bin/python experiments/dynaseg_speed.py \\
-        [--frames 2] [--scale 8] [--iterations 20] [--threads 2] [--repeats 5] [--bf16] [--tuned]
+        [--frames 2] [--scale 8] [--iterations 20] [--threads 2] [--repeats 5] [--bf16] [--tuned] [--profile]
 
 One process runs, alternately and ``--repeats`` times, the reference script
 (``../shared/bench/reference_dfc.py ROOT N SCALE ITERS THREADS``, a plain PyTorch
@@ -17,8 +17,11 @@ way (RGB / 255 at 1/scale, bilinear). DynaSeg runs in a fresh subprocess too,
 so both start with cold caches; its clock covers the whole ``fit_predict``
 (network construction included), the reference's only its loop. ``--bf16``
 adds a row for ``clusterer.precision=bfloat16`` (not the same labels: see the
-option's docstring). Only the ratio of medians measured in the same run
-means anything on a shared machine.
+option's docstring). ``--profile`` adds the shares of DynaSeg's processor
+time that PyTorch's profiler gives the convolutions and batch normalisation,
+and the ratio to the reference that a loop of only those would reach. Only
+the ratio of medians measured in the same run means anything on a shared
+machine.
 
 ``--tuned`` also times ``experiment=dynaseg_tuned`` end to end on its 50 frames
 (``--tuned-repeats`` runs, not logged to MLflow) and prints the median
@@ -71,6 +74,9 @@ def ours_worker(args) -> None:
     clusterer = DynaSegClusterer(n_channels=100, n_blocks=2, iterations=args.iterations, mu_mode="fixed", mu=1.0,
                                  stop="threshold", min_labels=3, lr=0.1, momentum=0.9, weight_decay=0.0,
                                  snapshots=(), device="cpu", threads=args.threads, precision=args.precision, seed=0)
+    if args.profile:
+        profile_shares(clusterer, frames)
+        return
     iterations, seconds = 0, 0.0
     for frame in frames:
         start = time.perf_counter()
@@ -78,6 +84,27 @@ def ours_worker(args) -> None:
         seconds += time.perf_counter() - start
         iterations += len(clusterer.fit_history)
     print(f"ours: iterations {iterations} s/iter {seconds / iterations:.4f}")
+
+
+# PyTorch's CPU operators of the network's layers, by the group they are counted in
+PROFILE_GROUPS = {"aten::mkldnn_convolution": "convolution", "aten::convolution_backward": "convolution",
+                  "aten::native_batch_norm": "batch norm", "aten::native_batch_norm_backward": "batch norm"}
+
+
+def profile_shares(clusterer, frames) -> None:
+    """Print the shares of the processor time that PyTorch's profiler gives the convolutions (forward and backward),
+    batch normalisation and everything else, over fits of ``frames`` after an unprofiled first fit."""
+    from torch.profiler import ProfilerActivity, profile
+
+    clusterer.fit_predict(frames[0])
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for frame in frames:
+            clusterer.fit_predict(frame)
+    spent = {"convolution": 0.0, "batch norm": 0.0, "other": 0.0}
+    for event in profiler.key_averages():
+        spent[PROFILE_GROUPS.get(event.key, "other")] += event.self_cpu_time_total
+    total = sum(spent.values())
+    print("profile: " + ", ".join(f"{name} {value / total:.3f}" for name, value in spent.items()))
 
 
 def timed(command: list[str], pattern: re.Pattern) -> tuple[int, float]:
@@ -129,6 +156,8 @@ def main() -> None:
     parser.add_argument("--reference", default=str(REFERENCE))
     parser.add_argument("--bf16", action="store_true", help="also time clusterer.precision=bfloat16")
     parser.add_argument("--tuned", action="store_true", help="also time experiment=dynaseg_tuned")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile DynaSeg float32: the processor time's shares by operator group")
     parser.add_argument("--tuned-only", action="store_true", help="time experiment=dynaseg_tuned only")
     parser.add_argument("--tuned-repeats", type=int, default=1)
     parser.add_argument("--override", nargs="*", default=[], help="Hydra overrides for --tuned")
@@ -160,6 +189,17 @@ def main() -> None:
         for name, values in times.items():
             median = statistics.median(values)
             print(f"{name:18s} {iterations[name]:10d} {median:14.4f} {min(values):11.4f} {reference / median:15.2f}")
+        if args.profile:
+            done = subprocess.run([*rows["DynaSeg float32"], "--profile"], capture_output=True, text=True, check=True,
+                                  env={**os.environ, "LAB_PROGRESS": "0"})
+            shares = dict(re.findall(r"([a-z ]+) ([0-9.]+)", done.stdout.split("profile:", 1)[1]))
+            shares = {name.strip(): float(value) for name, value in shares.items()}
+            ratio = reference / statistics.median(times["DynaSeg float32"])
+            print(f"\nDynaSeg float32 under PyTorch's profiler (processor time): "
+                  + ", ".join(f"{name} {100 * value:.0f}%" for name, value in shares.items())
+                  + f"; a loop that ran only these convolutions would be {ratio / shares['convolution']:.2f}x the "
+                  f"reference, one that also kept the batch normalisation "
+                  f"{ratio / (shares['convolution'] + shares['batch norm']):.2f}x")
     if args.tuned or args.tuned_only:
         tuned(args)
 
