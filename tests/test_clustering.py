@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import silhouette_score
 
-from src.clustering import KMeansClusterer, inertia, n_clusters, silhouette
+from src.clustering import KMeansClusterer, inertia, n_clusters, objectives, silhouette
 from src.errors import LabError
 
 
@@ -67,8 +67,11 @@ def test_n_clusters_skips_noise():
     assert n_clusters(np.array([[-1, 0, 3, 3]])) == 2
 
 
+# distances a row at a time, 7 of the 300 rows (the last block short), all rows at once
+@pytest.mark.parametrize("block", [1, 7 * 300, 300 * 300])
 @pytest.mark.parametrize("n_labels", [2, 5, 12])
-def test_silhouette_equals_scikit_learn(n_labels):
+def test_silhouette_equals_scikit_learn(n_labels, block, monkeypatch):
+    monkeypatch.setattr(objectives, "DISTANCE_BLOCK", block)
     rng = np.random.default_rng(n_labels)
     feats = rng.normal(size=(20, 15, 4)).astype(np.float32)
     labels = rng.integers(0, n_labels, size=(20, 15))
