@@ -32,7 +32,6 @@ def label_means(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
     return sums / np.maximum(counts, 1)[:, None], counts
 
 
-
 def coordinate_means(parts: np.ndarray, n: int, *, second: bool = False) -> np.ndarray:
     """Mean pixel coordinates of each part ``1..n`` of a label map, read from the parts' pixels only.
 
@@ -55,6 +54,7 @@ def coordinate_means(parts: np.ndarray, n: int, *, second: bool = False) -> np.n
     values = [rows, cols, rows * rows, cols * cols, rows * cols] if second else [rows, cols]
     counts = np.maximum(np.bincount(ids, minlength=n + 1)[1:n + 1], 1)
     return np.stack([np.bincount(ids, weights=v, minlength=n + 1)[1:n + 1] for v in values], axis=1) / counts[:, None]
+
 
 def dense_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values of ``labels`` and each pixel's index among them, as ``np.unique(..., return_inverse=True)``.

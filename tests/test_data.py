@@ -91,7 +91,6 @@ def test_instances_label_each_pixel_with_the_annotation_covering_most_of_it(scal
         assert np.all(chosen[union] >= cover.max(axis=0)[union] - 64)
 
 
-
 def _ragged_masks(rng, shape, n):
     masks = []
     for _ in range(n):
@@ -131,6 +130,7 @@ def test_ground_truth_from_runs_keeps_empty_annotations_apart():
 def test_block_factor_only_where_both_sides_reduce_by_one_whole_factor(full_size, size, factor):
     from src.data.rle_blocks import block_factor
     assert block_factor(full_size, size) == factor
+
 
 def test_frames_carry_their_players_apart(synthetic_root):
     frames = FootballDataset(str(synthetic_root), n_images=None, scale=8).frames()

@@ -32,7 +32,6 @@ def test_params_become_nested_values_and_group_choices_become_overrides():
 def test_an_exported_group_choice_composes(tmp_path):
     from hydra import compose, initialize_config_dir
 
-
     trial = optuna.trial.create_trial(params={"clusterer": "dbscan", "clusterer.eps": 1.5},
                                       distributions={"clusterer": CategoricalDistribution(["kmeans", "dbscan"]),
                                                      "clusterer.eps": FloatDistribution(1.0, 3.0)}, value=0.8)

@@ -43,7 +43,6 @@ def test_dense_labels_leave_their_input_alone():
     assert labels.tolist() == [[4, -1], [4, 9]]
 
 
-
 @pytest.mark.parametrize("second", [False, True])
 def test_coordinate_means_equal_regionprops_moments(second):
     from skimage import measure
@@ -57,6 +56,7 @@ def test_coordinate_means_equal_regionprops_moments(second):
         cov = means[:, 4] - means[:, 0] * means[:, 1]
         assert np.allclose(cov, [p.moments_central[1, 1] / p.area for p in props])
     assert coordinate_means(np.zeros((3, 3), int), 2).tolist() == [[0, 0], [0, 0]]
+
 
 def test_torch_device_choices():
     assert torch_device("cpu") == torch.device("cpu")

@@ -352,7 +352,6 @@ def test_remove_lines_drops_long_bands_at_any_thickness_and_keeps_players(thickn
     assert RemoveLines(1000.0)(state).mask[mask].all()
 
 
-
 def test_remove_lines_keeps_a_player_the_frame_edge_cuts():
     mask = np.zeros((80, 120), bool)
     mask[30:58, 118:] = True                          # 28 x 2 sliver of a player against the right edge
@@ -372,6 +371,7 @@ def test_remove_thin_keeps_a_sliver_the_frame_edge_cuts():
     state = MaskState(labels=np.zeros(mask.shape, int), image=np.zeros((20, 30, 3), np.uint8), mask=mask)
     kept = RemoveThin(2)(state).mask
     assert kept[5:15, 0].all() and kept[19, 20:25].all() and not kept[:, 10].any()
+
 
 def test_recluster_drops_field_coloured_candidates():
     image, labels, truth = scene()
@@ -533,14 +533,12 @@ def test_pitch_area_bridges_players_and_gaps_narrower_than_the_window():
     assert pitch_area(np.ones((5, 5), bool)).all()
 
 
-
 def test_pitch_area_follows_the_line_into_the_frame_edge():
     field = np.zeros((60, 100), bool)
     top = np.r_[np.full(70, 20), 20 + np.arange(1, 31)]   # the boards slope down into the right edge
     field[np.arange(60)[:, None] >= top[None, :]] = True
     area = pitch_area(field, window=0.25)
     assert np.array_equal(area.argmax(axis=0), top)
-
 
 
 @pytest.mark.parametrize("n", [2, 3, 8, 61])
@@ -553,6 +551,7 @@ def test_theil_sen_line_equals_scipys(n, seed):
     values[: n // 3] += 40                          # a dip: the median slope must not follow it
     expected = stats.theilslopes(values, np.arange(n, dtype=float))
     assert theil_sen(values) == pytest.approx((expected.slope, expected.intercept), abs=1e-12)
+
 
 def board_edge_scene():
     """100x200: crowd, boards to row 44, pitch below; the boards' edge shows in rows 45-46 of cols 80-120,
@@ -573,6 +572,7 @@ def test_standing_drops_the_boards_edge_under_a_players_feet():
     assert np.array_equal(StandingOnPitch()(state).mask, players)
     # with the edge kept, he is as wide as the boards' edge and dropped with it
     assert not StandingOnPitch(strip=0.0)(state).mask.any()
+
 
 def lettered_boards_scene(shirt: slice):
     """60x200: crowd, boards (rows 20-29) whose letters repeat every 12 columns, pitch from row 30; a player

@@ -94,7 +94,6 @@ class MiniBatchKMeansClusterer(SampledClusterer):
     seed : int, default 0
     """
 
-
     def __init__(self, n_clusters: int = 12, batch_size: int = 1024, fit_sample: int | None = None, seed: int = 0):
         check_range("n_clusters", n_clusters, 2, integer=True)
         check_range("batch_size", batch_size, 1, integer=True)

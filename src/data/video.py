@@ -156,7 +156,6 @@ class VideoFile:
                 yield Frame(image=image, mask=None, image_id=index, file_name=f"frame_{index:07d}", scale=self.scale,
                             n_instances=0, timestamp=time)
 
-
     def _check_length(self, container, last: float | None) -> None:
         """Set ``error`` when the frames ran out well before the length the container states (a cut file)."""
         if container.duration is None or last is None:

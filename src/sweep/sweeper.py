@@ -147,7 +147,6 @@ class Space:
                 chosen.update({name: suggest(trial, name, dist) for name, dist in sub.items()})
         return [f"{k}={v}" for k, v in self.fixed.items()] + [f"{k}={v}" for k, v in chosen.items()]
 
-
     def examples(self) -> list[list[str]]:
         """Override lists that together use every categorical option and every conditional branch."""
         def first(dist):
