@@ -84,8 +84,8 @@ def test_steps_read_the_cielab_the_features_converted_unless_the_picture_is_cut(
         image[:, :3], labels[:, :3] = 0, 4
     image.flags.writeable = False
     cielab_module.cielab(image)
-    calls, convert = [], color.rgb2lab
-    monkeypatch.setattr(cielab_module.color, "rgb2lab", lambda rgb: calls.append(rgb.shape) or convert(rgb))
+    calls, convert = [], color.xyz2lab
+    monkeypatch.setattr(cielab_module.color, "xyz2lab", lambda xyz: calls.append(xyz.shape) or convert(xyz))
     chain(edges=BlendedEdges())(labels, image)
     pictures = [shape for shape in calls if shape[0] > 1]  # (1, K, 3): cluster colours, converted per step
     assert pictures == ([(20, 27, 3)] if bars else [])
