@@ -46,8 +46,9 @@ def cluster_mean_colors(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     means : (K, 3) float ndarray
     counts : (K,) int ndarray
     """
-    mean_rgb, counts = label_means(image.reshape(-1, 3).astype(np.float64) / 255.0, labels)
-    return color.rgb2lab(mean_rgb[None]).reshape(-1, 3), counts
+    # the sums of the uint8 values, scaled once per cluster: a float copy of the frame cost more than the sums
+    mean_rgb, counts = label_means(image.reshape(-1, 3), labels)
+    return color.rgb2lab(mean_rgb[None] / 255.0).reshape(-1, 3), counts
 
 
 def cluster_modes(labels: np.ndarray, lab: np.ndarray, means: np.ndarray, radius: float, *,
