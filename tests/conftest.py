@@ -17,7 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 import src.compose  # noqa: F401  registers the project_root resolver
 from src.data import ensure_synthetic_dataset, write_video
-from tests.helpers import CONF_DIR
+from tests.helpers import CONF_DIR, mlflow_store
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +84,7 @@ def _composer(config_name: str, tmp_path: Path, synthetic_root: Path, models_dir
             f"paths.mlruns_dir={tmp_path / 'mlruns'}",
             f"paths.cache_dir={cache_dir or tmp_path / 'cache'}",
             f"paths.models_dir={models_dir}",
-            f"logger.tracking_uri=sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
+            f"logger.tracking_uri={mlflow_store(tmp_path / 'mlruns' / 'mlflow.db')}",
         ]
         if config_name == "config" and not any(o.startswith("workers=") for o in overrides):
             # one process per run: a worker pool's start costs more than the few frames of a test

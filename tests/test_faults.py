@@ -20,7 +20,7 @@ from src.run import run
 from src.tracking import MLflowTracker
 from src.tracking.mlflow_tracker import PROCESS_TAG
 from src.urls import RedactingFilter, redact, store_lock
-from tests.helpers import ROOT, only_run
+from tests.helpers import ROOT, mlflow_store, only_run
 
 FAKE_PASSWORD = "s3cr3t-Pa55"
 
@@ -100,7 +100,7 @@ def test_an_unreachable_study_storage_is_one_masked_line(tmp_path, synthetic_roo
     storage = f"postgresql://lab:{FAKE_PASSWORD}@127.0.0.1:1/optuna"
     proc = lab("src.run", "-m", "hparams_search=kmeans_dice", f"hydra.sweeper.storage={storage}",
                f"hydra.sweep.dir={tmp_path / 'sweep'}", *run_args(tmp_path, synthetic_root)[1:],
-               tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", timeout=120)
+               tracking_uri=mlflow_store(tmp_path / "mlflow.db"), timeout=120)
     assert proc.returncode != 0
     assert "hydra.sweeper.storage='postgresql://lab:***@127.0.0.1:1/optuna' cannot be used" in proc.stderr
     assert FAKE_PASSWORD not in proc.stderr + proc.stdout
@@ -160,7 +160,7 @@ def wait_for_running_run(uri, proc, timeout=120, exclude=()):
 @pytest.mark.parametrize("signal_number, status, name", [(signal.SIGTERM, 143, "SIGTERM"),
                                                          (signal.SIGINT, 130, "Ctrl-C")])
 def test_sigterm_and_ctrl_c_end_the_run_killed_with_one_line(tmp_path, synthetic_root, signal_number, status, name):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_store(tmp_path / "mlflow.db")
     proc = slow_run(tmp_path, synthetic_root, uri)
     running = wait_for_running_run(uri, proc)
     proc.send_signal(signal_number)
@@ -182,7 +182,7 @@ def killed_run(tmp_path, synthetic_root, uri):
 
 
 def test_a_run_of_a_killed_process_is_ended_failed_by_cleanup_and_by_the_next_run(tmp_path, synthetic_root):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_store(tmp_path / "mlflow.db")
     stale = killed_run(tmp_path / "a", synthetic_root, uri)
     cleaned = lab("src.cleanup", tracking_uri=uri, timeout=120)
     assert cleaned.returncode == 0, cleaned.stderr[-2000:]
@@ -270,7 +270,7 @@ def test_an_unusable_tracking_store_is_one_line_before_any_work(tmp_path, synthe
 def test_a_read_only_store_is_one_line(tmp_path, synthetic_root):
     folder = tmp_path / "ro"
     folder.mkdir()
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    uri = mlflow_store(folder / "mlflow.db")
     MLflowTracker(uri).check()  # a store with the experiment, then the disk turns read-only
     mounted = subprocess.run(["mount", "--bind", "-o", "ro", str(folder), str(folder)], capture_output=True)
     if mounted.returncode != 0:
@@ -296,7 +296,7 @@ def test_a_malformed_rle_is_refused_before_any_run(tmp_path, synthetic_root):
     data = json.loads(path.read_text())
     data["annotations"][0]["segmentation"] = {"size": [1080, 1920], "counts": "!!!notrle"}
     path.write_text(json.dumps(data))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_store(tmp_path / "mlflow.db")
     proc = lab(*run_args(tmp_path, root), tracking_uri=uri, timeout=120)
     assert proc.returncode == 1
     assert "outside the RLE alphabet '0'..'o'; fix or remove the annotation" in proc.stderr.strip().splitlines()[-1]

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy.exc
 
 from src.sweep.sweeper import FAILURE_ATTR, WORKER_ATTR, counted_trials
-from tests.helpers import ROOT, cli, only_run
+from tests.helpers import ROOT, cli, mlflow_store, only_run
 
 
 def sweep_args(tmp_path, synthetic_root, storage, *overrides):
@@ -97,7 +97,7 @@ def test_a_stopped_sweep_continues_where_it_stopped(tmp_path, synthetic_root, si
     args = [sys.executable, "-m", "src.run",
             *sweep_args(tmp_path, synthetic_root, storage, "hydra.sweeper.n_trials=6", "logger.log_images=false"),
             f"paths.mlruns_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}"]
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'cli.db'}")
+    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_store(tmp_path / "cli.db"))
     first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and first.poll() is None:

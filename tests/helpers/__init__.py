@@ -5,10 +5,13 @@ Test modules import from here, never from one another.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +23,43 @@ ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = str(ROOT / "conf")
 
 
+# removed when the process exits
+_SCRATCH = tempfile.TemporaryDirectory(prefix="lab-tests-")
+
+
+@functools.cache
+def _empty_store() -> Path:
+    """An MLflow SQLite store with its schema and no runs, made once per test process."""
+    import mlflow
+
+    path = Path(_SCRATCH.name) / "empty-mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def mlflow_store(path: Path) -> str:
+    """The ``sqlite:///`` URI of an MLflow store at ``path``; a new store there is a copy of an empty one.
+
+    MLflow makes a new store's schema by running its migrations, over a second
+    a store, and the suite makes about a hundred stores. Tests of how the lab
+    creates a store pass a URI of their own instead.
+    """
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # the backup API copies a consistent database even while MLflow keeps the empty store open
+        source, target = sqlite3.connect(_empty_store()), sqlite3.connect(path)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+    return f"sqlite:///{path}"
+
+
 def cli(tmp_path, *args, cache_dir=None):
     """``python -m src.run ARGS`` in a fresh process, its MLflow store and caches in ``tmp_path`` (or ``cache_dir``)."""
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'cli.db'}")
+    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_store(tmp_path / "cli.db"))
     return subprocess.run([sys.executable, "-m", "src.run", *args, f"paths.mlruns_dir={tmp_path}",
                            f"paths.cache_dir={cache_dir or tmp_path / 'cache'}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
