@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from src.clustering.distances import DISTANCE_BLOCK, squared_distance_blocks
 from src.labels import dense_labels
 
 
@@ -78,31 +79,11 @@ def silhouette(features: np.ndarray, labels: np.ndarray, sample_size: int = 2000
     return float(np.nan_to_num(scores).mean())
 
 
-# distances per block of rows: 2^16 float32 values (256 KiB) stay in a core's L2 cache between the product
-# that makes them and the one that sums them by cluster. The whole matrix went through memory four times: in
-# a run on real frames that took 1.5 times as long at the default 1000 pixels and 1.8 times at 2000; blocks of
-# 2^14 to 2^19 values were slower than this one
-DISTANCE_BLOCK = 1 << 16
-
-
 def _cluster_distance_sums(points: np.ndarray, members: np.ndarray) -> np.ndarray:
     """(n, k) sums of the Euclidean distances from each of ``points`` (n, C) to the points of each cluster,
-    ``members`` (n, k) being one-hot cluster membership.
-
-    Each block's distances come from one matrix product:
-    ``[p, |p|², 1] . [-2p, 1, |p|²]`` gives ``|p_i|² + |p_j|² - 2 p_i.p_j``
-    directly, sparing three passes over a matrix of this size.
-    """
-    norms = (points ** 2).sum(axis=1, keepdims=True)
-    ones = np.ones_like(norms)
-    left = np.hstack([points, norms, ones])
-    right = np.ascontiguousarray(np.hstack([-2.0 * points, ones, norms]).T)
-    n = len(points)
-    step = max(1, DISTANCE_BLOCK // n)
-    sums = np.empty((n, members.shape[1]), dtype=members.dtype)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        distances = left[start:stop] @ right
+    ``members`` (n, k) being one-hot cluster membership."""
+    sums = np.empty((len(points), members.shape[1]), dtype=members.dtype)
+    for start, stop, distances in squared_distance_blocks(points, points, DISTANCE_BLOCK):
         np.maximum(distances, 0.0, out=distances)
         np.sqrt(distances, out=distances)
         # a point's distance to itself, which rounding leaves a little above 0

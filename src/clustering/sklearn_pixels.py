@@ -3,7 +3,8 @@
 Density and hierarchical methods are quadratic or worse in the number of
 points, so they are fitted on ``fit_sample`` pixels; every pixel then takes
 the label of the estimator's ``predict`` where it has one, else of its
-nearest sampled pixel (a KD-tree query, O(N log s)). Noise (-1) propagates.
+nearest sampled pixel (``src.clustering.distances.nearest``: a KD-tree in
+few dimensions, blocks of distances beyond). Noise (-1) propagates.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import DBSCAN, HDBSCAN, MeanShift, MiniBatchKMeans, estimate_bandwidth
 from sklearn.mixture import GaussianMixture
-from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from sklearn.neighbors import NearestNeighbors
 
+from src.clustering.distances import nearest
 from src.errors import LabError, check_choice, check_range
 
 
@@ -80,7 +82,7 @@ class SampledClusterer:
 
     def _assign(self, estimator, sample: np.ndarray, sample_labels: np.ndarray, flat: np.ndarray) -> np.ndarray:
         """Labels of all pixels from a fitted sample: the label of the nearest sampled pixel."""
-        return KNeighborsClassifier(n_neighbors=1).fit(sample, sample_labels).predict(flat)
+        return sample_labels[nearest(flat, sample)[0]]
 
 
 class MiniBatchKMeansClusterer(SampledClusterer):
@@ -133,7 +135,8 @@ class DBSCANClusterer(SampledClusterer):
 
     Every other pixel joins the cluster of its nearest core sample if that
     lies within ``eps``, else it is noise (-1), as DBSCAN treats new points.
-    Sparse pixels (players, in the noise mode) come out as -1.
+    Sparse pixels (players, in the noise mode) come out as -1. That search is
+    ``src.clustering.distances.nearest`` with the same ``algorithm``.
 
     With ``eps="auto"`` the radius comes from each frame's own k-distance
     curve (k = ``min_samples``): ``eps_scale`` times the median distance of a
@@ -186,8 +189,8 @@ class DBSCANClusterer(SampledClusterer):
         core = estimator.core_sample_indices_
         if len(core) == 0:
             return np.full(len(flat), -1)
-        distance, nearest = NearestNeighbors(n_neighbors=1, algorithm=self.algorithm).fit(sample[core]).kneighbors(flat)
-        return np.where(distance[:, 0] <= self.eps_, sample_labels[core][nearest[:, 0]], -1)
+        index, distance = nearest(flat, sample[core], self.algorithm)
+        return np.where(distance <= self.eps_, sample_labels[core][index], -1)
 
 
 class HDBSCANClusterer(SampledClusterer):
