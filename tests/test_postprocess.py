@@ -754,6 +754,21 @@ def test_dilations_equal_scipy(kind, shape):
         np.testing.assert_array_equal(dilate(values), expected)
 
 
+@pytest.mark.parametrize("height, width", [(1, 1), (2, 2), (2, 1), (1, 12), (3, 3), (4, 2)])
+@pytest.mark.parametrize("shape", [(30, 41), (1, 7), (6, 1), (3, 3)])
+def test_rectangle_opening_equals_scipy(height, width, shape):
+    from scipy import ndimage as ndi
+
+    from src.neighbours import rectangle_opening
+    rng = np.random.default_rng(5)
+    mask = rng.random(shape) < 0.6
+    mask[: shape[0] // 2] |= rng.random((shape[0] // 2, shape[1])) < 0.9    # rectangles that fit, edges included
+    before = mask.copy()
+    expected = ndi.binary_opening(mask, np.ones((height, width), bool))
+    np.testing.assert_array_equal(rectangle_opening(mask, height, width), expected)
+    np.testing.assert_array_equal(mask, before)
+
+
 def test_outline_neighbour_means_equal_the_box_means_of_radius_one():
     from src.postprocess.edges import _box_means, _neighbour_means
     rng = np.random.default_rng(6)

@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 from skimage import measure
 
 from src.errors import LabError, check_range
-from src.neighbours import EIGHT, dilate_cross
+from src.neighbours import EIGHT, dilate_cross, rectangle_opening
 from src.postprocess.steps import EnclosedByField, MaskState
 
 
@@ -94,8 +94,8 @@ def paired_legs(below: np.ndarray, pair: float = 0.5) -> np.ndarray:
     -------
     (H, W) bool ndarray
     """
-    thick = ndi.binary_opening(below, structure=np.ones((2, 2), bool))
-    thin = ndi.binary_opening(below, structure=np.ones((2, 1), bool)) & ~thick
+    thick = rectangle_opening(below, 2, 2)
+    thin = rectangle_opening(below, 2, 1) & ~thick
     strokes, n = ndi.label(thin, structure=EIGHT)
     if n == 0 or pair == 0:
         return thick
@@ -271,7 +271,7 @@ class StandingOnPitch:
         used = np.flatnonzero(band.any(axis=1))
         if len(used):  # a one-row opening: the band's rows alone give the same result, much faster
             span = slice(used[0], used[-1] + 1)
-            edge[span] = ndi.binary_opening(below[span] & band[span], structure=np.ones((1, run), bool))
+            edge[span] = rectangle_opening(below[span] & band[span], 1, run)
         legs = below & ~band
         for _ in range(rows):
             legs |= edge & _shift_down(legs)

@@ -16,7 +16,7 @@ from sklearn.cluster import KMeans
 from src.cielab import cielab
 from src.errors import LabError, check_choice, check_range
 from src.labels import coordinate_means, label_means
-from src.neighbours import EIGHT
+from src.neighbours import EIGHT, rectangle_opening
 
 
 @dataclass(frozen=True)
@@ -352,8 +352,7 @@ class RemoveThin:
         if self.width == 1 or not state.mask.any():
             return state
         pad = self.width - 1
-        seed = ndi.binary_opening(np.pad(state.mask, pad, mode="edge"),
-                                  structure=np.ones((self.width, self.width), bool))[pad:-pad, pad:-pad]
+        seed = rectangle_opening(np.pad(state.mask, pad, mode="edge"), self.width, self.width)[pad:-pad, pad:-pad]
         parts, _ = ndi.label(state.mask, structure=np.ones((3, 3), bool))
         kept = np.isin(parts, np.unique(parts[seed]))
         return replace(state, mask=kept & state.mask)
