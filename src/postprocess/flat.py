@@ -13,10 +13,10 @@ from dataclasses import replace
 
 import numpy as np
 from scipy import ndimage as ndi
-from scipy import stats
 
 from src.errors import check_range
 from src.neighbours import EIGHT
+from src.postprocess.standing import theil_sen
 from src.postprocess.steps import MaskState, cut_by_border
 
 
@@ -42,7 +42,7 @@ def expected_heights(heights: np.ndarray, feet: np.ndarray, upright: np.ndarray)
     median = float(np.median(heights[upright]))
     if upright.sum() < 3 or np.ptp(feet[upright]) == 0:
         return np.full(len(heights), median)
-    slope, intercept = stats.theilslopes(heights[upright], feet[upright])[:2]
+    slope, intercept = theil_sen(heights[upright], feet[upright])
     return np.maximum(intercept + slope * feet, median / 2)
 
 

@@ -43,21 +43,29 @@ def _union(a: tuple[slice, slice], b: tuple[slice, slice]) -> tuple[slice, slice
     return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))
 
 
-def theil_sen(values: np.ndarray) -> tuple[float, float]:
-    """Theil-Sen line ``(slope, intercept)`` through ``values`` at x = 0, 1, 2, ...
+def theil_sen(values: np.ndarray, positions: np.ndarray | None = None) -> tuple[float, float]:
+    """Theil-Sen line ``(slope, intercept)`` through ``values`` at ``positions`` (default x = 0, 1, 2, ...).
 
-    The median of the slopes between every pair of points, and the median of
-    the values less the slope times the median x: ``scipy.stats.theilslopes``
-    with its default intercept, without the confidence interval it also
-    computes, which cost more than the rest of this step.
+    The median of the slopes between every pair of points at different
+    positions, and the median of the values less the slope times the median
+    position: ``scipy.stats.theilslopes`` with its default intercept, without
+    the confidence interval it also computes, which cost more than the rest
+    of the steps that fit a line.
 
     Parameters
     ----------
     values : (n,) ndarray, n >= 2
+    positions : (n,) ndarray, optional
+        Not all equal.
     """
+    values = np.asarray(values, dtype=float)
+    positions = np.arange(len(values), dtype=float) if positions is None else np.asarray(positions, dtype=float)
     later, earlier = np.triu_indices(len(values), k=1)[::-1]
-    slope = float(np.median((values[later] - values[earlier]) / (later - earlier)))
-    return slope, float(np.median(values) - slope * (len(values) - 1) / 2)
+    apart = positions[later] - positions[earlier]
+    distinct = apart != 0
+    # a pair's slope is the same whichever point comes first
+    slope = float(np.median((values[later] - values[earlier])[distinct] / apart[distinct]))
+    return slope, float(np.median(values) - slope * np.median(positions))
 
 
 def _extended(top: np.ndarray, size: int) -> np.ndarray:

@@ -81,6 +81,9 @@ def cluster_modes(labels: np.ndarray, lab: np.ndarray, means: np.ndarray, radius
     ids = flat[valid]
     # a channel at a time, on contiguous planes: gathers of (N, 3) rows cost twice as much
     channels = [np.ascontiguousarray(lab[..., c]).ravel()[valid] for c in range(3)]
+    # the sums' weights once in double precision, which bincount would convert them to at every step
+    weights = [values.astype(np.float64) for values in channels]
+    k = len(means)
     modes = np.array(means, dtype=np.float64)
     for _ in range(steps):
         squared = np.zeros(ids.size, dtype=np.float32)
@@ -90,9 +93,10 @@ def cluster_modes(labels: np.ndarray, lab: np.ndarray, means: np.ndarray, radius
         near = squared < radius * radius
         if not near.any():
             break
-        kept = ids[near]
-        counts = np.bincount(kept, minlength=len(modes))
-        sums = np.stack([np.bincount(kept, weights=values[near], minlength=len(modes)) for values in channels], axis=1)
+        # pixels beyond the radius go to a bin of their own: cheaper than gathering the near ones
+        binned = np.where(near, ids, k)
+        counts = np.bincount(binned, minlength=k + 1)[:k]
+        sums = np.stack([np.bincount(binned, weights=values, minlength=k + 1)[:k] for values in weights], axis=1)
         modes = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], modes)
     return modes
 
