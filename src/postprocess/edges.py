@@ -34,15 +34,19 @@ def _box_means(values: np.ndarray, weight: np.ndarray, rows: np.ndarray, cols: n
 def _neighbour_means(values: np.ndarray, weight: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Mean of ``values`` (H, W, C) over the pixels where ``weight`` is set among the 3 x 3 neighbourhood of each
     of the pixels ``rows, cols`` (clipped to the frame): nine gathers at those pixels only, which costs less
-    than a frame-wide table when they are an outline's few."""
-    padded_values = np.pad(values * weight[..., None], ((1, 1), (1, 1), (0, 0)))
-    padded_weight = np.pad(weight, 1).astype(np.float64)
-    sums = np.zeros((rows.size, values.shape[-1]))
+    than any frame-wide pass when they are an outline's few."""
+    height, width = weight.shape
+    flat_values, flat_weight = values.reshape(height * width, -1), weight.reshape(-1)
+    sums = np.zeros((rows.size, flat_values.shape[1]))
     counts = np.zeros(rows.size)
-    for dr in range(3):
-        for dc in range(3):
-            sums += padded_values[rows + dr, cols + dc]
-            counts += padded_weight[rows + dr, cols + dc]
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            at_rows, at_cols = rows + dr, cols + dc
+            inside = (at_rows >= 0) & (at_rows < height) & (at_cols >= 0) & (at_cols < width)
+            at = np.clip(at_rows, 0, height - 1) * width + np.clip(at_cols, 0, width - 1)
+            counted = flat_weight.take(at) & inside
+            sums += flat_values.take(at, axis=0) * counted[:, None]
+            counts += counted
     return sums / np.maximum(counts, 1)[:, None]
 
 
