@@ -135,15 +135,21 @@ def _logo(image: np.ndarray, players: np.ndarray) -> np.ndarray:
     """``image`` with the ``LOGO`` painted on the ground under the ``players`` (their pixels keep their colour)."""
     (centre_y, centre_x), outer, inner, bar, colour, opacity = LOGO
     height, width = image.shape[:2]
-    rows, cols = np.mgrid[0:height, 0:width]
+    # the logo's box with a pixel to spare: the arithmetic runs on a few thousand pixels, not a frame's millions
+    reach_y, reach_x = max(outer[0], bar[0]), max(outer[1], bar[1])
+    box = (slice(max(0, int((centre_y - reach_y) * height) - 1), int((centre_y + reach_y) * height) + 2),
+           slice(max(0, int((centre_x - reach_x) * width) - 1), int((centre_x + reach_x) * width) + 2))
+    rows, cols = np.mgrid[box]
     y, x = rows / height - centre_y, cols / width - centre_x
 
     def inside(half_axes: tuple[float, float]) -> np.ndarray:
         return (y / half_axes[0]) ** 2 + (x / half_axes[1]) ** 2 <= 1
 
-    paint = ((inside(outer) & ~inside(inner)) | ((np.abs(y) <= bar[0]) & (np.abs(x) <= bar[1]))) & ~players
-    blend = image * (1 - opacity) + np.array(colour) * opacity
-    return np.where(paint[..., None], np.clip(blend + 0.5, 0, 255).astype(np.uint8), image)
+    paint = ((inside(outer) & ~inside(inner)) | ((np.abs(y) <= bar[0]) & (np.abs(x) <= bar[1]))) & ~players[box]
+    blend = image[box] * (1 - opacity) + np.array(colour) * opacity
+    out = image.copy()
+    out[box] = np.where(paint[..., None], np.clip(blend + 0.5, 0, 255).astype(np.uint8), image[box])
+    return out
 
 
 def _window(shape: tuple[int, int], top: float, left: float, crop_h: int, crop_w: int) -> tuple[slice, slice]:
@@ -165,6 +171,13 @@ def _enlarged_mask(mask: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
     h, w = mask.shape
     crop = Image.fromarray(np.ascontiguousarray(mask[window]).astype(np.uint8) * 255)
     return np.asarray(crop.resize((w, h), Image.Resampling.NEAREST)) > 127
+
+
+def _meets(bbox: np.ndarray, window: tuple[slice, slice]) -> bool:
+    """Whether a COCO box ``[x, y, width, height]`` (as ``toBbox`` gives it from a mask) overlaps ``window``."""
+    x, y, width, height = bbox
+    rows, cols = window
+    return y < rows.stop and y + height > rows.start and x < cols.stop and x + width > cols.start
 
 
 def _resized_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -328,7 +341,10 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
             annotations += [{**ann, "id": len(annotations) + i + 1} for i, ann in enumerate(anns)]
             continue
         for ann in anns:
-            player = dataset.coco.annToMask(ann).astype(bool)
+            rle = dataset.coco.annToRLE(ann)
+            if window is not None and not _meets(mask_utils.toBbox(rle), window):
+                continue
+            player = mask_utils.decode(rle).astype(bool)
             if variant == "resolution":
                 player = _resized_mask(player, resolution)
             else:
