@@ -10,7 +10,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from src.data import FootballDataset
-from src.data.coco_check import rle_counts
+from src.data.coco_check import rle_counts, rle_runs
 from src.data.football import read_image
 from src.errors import LabError
 from tests.helpers import copy_dataset
@@ -42,6 +42,26 @@ def test_rle_counts_of_a_large_real_size_mask():
     mask[500:700, 900:960] = 1
     counts = rle_counts(mask_utils.encode(mask)["counts"].decode())
     assert counts.sum() == 1080 * 1920 and counts.tolist() == runs_of(mask)
+
+
+def test_rle_runs_of_many_strings_are_each_strings_runs_in_turn():
+    rng = np.random.default_rng(0)
+    masks = [np.zeros((5, 4), np.uint8, order="F"), np.ones((5, 4), np.uint8, order="F")]
+    for _ in range(6):
+        mask = np.zeros((rng.integers(3, 40), rng.integers(3, 40)), dtype=np.uint8, order="F")
+        mask[rng.random(mask.shape) < rng.random()] = 1
+        masks.append(mask)
+    strings = [mask_utils.encode(m)["counts"].decode() for m in masks]
+    runs, lengths = rle_runs(strings)
+    assert lengths.tolist() == [len(runs_of(m)) for m in masks]
+    assert runs.tolist() == [run for m in masks for run in runs_of(m)]
+
+
+@pytest.mark.parametrize("strings, match", [(["Ul0", "0P"], "ends inside a number"), (["Ul0", ""], "empty"),
+                                            (["Ul0", "?!"], r"'!', outside")])
+def test_rle_runs_refuse_a_bad_string_among_good_ones(strings, match):
+    with pytest.raises(ValueError, match=match):
+        rle_runs(strings)
 
 
 @pytest.mark.parametrize("counts, match", [

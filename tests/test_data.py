@@ -116,6 +116,18 @@ def test_ground_truth_from_runs_equals_decoding_at_full_size(factor, seed):
     assert np.array_equal(labels, np.where(union, cover.argmax(axis=0) + 1, 0))
 
 
+def test_ground_truth_from_uncompressed_runs_equals_compressed():
+    from src.data.rle_blocks import reduce_rles
+    masks = _ragged_masks(np.random.default_rng(7), (32, 48), 3)
+    compressed = [mask_utils.encode(m) for m in masks]
+    # COCO's uncompressed form: run lengths down the columns, background first (these masks start with it)
+    uncompressed = [{"size": [32, 48], "counts": np.diff(np.r_[0, np.flatnonzero(np.diff(m.ravel(order="F"))) + 1,
+                                                               m.size]).tolist()} for m in masks]
+    assert not any(m[0, 0] for m in masks)
+    for got, want in zip(reduce_rles(uncompressed, 4), reduce_rles(compressed, 4)):
+        assert np.array_equal(got, want)
+
+
 def test_ground_truth_from_runs_keeps_empty_annotations_apart():
     from src.data.rle_blocks import reduce_rles
     empty, full = np.zeros((16, 16), np.uint8, order="F"), np.ones((16, 16), np.uint8, order="F")

@@ -46,19 +46,47 @@ def rle_counts(counts: str) -> np.ndarray:
         If the string has characters outside ``'0'..'o'``, ends inside a
         number, or holds a number too long to be a run length.
     """
+    return rle_runs([counts])[0]
+
+
+def rle_runs(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Run lengths of several compressed COCO RLE strings, decoded together (see ``rle_counts``).
+
+    A frame's dozen annotations are short strings; one pass over all of them
+    costs about what one string's pass does.
+
+    Parameters
+    ----------
+    strings : non-empty list of str
+
+    Returns
+    -------
+    runs : (n,) int64 ndarray
+        Every string's run lengths, one string after the other.
+    lengths : (len(strings),) int64 ndarray
+        How many runs each string has.
+
+    Raises
+    ------
+    ValueError
+        As ``rle_counts``, if any string is bad.
+    """
     try:
-        raw = counts.encode("ascii")
+        raw = "".join(strings).encode("ascii")
     except UnicodeEncodeError:
         raise ValueError("its counts string has non-ASCII characters") from None
-    codes = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
-    if codes.size == 0:
+    characters = np.array([len(s) for s in strings])
+    if characters.min() == 0:
         raise ValueError("its counts string is empty")
+    codes = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
     if codes.min() < 0 or codes.max() > 63:
-        bad = next(ch for ch in counts if not 48 <= ord(ch) <= 111)
+        bad = next(ch for ch in "".join(strings) if not 48 <= ord(ch) <= 111)
         raise ValueError(f"its counts string has {bad!r}, outside the RLE alphabet '0'..'o'")
     more = (codes & 0x20) != 0
-    if more[-1]:
+    last_character = np.cumsum(characters) - 1
+    if more[last_character].any():
         raise ValueError("its counts string ends inside a number")
+    # every string ends with a whole number, so numbers never straddle two strings
     ends = np.flatnonzero(~more)
     starts = np.concatenate(([0], ends[:-1] + 1))
     lengths = ends - starts + 1
@@ -68,14 +96,23 @@ def rle_counts(counts: str) -> np.ndarray:
     values = np.add.reduceat((codes & 0x1F) << (5 * position), starts)
     negative = (codes[ends] & 0x10) != 0
     values[negative] -= np.left_shift(1, 5 * lengths[negative])
-    runs = values.copy()
-    runs[1::2] = np.cumsum(values[1::2])
-    runs[2::2] = np.cumsum(values[2::2])
-    return runs
+    numbers = np.diff(np.searchsorted(ends, last_character, side="right"), prepend=0)
+    # from a string's second number on, the odd and the even ones are each a running sum within the string
+    index = np.arange(values.size) - np.repeat(np.cumsum(numbers) - numbers, numbers)
+    group = np.repeat(np.arange(len(strings)), numbers) * 3 + np.where(index == 0, 0, 2 - index % 2)
+    order = np.argsort(group, kind="stable")
+    ordered = values[order]
+    sums = np.cumsum(ordered)
+    group_start = np.flatnonzero(np.diff(group[order], prepend=-1))
+    sums -= np.repeat(sums[group_start] - ordered[group_start], np.diff(group_start, append=values.size))
+    runs = np.empty_like(values)
+    runs[order] = sums
+    return runs, numbers
 
 
-def _segmentation_problem(segmentation, height: int, width: int) -> str | None:
-    """Why ``segmentation`` cannot be rasterized on a ``height x width`` image, or None if it can."""
+def _segmentation_problem(segmentation, height: int, width: int, runs: np.ndarray | None = None) -> str | None:
+    """Why ``segmentation`` cannot be rasterized on a ``height x width`` image, or None if it can; ``runs`` are its
+    compressed counts already decoded, if they were."""
     if isinstance(segmentation, list):
         if not segmentation:
             return "its segmentation is an empty polygon list"
@@ -101,7 +138,7 @@ def _segmentation_problem(segmentation, height: int, width: int) -> str | None:
         runs = np.asarray(counts, dtype=np.int64)
     elif isinstance(counts, (str, bytes)):
         try:
-            runs = rle_counts(counts.decode("ascii", "replace") if isinstance(counts, bytes) else counts)
+            runs = rle_counts(_text(counts)) if runs is None else runs
         except ValueError as exc:
             return str(exc)
         if runs.min() < 0:
@@ -112,6 +149,27 @@ def _segmentation_problem(segmentation, height: int, width: int) -> str | None:
         return (f"its RLE counts cover {int(runs.sum())} pixels, not the image's {height}x{width} = "
                 f"{height * width}")
     return None
+
+
+def _text(counts: str | bytes) -> str:
+    return counts.decode("ascii", "replace") if isinstance(counts, bytes) else counts
+
+
+def _decoded_counts(annotations: list) -> dict[int, np.ndarray]:
+    """Runs of every compressed RLE string among ``annotations``, by index, decoded in one pass (a file has
+    thousands); empty when some string is bad, so that each is decoded alone and the error names its annotation."""
+    strings = {}
+    for index, ann in enumerate(annotations):
+        segmentation = ann.get("segmentation") if isinstance(ann, dict) else None
+        if isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), (str, bytes)):
+            strings[index] = _text(segmentation["counts"])
+    if not strings:
+        return {}
+    try:
+        runs, lengths = rle_runs(list(strings.values()))
+    except ValueError:
+        return {}
+    return dict(zip(strings, np.split(runs, np.cumsum(lengths)[:-1])))
 
 
 def _check_images(images: list, path) -> dict:
@@ -166,6 +224,7 @@ def check_coco(dataset: dict, path, *, strict: bool = False) -> dict:
         it, its image and what is wrong.
     """
     images = _check_images(dataset["images"], path)
+    decoded = _decoded_counts(dataset["annotations"])
     kept, orphans = [], []
     for index, ann in enumerate(dataset["annotations"]):
         if not isinstance(ann, dict):
@@ -183,7 +242,7 @@ def check_coco(dataset: dict, path, *, strict: bool = False) -> dict:
         where += f" (image {image['file_name']!r}, id {ann['image_id']})"
         if "segmentation" not in ann:
             raise LabError(f"annotation file {path}: {where} has no 'segmentation'")
-        problem = _segmentation_problem(ann["segmentation"], image["height"], image["width"])
+        problem = _segmentation_problem(ann["segmentation"], image["height"], image["width"], decoded.get(index))
         if problem is not None:
             raise LabError(f"annotation file {path}: {where}: {problem}; fix or remove the annotation")
         kept.append(ann)
@@ -196,4 +255,4 @@ def check_coco(dataset: dict, path, *, strict: bool = False) -> dict:
     return {**dataset, "annotations": kept}
 
 
-__all__ = ["check_coco", "rle_counts"]
+__all__ = ["check_coco", "rle_counts", "rle_runs"]

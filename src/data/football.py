@@ -19,7 +19,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from src.data.coco_check import check_coco, rle_counts
+from src.data.coco_check import check_coco, rle_runs
 from src.data.rle_blocks import block_factor, reduce_rles
 from src.data.synthetic import ensure_synthetic_dataset
 from src.errors import LabError, check_range
@@ -122,7 +122,10 @@ def reduce_instances(rles: list[dict], size: tuple[int, int], union: np.ndarray)
     best = np.zeros(union.shape)
     (full_h, full_w), (width, height) = rles[0]["size"], size
     offsets = (np.arange(SAMPLES) + 0.5) / SAMPLES
-    for index, (rle, box) in enumerate(zip(rles, mask_utils.toBbox(rles)), start=1):
+    runs, lengths = rle_runs([rle["counts"].decode() if isinstance(rle["counts"], bytes) else rle["counts"]
+                              for rle in rles])
+    ends_of = [np.cumsum(runs_of) for runs_of in np.split(runs, np.cumsum(lengths)[:-1])]
+    for index, (ends, box) in enumerate(zip(ends_of, mask_utils.toBbox(rles)), start=1):
         x, y, w, h = box
         window = union[int(y * height / full_h):int(np.ceil((y + h) * height / full_h)),
                        int(x * width / full_w):int(np.ceil((x + w) * width / full_w))]
@@ -133,9 +136,8 @@ def reduce_instances(rles: list[dict], size: tuple[int, int], union: np.ndarray)
         sample_rows = ((rows[:, None] + offsets) * full_h / height).astype(np.int64)
         sample_cols = ((cols[:, None] + offsets) * full_w / width).astype(np.int64)
         flat = (sample_cols[:, None, :] * full_h + sample_rows[:, :, None]).reshape(len(rows), -1)
-        counts = rle["counts"].decode() if isinstance(rle["counts"], bytes) else rle["counts"]
         # runs alternate background/foreground in column-major order: an odd run index is inside
-        run = np.searchsorted(np.cumsum(rle_counts(counts)), flat, side="right")
+        run = np.searchsorted(ends, flat, side="right")
         cover = (run % 2 == 1).mean(axis=1)
         larger = cover > best[rows, cols]
         labels[rows[larger], cols[larger]] = index
