@@ -65,6 +65,56 @@ def test_four_first_runs_on_a_new_store_all_finish(tmp_path, synthetic_root):
     assert not any(name.startswith("_alembic_tmp") for name in tables)
 
 
+def integrity_error():
+    """What MLflow raises when an insert breaks a unique key: an MlflowException from SQLAlchemy's error."""
+    import sqlite3
+
+    import sqlalchemy.exc
+    cause = sqlalchemy.exc.IntegrityError("INSERT INTO datasets", {}, sqlite3.IntegrityError("UNIQUE constraint"))
+    error = mlflow.exceptions.MlflowException(str(cause))
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize("failures, logged", [(0, True), (1, True), (4, True), (5, False)])
+def test_a_dataset_logged_by_a_concurrent_run_is_tried_again(make_cfg, monkeypatch, failures, logged):
+    tracker = build(make_cfg().logger, "logger")
+    tracker.check()
+    real_log_input, calls = mlflow.log_input, []
+
+    def collide_then_log(*args, **kwargs):
+        calls.append(args)
+        if len(calls) <= failures:
+            raise integrity_error()
+        return real_log_input(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "log_input", collide_then_log)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    with tracker.run({"a": 1}) as run_id:
+        if logged:
+            tracker.log_frames("football: 2 frames at scale 8", "/data", [{"image_id": "1", "file_name": "a.jpg"}])
+        else:
+            with pytest.raises(mlflow.exceptions.MlflowException, match="UNIQUE constraint"):
+                tracker.log_frames("football: 2 frames", "/data", [{"image_id": "1", "file_name": "a.jpg"}])
+    assert len(calls) == min(failures + 1, 5)
+    assert len(mlflow.get_run(run_id).inputs.dataset_inputs) == int(logged)
+
+
+def test_other_dataset_errors_are_not_tried_again(make_cfg, monkeypatch):
+    tracker = build(make_cfg().logger, "logger")
+    tracker.check()
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise mlflow.exceptions.MlflowException("Dataset input must have a dataset associated with it.")
+
+    monkeypatch.setattr(mlflow, "log_input", refuse)
+    with tracker.run({"a": 1}), pytest.raises(mlflow.exceptions.MlflowException, match="must have a dataset"):
+        tracker.log_frames("football: 2 frames", "/data", [{"image_id": "1", "file_name": "a.jpg"}])
+    assert len(calls) == 1
+
+
 # 3. credentials never reach logs, errors, params, tags or artifacts
 
 def test_redact_masks_url_passwords_and_token_queries():

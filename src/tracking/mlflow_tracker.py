@@ -271,7 +271,7 @@ class MLflowTracker:
             log.warning("ended %d MLflow run(s) of dead processes as FAILED: %s", len(closed), ", ".join(closed))
         return closed
 
-    def log_frames(self, name: str, root: str, frames: list[dict]) -> None:
+    def log_frames(self, name: str, root: str, frames: list[dict], *, attempts: int = 5) -> None:
         """The frames of the active run as its MLflow dataset input (the runs table's Dataset column).
 
         Parameters
@@ -282,6 +282,8 @@ class MLflowTracker:
             The dataset folder (the dataset's source).
         frames : list of dict
             One row per frame (image id, file name); their digest identifies the sample.
+        attempts : int, optional
+            Tries at logging it when concurrent runs insert the same dataset together.
         """
         import warnings
 
@@ -291,7 +293,16 @@ class MLflowTracker:
             # MLflow says a local folder could be read as two kinds of source; both are the same one
             warnings.filterwarnings("ignore", message="The specified dataset source", category=UserWarning)
             dataset = mlflow.data.from_pandas(pd.DataFrame(frames), source=root, name=name)
-        mlflow.log_input(dataset, context="evaluation")
+        for attempt in range(1, attempts + 1):
+            try:
+                mlflow.log_input(dataset, context="evaluation")
+                return
+            except mlflow.exceptions.MlflowException as exc:
+                # MLflow looks for the dataset row, then inserts it: runs of one sample that log it at
+                # the same time collide on its unique key; the next try finds the other run's row
+                if attempt == attempts or not isinstance(exc.__cause__, sqlalchemy.exc.IntegrityError):
+                    raise
+                time.sleep(0.1 * attempt)
 
     def log_jobs_summary(self, run_id: str, objective: str, swept: dict[str, str], *, maximize: bool = True) -> None:
         """Log a plain multirun's results into its parent run.
