@@ -262,6 +262,31 @@ def test_only_runs_of_dead_processes_of_this_host_are_ended(make_cfg):
     assert {client.get_run(i).info.status for i in kept} == {"RUNNING"}
 
 
+def test_stale_runs_are_looked_for_by_the_first_run_of_a_process_in_a_store(make_cfg, monkeypatch):
+    cfg = make_cfg()
+    tracker = build(cfg.logger, "logger")
+    tracker.check()
+    client = mlflow.MlflowClient(cfg.logger.tracking_uri)
+    experiment = client.get_experiment_by_name(cfg.logger.experiment_name).experiment_id
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True)
+    dead_token = f"{socket.gethostname()}:{finished.stdout.strip()}:1"
+    first_dead = client.create_run(experiment, tags={PROCESS_TAG: dead_token}).info.run_id
+    searches = []
+    real_close = MLflowTracker.close_stale_runs
+    monkeypatch.setattr(MLflowTracker, "close_stale_runs", lambda self: searches.append(1) or real_close(self))
+    with tracker.run({"a": 1}):
+        pass
+    assert client.get_run(first_dead).info.status == "FAILED"
+    # a sweep's later trials in this process do not search the store again
+    later_dead = client.create_run(experiment, tags={PROCESS_TAG: dead_token}).info.run_id
+    for _ in range(3):
+        with tracker.run({"a": 1}):
+            pass
+    assert len(searches) == 1
+    assert client.get_run(later_dead).info.status == "RUNNING"
+
+
 # 6. a full disk while artifacts are written
 
 def test_a_failed_artifact_upload_leaves_nothing_and_the_run_failed(make_cfg, monkeypatch):

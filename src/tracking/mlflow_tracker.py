@@ -73,6 +73,8 @@ METRIC_GLOSSARY = """Metrics of this run (means over frames unless pooled):
 """
 # stores this process has opened (created or migrated) under the store lock
 _OPENED: set[str] = set()
+# stores whose runs of dead processes this process has ended: once is enough, as its own runs end themselves
+_CLEANED: set[str] = set()
 
 
 def flatten(tree, prefix: str = "") -> dict[str, str]:
@@ -211,10 +213,11 @@ class MLflowTracker:
         ends the run KILLED, any other FAILED; with ``fail_parent`` a failure
         also fails the parent run (a plain multirun), while an Optuna study
         judges its failed trials itself. Runs of dead processes of this host
-        are ended FAILED first.
+        are ended FAILED first, by the first run of a process in a store (a
+        sweep's trials would otherwise search the store once each).
         """
         experiment_id = self._experiment_id()
-        self.close_stale_runs()
+        self._close_stale_runs_once()
         all_tags = {key: redact(str(value)) for key, value in (tags or {}).items()}
         all_tags[PROCESS_TAG] = process_token()
         all_tags.setdefault("mlflow.note.content", METRIC_GLOSSARY)
@@ -246,6 +249,11 @@ class MLflowTracker:
             log.error("MLflow run %s could not be ended %s (%s); once this process has ended, the next run or "
                       "`python -m src.cleanup` ends it FAILED", run_id, status,
                       redact(_root_cause(end_exc)))
+
+    def _close_stale_runs_once(self) -> None:
+        if self.tracking_uri not in _CLEANED:
+            self.close_stale_runs()
+            _CLEANED.add(self.tracking_uri)
 
     def close_stale_runs(self) -> list[str]:
         """End FAILED every RUNNING run of the store whose process on this host has died.
@@ -414,7 +422,7 @@ class MLflowTracker:
     def start_parent(self, name: str, tags: dict | None = None) -> str:
         """Create a RUNNING parent run for a sweep and return its id."""
         experiment_id = self._experiment_id()
-        self.close_stale_runs()
+        self._close_stale_runs_once()
         tags = {key: redact(str(value)) for key, value in (tags or {}).items()}
         run = self._client().create_run(experiment_id, run_name=name, tags={**tags, PROCESS_TAG: process_token()})
         return run.info.run_id
