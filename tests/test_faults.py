@@ -247,7 +247,9 @@ def test_a_run_of_a_killed_process_is_ended_failed_by_cleanup_and_by_the_next_ru
     assert f"ended 1 MLflow run(s) of dead processes as FAILED: {stale}" in after.stdout + after.stderr
 
 
-def test_only_runs_of_dead_processes_of_this_host_are_ended(make_cfg):
+def store_and_dead_process(make_cfg):
+    """A checked tracker on a new store, its client and experiment, and the process token of a process of
+    this host that has ended."""
     cfg = make_cfg()
     tracker = build(cfg.logger, "logger")
     tracker.check()
@@ -255,7 +257,12 @@ def test_only_runs_of_dead_processes_of_this_host_are_ended(make_cfg):
     experiment = client.get_experiment_by_name(cfg.logger.experiment_name).experiment_id
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True)
-    dead = client.create_run(experiment, tags={PROCESS_TAG: f"{socket.gethostname()}:{finished.stdout.strip()}:1"})
+    return tracker, client, experiment, f"{socket.gethostname()}:{finished.stdout.strip()}:1"
+
+
+def test_only_runs_of_dead_processes_of_this_host_are_ended(make_cfg):
+    tracker, client, experiment, dead_token = store_and_dead_process(make_cfg)
+    dead = client.create_run(experiment, tags={PROCESS_TAG: dead_token})
     kept = [client.create_run(experiment, tags={PROCESS_TAG: token}).info.run_id
             for token in ("some-other-host:1:1", process_token())] + [client.create_run(experiment).info.run_id]
     assert tracker.close_stale_runs() == [dead.info.run_id]
@@ -263,14 +270,7 @@ def test_only_runs_of_dead_processes_of_this_host_are_ended(make_cfg):
 
 
 def test_stale_runs_are_looked_for_by_the_first_run_of_a_process_in_a_store(make_cfg, monkeypatch):
-    cfg = make_cfg()
-    tracker = build(cfg.logger, "logger")
-    tracker.check()
-    client = mlflow.MlflowClient(cfg.logger.tracking_uri)
-    experiment = client.get_experiment_by_name(cfg.logger.experiment_name).experiment_id
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True)
-    dead_token = f"{socket.gethostname()}:{finished.stdout.strip()}:1"
+    tracker, client, experiment, dead_token = store_and_dead_process(make_cfg)
     first_dead = client.create_run(experiment, tags={PROCESS_TAG: dead_token}).info.run_id
     searches = []
     real_close = MLflowTracker.close_stale_runs
