@@ -38,6 +38,25 @@ def upscale(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 127
 
 
+def full_size_png(mask: np.ndarray, size: tuple[int, int]) -> bytes:
+    """``upscale(mask, size)`` as a one-bit PNG, deflated fast (a third less time than an 8-bit PNG at best
+    compression).
+
+    With whole scale factors the rows are widened and packed at working
+    height and the packed rows repeated, so the full-size mask is never
+    built: half the time, and the same file.
+    """
+    width, height = size
+    rows, cols = mask.shape
+    if width % cols or height % rows:
+        packed = np.packbits(upscale(mask, size), axis=1)
+    else:
+        packed = np.repeat(np.packbits(np.repeat(mask, width // cols, axis=1), axis=1), height // rows, axis=0)
+    buffer = io.BytesIO()
+    Image.frombytes("1", size, packed.tobytes()).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 def full_size_rle(mask: np.ndarray, size: tuple[int, int]) -> dict:
     """Compressed COCO RLE of ``upscale(mask, size)``, without building the full-size mask when it can.
 
@@ -209,14 +228,8 @@ class PredictionWriter:
         size = self.full_size(result.frame.image_id)
         coco = ",".join(json.dumps(entry) for entry in coco_results(result, size))
         rows = component_rows(result, size, frame=0, timestamp=result.frame.timestamp)
-        mask_png = overlay = None
-        if self.write_masks:
-            full = upscale(result.player.mask, size)
-            # one bit per pixel, fast deflate: a third less time than 8-bit PNG at best compression
-            buffer = io.BytesIO()
-            Image.frombytes("1", size, np.packbits(full, axis=1).tobytes()).save(buffer, format="PNG",
-                                                                                 compress_level=1)
-            mask_png = buffer.getvalue()
+        mask_png = full_size_png(result.player.mask, size) if self.write_masks else None
+        overlay = None
         if self.fps is not None:
             picture = viz.enlarge(viz.components_image(result.frame.image, result.player.components,
                                                        result.player.centroids), self.overlay_width)
@@ -322,5 +335,6 @@ def _scored_mean(values: np.ndarray) -> float:
     return float(scored.mean()) if scored.size else float("nan")
 
 
-__all__ = ["COMPONENT_FIELDS", "FrameOutputs", "PredictionWriter", "coco_results", "coco_scores", "component_rows", "full_size_rle",
+__all__ = ["COMPONENT_FIELDS", "FrameOutputs", "PredictionWriter", "coco_results", "coco_scores", "component_rows",
+           "full_size_png", "full_size_rle",
            "upscale"]

@@ -2,6 +2,7 @@
 
 import copy
 import csv
+import io
 import json
 import logging
 import math
@@ -22,7 +23,15 @@ from src.data import FootballDataset, ImageFolder
 from src.errors import LabError
 from src.pipeline import ImageResult, evaluate
 from src.postprocess import PlayerMask, connected_components
-from src.predictions import PredictionWriter, coco_results, coco_scores, component_rows, full_size_rle, upscale
+from src.predictions import (
+    PredictionWriter,
+    coco_results,
+    coco_scores,
+    component_rows,
+    full_size_png,
+    full_size_rle,
+    upscale,
+)
 from src.run import run_and_log
 
 
@@ -186,6 +195,19 @@ def test_full_size_rle_matches_encoding_the_upscaled_mask(shape, size, share):
     mask = np.random.default_rng(1).random(shape) < share
     expected = mask_utils.encode(np.asfortranarray(upscale(mask, size).astype(np.uint8)))
     assert full_size_rle(mask, size) == {"size": [size[1], size[0]], "counts": expected["counts"].decode()}
+
+
+@pytest.mark.parametrize("shape, size", [((27, 48), (384, 216)), ((5, 3), (15, 10)), ((7, 9), (20, 15))])
+@pytest.mark.parametrize("share", [0.0, 0.3, 1.0])
+def test_full_size_png_is_the_one_bit_png_of_the_upscaled_mask(shape, size, share):
+    mask = np.random.default_rng(2).random(shape) < share
+    full = upscale(mask, size)
+    buffer = io.BytesIO()
+    Image.frombytes("1", size, np.packbits(full, axis=1).tobytes()).save(buffer, format="PNG", compress_level=1)
+    png = full_size_png(mask, size)
+    assert png == buffer.getvalue()
+    decoded = Image.open(io.BytesIO(png))
+    assert decoded.mode == "1" and np.array_equal(np.asarray(decoded), full)
 
 
 def test_an_interrupted_writer_leaves_no_predictions_folder(make_cfg, tmp_path):
