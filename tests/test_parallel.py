@@ -162,3 +162,16 @@ def test_raise_if_stopped_is_quiet_until_a_stop_arrives():
             raise Terminated("SIGTERM")
     with stop_signals("test"):                    # a new command starts without the old stop
         raise_if_stopped()
+
+
+@pytest.mark.parametrize(("exported", "expected"), [(None, "20"), ("12", "12")])
+def test_openblas_idle_threads_are_told_to_sleep_soon_before_numpy_loads(exported, expected):
+    # OpenBLAS reads the timeout when it loads: importing the package must set it before numpy comes in,
+    # and leave a value the user exported alone
+    env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_THREAD_TIMEOUT"}
+    if exported is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = exported
+    code = "import os, sys, src; print('numpy' in sys.modules, os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.stdout.split() == ["False", expected]
