@@ -71,8 +71,9 @@ def parallel_rows(repeats: int = 5) -> list[str]:
              f"The default experiment as `python -m src.run` runs it (decoding, the stages, `predictions/` written "
              f"to a temporary folder; MLflow left out), wall clock, median of {repeats} alternating runs in one "
              "process. `workers` processes decode, score and make the outputs of frames; the numbers are those of "
-             "one worker. Each run forks its workers anew, whose first frame costs about three times a later one "
-             "(fresh memory after the fork), so the speed-up grows with the number of frames.", "",
+             "one worker. Each run forks its workers anew, and a worker's first frame costs about twice a later one "
+             "(its numpy, scipy and OpenCV BLAS threads are started anew and spin before they sleep; "
+             "`OPENBLAS_THREAD_TIMEOUT` keeps that short), so the speed-up grows with the number of frames.", "",
              "| frames | workers | s/frame | frames/s | speed-up | per-frame Dice as one worker |",
              "|---|---|---|---|---|---|"]
     ceilings = []
