@@ -148,8 +148,8 @@ def video_rows(video: Path) -> list[str]:
             f"{wall:.4f} s per frame of wall clock and {cpu:.4f} s of processor time ({cpu / wall:.2f} cores "
             f"busy{threads}), of which decoding alone took {decode_cpu:.4f} "
             f"({decode_cpu / cpu:.0%}: an H.264 frame is decoded whole, where a JPEG is read at an eighth of its "
-            f"size). Two cores need at least {cpu / 2:.4f} s per frame for that work; two workers reached "
-            f"{cpu / 2 / ends[2]:.0%} of that.", ""]
+            f"size). Two cores need at least {cpu / 2:.4f} s per frame for that work, so two workers can be at most "
+            f"{2 * wall / cpu:.2f}x one worker; they reached {cpu / 2 / ends[2]:.0%} of that bound.", ""]
 
 
 def processor_seconds(cfg, repeats: int = 3) -> tuple[float, float, float]:
