@@ -133,41 +133,28 @@ def video_rows(video: Path) -> list[str]:
              f"`make benchmark ARGS=\"data=video data.path={video.name} data.max_frames=240 workers=W +repeats=3\"`: "
              "240 frames of a 1080p clip of the real frames, outputs written (masks, COCO results, overlay video).",
              "", "| workers | decode floor s/frame | end to end s/frame | frames/s |", "|---|---|---|---|"]
-    ends = {}
+    ends, cpus = {}, {}
     for workers in (1, 2):
         cfg = load_config(["data=video", f"data.path={video}", "data.max_frames=240", f"workers={workers}"])
         rows = dict((name, median) for name, median, _ in measure_run(cfg, repeats=3))
         ends[workers] = rows["end to end"]
         lines.append(f"| {workers} | {rows['decode floor']:.4f} | {rows['end to end']:.4f} | "
                      f"{1 / rows['end to end']:.1f} |")
+        cpus[workers] = rows["end to end, processor"]
         if workers == 1:
-            wall, cpu, decode_cpu = processor_seconds(cfg)
-    threads = ", as FFmpeg's decoding threads run beside the stages" if cpu > 1.05 * wall else ""
+            decode_cpu = rows["decode, processor"]
+    cpu = cpus[1]
+    threads = ", as FFmpeg's decoding threads run beside the stages" if cpu > 1.05 * ends[1] else ""
     return [*lines, "", f"Two workers: **{ends[1] / ends[2]:.2f}x** one.", "",
-            f"One worker, timed again with its processor time (user and system, every thread; median of 3 runs): "
-            f"{wall:.4f} s per frame of wall clock and {cpu:.4f} s of processor time ({cpu / wall:.2f} cores "
-            f"busy{threads}), of which decoding alone took {decode_cpu:.4f} "
+            f"Processor time (user and system, every thread) of the same one-worker runs: {cpu:.4f} s per frame "
+            f"({cpu / ends[1]:.2f} cores busy{threads}), of which decoding alone took {decode_cpu:.4f} "
             f"({decode_cpu / cpu:.0%}: an H.264 frame is decoded whole, where a JPEG is read at an eighth of its "
             f"size). Two cores need at least {cpu / 2:.4f} s per frame for that work, so two workers can be at most "
-            f"{2 * wall / cpu:.2f}x one worker; they reached {cpu / 2 / ends[2]:.0%} of that bound.", ""]
-
-
-def processor_seconds(cfg, repeats: int = 3) -> tuple[float, float, float]:
-    """Wall-clock and processor seconds (user and system, every thread) per frame of a one-worker run of ``cfg``
-    as ``run_once`` makes it, and processor seconds per frame of decoding its frames alone: medians of
-    ``repeats``."""
-    stages = build_stages(cfg)
-    walls, runs, decodes = [], [], []
-    for _ in range(repeats):
-        before = os.times()
-        wall, _, metrics, _ = run_once(stages, cfg)
-        middle = os.times()
-        decoded = sum(1 for _ in stages.data.stream())
-        after = os.times()
-        walls.append(wall)
-        runs.append((middle.user + middle.system - before.user - before.system) / len(metrics))
-        decodes.append((after.user + after.system - middle.user - middle.system) / decoded)
-    return statistics.median(walls), statistics.median(runs), statistics.median(decodes)
+            f"{2 * ends[1] / cpu:.2f}x one worker; they reached {cpu / 2 / ends[2]:.0%} of that bound. Their own runs "
+            f"took {cpus[2]:.4f} s of processor time per frame, {cpus[2] / cpu - 1:+.0%} on one worker's for the "
+            f"same frames (two busy cores slowing each other, and frames passed between processes); two cores need "
+            f"at least {cpus[2] / 2:.4f} s per frame for that, and they took {ends[2]:.4f} "
+            f"({cpus[2] / 2 / ends[2]:.0%}).", ""]
 
 
 def dynaseg_rows() -> list[str]:

@@ -19,6 +19,7 @@ in frames per second, next to decoding the same frames and nothing else.
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -126,24 +127,42 @@ def run_once(stages, cfg: DictConfig) -> tuple[float, dict[str, float], list[dic
     return seconds, summary, metrics, sum(writing) / len(writing)
 
 
+def processor_seconds() -> float:
+    """User and system seconds of every thread of this process and of its children that have ended (a run's
+    workers, which it waits for)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def measure_run(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]:
-    """Rows ``(stage, median s/frame, min s/frame)`` of whole runs: decode floor, stages, writing, end to end.
+    """Rows ``(stage, median s/frame, min s/frame)`` of whole runs: decode floor, stages, writing, end to end,
+    then the processor time of decoding and of the whole run.
 
     Stage rows are seconds of one worker's time per frame; with ``workers`` > 1
     they overlap. The end-to-end row is ``run_once``'s wall clock; frames are
-    decoded anew in every repeat.
+    decoded anew in every repeat. The two ``processor`` rows are user and
+    system seconds per frame of every thread and worker process: a video's
+    decoder runs threads of its own, so one worker keeps more than one core
+    busy, and ``end to end, processor`` divided by the cores is the least
+    wall clock any number of workers can reach.
     """
     stages = build_stages(uncached(cfg))
     dataset = stages.data
-    samples: dict[str, list[float]] = {name: [] for name in ("decode floor", *STAGES, "writing", "end to end")}
+    samples: dict[str, list[float]] = {name: [] for name in ("decode floor", *STAGES, "writing", "end to end",
+                                                             "decode, processor", "end to end, processor")}
     for _ in range(repeats):
+        before = processor_seconds()
         if hasattr(dataset, "stream"):
             start = time.perf_counter()
             decoded = sum(1 for _ in dataset.stream())
             samples["decode floor"].append((time.perf_counter() - start) / max(decoded, 1))
         else:
+            decoded = len(dataset.image_ids)
             samples["decode floor"].append(decode_floor(dataset))
-        seconds, summary, _, writing = run_once(stages, cfg)
+        samples["decode, processor"].append((processor_seconds() - before) / max(decoded, 1))
+        before = processor_seconds()
+        seconds, summary, metrics, writing = run_once(stages, cfg)
+        samples["end to end, processor"].append((processor_seconds() - before) / len(metrics))
         samples["end to end"].append(seconds)
         samples["writing"].append(writing)
         for stage in STAGES:

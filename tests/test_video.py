@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from src.benchmark import measure_run
 from src.compose import build_stages
 from src.data import VideoFile
 from src.errors import LabError
@@ -139,6 +140,18 @@ def test_two_workers_give_the_numbers_of_one(make_cfg, clip, data):
         runs.append((scored, {k: v for k, v in summary.items() if not k.startswith("seconds")}))
     assert runs[0][0]
     np.testing.assert_equal(runs[0], runs[1])    # NaN (metrics without ground truth) equals NaN here
+
+
+def test_a_runs_processor_time_counts_its_workers(make_cfg, clip):
+    per_frame = {}
+    for workers in (1, 2):
+        rows = {name: median for name, median, _ in
+                measure_run(make_cfg("data=video", f"data.path={clip}", f"workers={workers}"), repeats=1)}
+        assert 0 < rows["decode, processor"] < rows["end to end, processor"]
+        per_frame[workers] = rows["end to end, processor"]
+    # scoring, which the workers do, is most of a frame's work: left uncounted, two workers' processor time would
+    # be a fraction of one's
+    assert per_frame[2] > 0.6 * per_frame[1]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
