@@ -201,7 +201,18 @@ def frame_workers(cfg: DictConfig, features, clusterer, n_frames: int | None) ->
 
     One knob sets how a machine's cores are shared: ``hydra.sweeper.n_jobs``
     trials at once each get ``cores // n_jobs`` of them.
+
+    A clusterer on a CUDA device runs in this process alone: checking for
+    the device initialised CUDA here, and a process forked after that cannot
+    use it. Its frames share the GPU through ``clusterer.images_per_batch``.
     """
+    on_gpu = getattr(getattr(clusterer, "device", None), "type", None) == "cuda"
+    if on_gpu and cfg.workers not in ("auto", 1):
+        raise LabError(f"workers={cfg.workers} with clusterer.device on CUDA: forked workers cannot use the GPU this "
+                       "process opened; use workers=1 or auto (frames share the GPU through "
+                       "clusterer.images_per_batch) or clusterer.device=cpu", key="workers")
+    if on_gpu:
+        return 1
     if cfg.workers != "auto":
         return int(cfg.workers)
     workers = available_cores() // (parallel_jobs() * threads_per_worker(cfg, features, clusterer))

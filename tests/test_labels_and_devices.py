@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from src.compose import available_cores, frame_workers
 from src.devices import torch_device
 from src.errors import LabError
 from src.labels import coordinate_means, dense_labels, label_means
@@ -67,3 +68,30 @@ def test_torch_device_choices():
     if not torch.cuda.is_available():
         with pytest.raises(LabError, match=r"^device='cuda' but no CUDA device is visible"):
             torch_device("cuda")
+
+
+class StandInClusterer:
+    """What ``frame_workers`` reads of a clusterer: its torch device and threads (one, so a CPU run gets a
+    worker per core)."""
+
+    threads = 1
+
+    def __init__(self, device: str):
+        self.device = torch.device(device)
+
+
+@pytest.mark.parametrize("workers", ["auto", 1])
+def test_a_clusterer_on_cuda_scores_every_frame_in_the_process_that_opened_the_gpu(make_cfg, workers):
+    cfg = make_cfg(f"workers={workers}", "threads=1")
+    if workers == "auto" and available_cores() > 1:
+        # the same run on the CPU forks a worker per core, so the rule is what keeps the GPU run in one process
+        assert frame_workers(cfg, None, StandInClusterer("cpu"), 8) == min(available_cores(), 8)
+    assert frame_workers(cfg, None, StandInClusterer("cuda"), 8) == 1
+
+
+def test_forked_workers_are_refused_for_a_clusterer_on_cuda(make_cfg):
+    cfg = make_cfg("workers=2", "threads=1")
+    assert frame_workers(cfg, None, StandInClusterer("cpu"), 8) == 2
+    with pytest.raises(LabError, match=r"^workers=2 with clusterer.device on CUDA: .*use workers=1 or auto") as raised:
+        frame_workers(cfg, None, StandInClusterer("cuda"), 8)
+    assert raised.value.key == "workers"
