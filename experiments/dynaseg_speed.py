@@ -3,7 +3,8 @@
 Usage::
 
     FOOTBALL_DATA=../shared/football .venv/bin/python experiments/dynaseg_speed.py \\
-        [--frames 2] [--scale 8] [--iterations 20] [--threads 2] [--repeats 5] [--bf16] [--tuned] [--profile]
+        [--frames 2] [--scale 8] [--iterations 20] [--threads 2] [--repeats 5] [--device cpu] [--bf16] [--tuned]
+        [--profile]
 
 One process runs, alternately and ``--repeats`` times, the reference script
 (``../shared/bench/reference_dfc.py ROOT N SCALE ITERS THREADS``, a plain PyTorch
@@ -17,7 +18,11 @@ way (RGB / 255 at 1/scale, bilinear). DynaSeg runs in a fresh subprocess too,
 so both start with cold caches; its clock covers the whole ``fit_predict``
 (network construction included), the reference's only its loop. ``--bf16``
 adds a row for ``clusterer.precision=bfloat16`` (not the same labels: see the
-option's docstring). ``--profile`` adds the shares of DynaSeg's processor
+option's docstring). ``--device cuda`` runs both loops on the GPU: the
+reference with its tensors and its network made there (PyTorch's default
+device, and its two host conversions patched to move arrays to and from
+it), so it reads the labels back to the host every iteration as the authors'
+demo does. ``--profile`` adds the shares of DynaSeg's processor
 time that PyTorch's profiler gives the convolutions and batch normalisation,
 and the ratio to the reference that a loop of only those would reach. Only
 the ratio of medians measured in the same run means anything on a shared
@@ -73,7 +78,8 @@ def ours_worker(args) -> None:
     frames = frames_like_the_reference(args.root, args.frames, args.scale)
     clusterer = DynaSegClusterer(n_channels=100, n_blocks=2, iterations=args.iterations, mu_mode="fixed", mu=1.0,
                                  stop="threshold", min_labels=3, lr=0.1, momentum=0.9, weight_decay=0.0,
-                                 snapshots=(), device="cpu", threads=args.threads, precision=args.precision, seed=0)
+                                 snapshots=(), device=args.device, threads=args.threads, precision=args.precision,
+                                 seed=0)
     if args.profile:
         profile_shares(clusterer, frames)
         return
@@ -84,6 +90,23 @@ def ours_worker(args) -> None:
         seconds += time.perf_counter() - start
         iterations += len(clusterer.fit_history)
     print(f"ours: iterations {iterations} s/iter {seconds / iterations:.4f}")
+
+
+def reference_worker(args) -> None:
+    """Run the reference script with PyTorch's default device set to ``--device``: its network and zero
+    tensors are made there, ``torch.from_numpy`` moves the frame there and ``Tensor.numpy`` reads back to the host,
+    the script itself unchanged."""
+    import runpy
+
+    import torch
+
+    device = torch.device(args.device)
+    torch.set_default_device(device)
+    from_numpy, to_numpy = torch.from_numpy, torch.Tensor.numpy
+    torch.from_numpy = lambda array: from_numpy(array).to(device)
+    torch.Tensor.numpy = lambda tensor, *rest, **options: to_numpy(tensor.detach().cpu(), *rest, **options)
+    sys.argv = [args.reference, args.root, str(args.frames), str(args.scale), str(args.iterations), str(args.threads)]
+    runpy.run_path(args.reference, run_name="__main__")
 
 
 # PyTorch's CPU operators of the network's layers, by the group they are counted in
@@ -154,6 +177,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--reference", default=str(REFERENCE))
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where both loops run")
     parser.add_argument("--bf16", action="store_true", help="also time clusterer.precision=bfloat16")
     parser.add_argument("--tuned", action="store_true", help="also time experiment=dynaseg_tuned")
     parser.add_argument("--profile", action="store_true",
@@ -162,17 +186,22 @@ def main() -> None:
     parser.add_argument("--tuned-repeats", type=int, default=1)
     parser.add_argument("--override", nargs="*", default=[], help="Hydra overrides for --tuned")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--reference-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         ours_worker(args)
         return
+    if args.reference_worker:
+        reference_worker(args)
+        return
     if not args.tuned_only:
         common = [str(args.frames), str(args.scale), str(args.iterations), str(args.threads)]
-        rows = {"reference": [sys.executable, args.reference, args.root, *common],
-                "DynaSeg float32": [sys.executable, __file__, "--worker", "--root", args.root, "--frames",
-                                    str(args.frames), "--scale", str(args.scale), "--iterations", str(args.iterations),
-                                    "--threads", str(args.threads)]}
+        settings = ["--root", args.root, "--frames", str(args.frames), "--scale", str(args.scale), "--iterations",
+                    str(args.iterations), "--threads", str(args.threads), "--device", args.device]
+        reference = ([sys.executable, args.reference, args.root, *common] if args.device == "cpu" else
+                     [sys.executable, __file__, "--reference-worker", "--reference", args.reference, *settings])
+        rows = {"reference": reference, "DynaSeg float32": [sys.executable, __file__, "--worker", *settings]}
         if args.bf16:
             rows["DynaSeg bfloat16"] = [*rows["DynaSeg float32"], "--precision", "bfloat16"]
         times, iterations = {name: [] for name in rows}, {}
@@ -184,7 +213,7 @@ def main() -> None:
                   + ", ".join(f"{name} {values[-1]:.4f}" for name, values in times.items()), flush=True)
         reference = statistics.median(times["reference"])
         print(f"\n{args.frames} frames at scale {args.scale}, {args.iterations} iterations at most, {args.threads} "
-              f"torch threads, {args.repeats} alternating repeats")
+              f"torch threads, on {args.device}, {args.repeats} alternating repeats")
         print(f"{'loop':18s} {'iterations':>10s} {'median s/iter':>14s} {'min s/iter':>11s} {'reference/this':>15s}")
         for name, values in times.items():
             median = statistics.median(values)
