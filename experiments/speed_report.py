@@ -381,7 +381,8 @@ def main() -> None:
         makers = {"stages": stage_rows, "parallel": parallel_rows, "video": lambda: video_rows(video),
                   "dynaseg": dynaseg_rows, "sweep": sweep_rows, "memory": lambda: memory_rows(video, loop)}
         body = [f"Written by `experiments/speed_report.py` on {date.today()} ({platform.node()}, "
-                f"{os.cpu_count()} cores, no GPU used: the GPU rows of issue 17 are unmeasured here); each section "
+                f"{os.cpu_count()} cores, no GPU used: the GPU rows of issue 17 are unmeasured here, and "
+                "`experiments/gpu_speed.py` measures them on a GPU machine); each section "
                 "says when it was measured. Default experiment unless said otherwise: "
                 f"{OmegaConf.select(load_config([]), 'data.n_images')} real frames, scale 8.", ""]
         kept = previous_sections()
