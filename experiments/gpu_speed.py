@@ -5,16 +5,18 @@ the reference script and the wheels that travel there, and prints the whole
 command)::
 
     FOOTBALL_DATA=.device/football python3 experiments/gpu_speed.py [--device cuda] [--frames 8] [--scale 4]
-        [--iterations 200] [--batches 1 2 4 8] [--repeats 3] [--reference PATH] [--epochs 30] [--out FILE]
+        [--iterations 200] [--batches 1 2 4 8] [--precisions float32] [--repeats 3] [--reference PATH]
+        [--epochs 30] [--out FILE]
 
 Three parts, each printed as it ends:
 
 1. DynaSeg (``clusterer=dynaseg`` as configured, ``data.scale=--scale``,
    ``clusterer.iterations=--iterations``) on ``--frames`` frames, once per
-   ``clusterer.images_per_batch`` in ``--batches``: median over ``--repeats``
+   ``clusterer.images_per_batch`` in ``--batches`` and ``clusterer.precision``
+   in ``--precisions`` (bfloat16 gives other labels): median over ``--repeats``
    of the seconds per frame of clustering and of all stages, the iterations
    run per frame and the mean Dice. The batch size with the fewest seconds
-   per frame is the one to use.
+   per frame in float32 is the one to use.
 2. The reference loop and DynaSeg at its settings, alternately on the same
    device (``dynaseg_speed.py --device``).
 3. The supervised U-Net's training (``python -m src.train
@@ -65,12 +67,13 @@ def dynaseg_batches(args, store: str) -> list[str]:
     lines = [f"`clusterer=dynaseg` at scale {args.scale} (T = {args.iterations} iterations at most, its stop rule as "
              f"configured) on {args.frames} frames, median of {args.repeats} runs in one process (the first pays "
              "the kernels' start-up):", "",
-             "| images_per_batch | s/frame clustering | s/frame all stages | iterations per frame | mean Dice |",
-             "|---|---|---|---|---|"]
+             "| precision | images_per_batch | s/frame clustering | s/frame all stages | iterations per frame "
+             "| mean Dice |", "|---|---|---|---|---|---|"]
     fastest = None
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        for per_batch in args.batches:
-            cfg = compose("config", overrides=[*base, f"clusterer.images_per_batch={per_batch}"])
+        for precision, per_batch in [(p, b) for p in args.precisions for b in args.batches]:
+            cfg = compose("config", overrides=[*base, f"clusterer.images_per_batch={per_batch}",
+                                               f"clusterer.precision={precision}"])
             cluster, total, summary = [], [], {}
             for _ in range(args.repeats):
                 stages = build_stages(cfg)
@@ -79,13 +82,15 @@ def dynaseg_batches(args, store: str) -> list[str]:
                                       workers=stages.workers)
                 cluster.append(summary["seconds_cluster"])
                 total.append(summary["seconds_per_image"])
-            lines.append(f"| {per_batch} | {statistics.median(cluster):.3f} | {statistics.median(total):.3f} | "
+            lines.append(f"| {precision} | {per_batch} | {statistics.median(cluster):.3f} | "
+                         f"{statistics.median(total):.3f} | "
                          f"{summary['dynaseg_iterations_mean']:.1f} | {summary['dice_mean']:.4f} |")
             print(lines[-1], flush=True)
-            if fastest is None or statistics.median(total) < fastest[1]:
+            if precision == "float32" and (fastest is None or statistics.median(total) < fastest[1]):
                 fastest = (per_batch, statistics.median(total))
-    lines += ["", f"Fastest: `clusterer.images_per_batch={fastest[0]}`, **{fastest[1]:.3f} s/frame** (target: at "
-                  "most 1 s)."]
+    if fastest is not None:
+        lines += ["", f"Fastest in float32: `clusterer.images_per_batch={fastest[0]}`, **{fastest[1]:.3f} s/frame** "
+                      "(target: at most 1 s)."]
     return lines
 
 
@@ -127,6 +132,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--precisions", nargs="+", default=["float32"], choices=("float32", "bfloat16"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--reference", type=Path, default=REFERENCE)
     parser.add_argument("--reference-frames", type=int, default=2)
