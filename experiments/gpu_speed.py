@@ -43,6 +43,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "bench" / "reference_dfc.py"
+# the section's title, under which experiments/speed_report.py --gpu splices this run's output into SPEED.md
+TITLE = "GPU (issue 17, target 5)"
 TRAINED = re.compile(r"train_seconds ([0-9.]+), train_seconds_per_epoch ([0-9.]+)")
 
 
@@ -156,7 +158,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ["FOOTBALL_DATA"] = args.root
     os.environ.setdefault("LAB_PROGRESS", "0")
-    lines = ["### GPU (issue 17, target 5)", "",
+    lines = [f"### {TITLE}", "",
              f"Measured on {date.today().isoformat()} by `experiments/gpu_speed.py` on {device_name(args.device)}.",
              ""]
     with tempfile.TemporaryDirectory() as folder:

@@ -11,7 +11,9 @@ clip for the video rows; without it one is made from the real frames with
 ``python -m src.clip``. ``--skip`` leaves out sections by name: stages,
 parallel, video, dynaseg, sweep, memory; a skipped section keeps what the
 SPEED.md on disk has for it. Runs and sweeps go to a temporary MLflow store,
-never to the project's ``mlruns/``.
+never to the project's ``mlruns/``. This machine has no GPU: ``--gpu FILE``
+adds the section that ``experiments/gpu_speed.py --out FILE`` wrote on a GPU
+machine (a later run without it keeps that section).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from src.benchmark import format_table, measure, measure_run, run_once, uncached
 from src.compose import build_stages, load_config  # noqa: E402
 from src.pipeline import evaluate  # noqa: E402
 
+from experiments.gpu_speed import TITLE as GPU_TITLE  # noqa: E402
 from experiments.report import SPEED, SPEED_SECTION, splice  # noqa: E402
 
 REPORT = ROOT / "experiments" / "REPORT.md"
@@ -356,7 +359,7 @@ def previous_sections() -> dict[str, list[str]]:
     """The sections of the SPEED.md on disk, by name: what a run that skips them keeps."""
     if not SPEED.exists():
         return {}
-    names = {f"### {title}": name for name, title in TITLES.items()}
+    names = {f"### {title}": name for name, title in {**TITLES, "gpu": GPU_TITLE}.items()}
     sections: dict[str, list[str]] = {}
     current = None
     for line in SPEED.read_text().splitlines():
@@ -371,7 +374,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, help="a 1080p clip for the video rows (default: made from the frames)")
     parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS)
+    parser.add_argument("--gpu", type=Path, help="the markdown gpu_speed.py --out wrote on a GPU machine")
     args = parser.parse_args()
+    if args.gpu is not None and not args.gpu.read_text().startswith(f"### {GPU_TITLE}"):
+        raise SystemExit(f"error: --gpu={args.gpu} does not start with '### {GPU_TITLE}'; give the file "
+                         "experiments/gpu_speed.py --out wrote")
     if not os.environ.get("FOOTBALL_DATA"):
         raise SystemExit("error: FOOTBALL_DATA is not set; point it at the real frames (../shared/football)")
     with tempfile.TemporaryDirectory() as folder:
@@ -380,18 +387,23 @@ def main() -> None:
         loop = make_clip(Path(folder), frames=12, seconds=4) if "memory" in runs else None
         makers = {"stages": stage_rows, "parallel": parallel_rows, "video": lambda: video_rows(video),
                   "dynaseg": dynaseg_rows, "sweep": sweep_rows, "memory": lambda: memory_rows(video, loop)}
+        kept = previous_sections()
+        gpu = (args.gpu.read_text() if args.gpu else "\n".join(kept.get("gpu", []))).strip().splitlines()
+        where = ("the GPU rows of issue 17 come from `experiments/gpu_speed.py` on a GPU machine, in their own "
+                 "section" if gpu else "the GPU rows of issue 17 are unmeasured, and `experiments/gpu_speed.py` "
+                 "measures them on a GPU machine")
         body = [f"Written by `experiments/speed_report.py` on {date.today()} ({platform.node()}, "
-                f"{os.cpu_count()} cores, no GPU used: the GPU rows of issue 17 are unmeasured here, and "
-                "`experiments/gpu_speed.py` measures them on a GPU machine); each section "
+                f"{os.cpu_count()} cores, no GPU used here: {where}); each section "
                 "says when it was measured. Default experiment unless said otherwise: "
                 f"{OmegaConf.select(load_config([]), 'data.n_images')} real frames, scale 8.", ""]
-        kept = previous_sections()
         for name in SECTIONS:
             if name in args.skip:
                 body += kept.get(name, [])
             else:
                 title, *rest = makers[name]()
                 body += [title, "", f"Measured on {date.today()}.", *rest]
+        if gpu:
+            body += [*gpu, ""]
     SPEED.write_text("\n".join(["# Speed", "", *body]) + "\n")
     splice(REPORT, SPEED_SECTION, body)
     print(SPEED.read_text())

@@ -58,3 +58,31 @@ def test_the_wheels_list_is_what_the_project_needs_less_what_the_image_has(tmp_p
     kinds.write_text("nothing listed\n")
     with pytest.raises(SystemExit, match=r"has no 'Packages:' line; give the names with --have"):
         device_pack.image_packages(kinds)
+
+
+def test_the_gpu_section_is_spliced_into_the_speed_report_and_kept(tmp_path, monkeypatch, synthetic_root):
+    import speed_report
+
+    speed, report = tmp_path / "SPEED.md", tmp_path / "REPORT.md"
+    speed.write_text("# Speed\n\nWritten by ...\n\n### Peak memory\n\nMeasured on 2026-12-02.\n\n| run |\n")
+    report.write_text("# Report\n\n## Speed\n\nold\n\n## Later section\n\nkept\n")
+    measured = tmp_path / "gpu_speed.md"
+    measured.write_text(f"### {speed_report.GPU_TITLE}\n\nMeasured on 2026-12-04 by `experiments/gpu_speed.py` "
+                        "on CUDA (a GPU).\n\n| precision | images_per_batch |\n")
+    monkeypatch.setattr(speed_report, "SPEED", speed)
+    monkeypatch.setattr(speed_report, "REPORT", report)
+    monkeypatch.setenv("FOOTBALL_DATA", str(synthetic_root))
+    everything = ["--skip", *speed_report.SECTIONS]
+    for extra in (["--gpu", str(measured)], []):    # a later run without --gpu keeps the section
+        monkeypatch.setattr(sys, "argv", ["speed_report.py", *everything, *extra])
+        speed_report.main()
+        text = speed.read_text()
+        assert text.count(f"### {speed_report.GPU_TITLE}") == 1 and "on CUDA (a GPU)" in text
+        assert "### Peak memory\n\nMeasured on 2026-12-02." in text
+        assert "come from `experiments/gpu_speed.py` on a GPU machine" in text and "are unmeasured" not in text
+        spliced = report.read_text()
+        assert "on CUDA (a GPU)" in spliced and "old" not in spliced and "## Later section\n\nkept" in spliced
+    measured.write_text("### Something else\n")
+    monkeypatch.setattr(sys, "argv", ["speed_report.py", *everything, "--gpu", str(measured)])
+    with pytest.raises(SystemExit, match=r"--gpu=.* does not start with '### GPU \(issue 17, target 5\)'"):
+        speed_report.main()
