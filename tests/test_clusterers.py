@@ -50,6 +50,16 @@ def test_two_regions_get_two_labels(clusterer):
     assert len(np.unique(left)) == 1 and len(np.unique(right)) == 1
 
 
+@pytest.mark.parametrize("clusterer", [*SEPARATING, KMeansClusterer(n_clusters=2, fit_sample=100, seed=0)],
+                         ids=lambda c: type(c).__name__)
+def test_double_precision_features_are_left_alone(clusterer):
+    # the sampled clusterers read float64 features without copying them: a copy no longer shields the caller's array
+    features = two_regions().astype(np.float64)
+    before = features.copy()
+    clusterer.fit_predict(features)
+    assert np.array_equal(features, before)
+
+
 def test_slic_gives_about_n_segments():
     labels = SLICClusterer(n_segments=12, compactness=1.0).fit_predict(two_regions())
     assert 4 <= len(np.unique(labels)) <= 24 and labels.min() == 0
@@ -156,6 +166,21 @@ def test_auto_k_finds_three_blobs_and_records_the_curve(criterion):
     assert len(np.unique(labels)) == 3 and auto.fit_metrics["chosen_k"] == 3
     assert {f"inertia_k{k}" for k in (2, 3, 4, 5, 6)} <= set(auto.fit_metrics)
     assert auto.clusterer.n_clusters == 2  # the wrapped clusterer is not altered
+
+
+def test_auto_k_without_the_inertia_curve_picks_the_same_k():
+    settings = dict(k_values=[2, 3, 4, 5, 6], silhouette_sample=300, seed=2)
+    full = AutoKClusterer(KMeansClusterer(n_clusters=2, fit_sample=200, seed=0), **settings)
+    lean = AutoKClusterer(KMeansClusterer(n_clusters=2, fit_sample=200, seed=0), **settings, inertia_curve=False)
+    assert np.array_equal(full.fit_predict(three_blobs()), lean.fit_predict(three_blobs()))
+    assert lean.fit_metrics["chosen_k"] == full.fit_metrics["chosen_k"] == 3
+    assert not any(key.startswith("inertia_k") for key in lean.fit_metrics)
+    assert lean.fit_metrics == {k: v for k, v in full.fit_metrics.items() if not k.startswith("inertia_k")}
+    # the elbow needs the curve whatever the option says
+    elbow_k = AutoKClusterer(KMeansClusterer(n_clusters=2, seed=0), k_values=[2, 3, 4], criterion="elbow",
+                             inertia_curve=False)
+    elbow_k.fit_predict(three_blobs())
+    assert {"inertia_k2", "inertia_k3", "inertia_k4"} <= set(elbow_k.fit_metrics)
 
 
 def test_auto_k_choice_reaches_the_pipeline_metrics():

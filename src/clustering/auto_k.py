@@ -49,10 +49,15 @@ class AutoKClusterer:
     criterion : {"silhouette", "elbow"}, default "silhouette"
     silhouette_sample : int, default 1000
     seed : int, default 0
+    inertia_curve : bool, default True
+        Compute every k's inertia over all pixels, recorded in ``fit_metrics``
+        as ``inertia_k<k>``. The elbow criterion always does; False spares a
+        silhouette choice the pass over every pixel's features where only the
+        chosen k is read (DynaSeg's stop target, on 100 features per pixel).
     """
 
     def __init__(self, clusterer, k_values: Sequence[int] = (4, 6, 8, 10, 12, 16), criterion: str = "silhouette",
-                 silhouette_sample: int = 1000, seed: int = 0):
+                 silhouette_sample: int = 1000, seed: int = 0, *, inertia_curve: bool = True):
         check_choice("criterion", criterion, CRITERIA)
         if not hasattr(clusterer, "n_clusters"):
             raise LabError(f"clusterer={type(clusterer).__name__} has no n_clusters to choose; "
@@ -68,6 +73,7 @@ class AutoKClusterer:
         self.criterion = criterion
         self.silhouette_sample = silhouette_sample
         self.seed = seed
+        self.inertia_curve = inertia_curve or criterion == "elbow"
         self.fit_metrics: dict[str, float] = {}
         # the label maps of the chosen k's further seeded runs (a k-means with n_votes > 1)
         self.fit_members: list[np.ndarray] = []
@@ -94,7 +100,8 @@ class AutoKClusterer:
             labels = clusterer.fit_predict(features)
             labelings.append(labels)
             members.append(list(getattr(clusterer, "fit_members", [])))
-            inertias.append(inertia(features, labels))
+            if self.inertia_curve:
+                inertias.append(inertia(features, labels))
             if self.criterion == "silhouette":
                 scores.append(silhouette(features, labels, self.silhouette_sample, self.seed))
         if self.criterion == "silhouette":

@@ -288,7 +288,8 @@ class DynaSegClusterer:
         # the picker sets n_clusters to each of k_values in turn
         self.target_picker = AutoKClusterer(KMeansClusterer(n_clusters=2,
                                                             fit_sample=min(2000, max(silhouette_sample, 8))),
-                                            k_values=k_values, silhouette_sample=silhouette_sample, seed=seed)
+                                            k_values=k_values, silhouette_sample=silhouette_sample, seed=seed,
+                                            inertia_curve=False)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.snapshots = frozenset(snapshots)
         self.sync_every = sync_every or (10 if self.device.type == "cuda" else 1)
@@ -305,7 +306,8 @@ class DynaSegClusterer:
         """The stop target for one image's (p, H, W) first-iteration features."""
         if self.stop == "threshold":
             return self.min_labels
-        self.target_picker.fit_predict(features.permute(1, 2, 0).detach().cpu().numpy())
+        # in the k-means' double precision once, rather than a copy per k tried
+        self.target_picker.fit_predict(features.permute(1, 2, 0).detach().to("cpu", torch.float64).contiguous().numpy())
         return int(self.target_picker.fit_metrics["chosen_k"])
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:

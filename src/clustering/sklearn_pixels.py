@@ -60,7 +60,7 @@ class SampledClusterer:
         h, w, c = features.shape
         self.check_input(h * w)
         # scikit-learn's k-means is faster in double precision than in single here
-        flat = features.reshape(-1, c).astype(np.float64)
+        flat = np.asarray(features.reshape(-1, c), dtype=np.float64)
         # the first run last, so that what a run leaves on the clusterer (DBSCAN's radius) is that run's
         self.fit_members = [self._labels(flat, self.seed + run).reshape(h, w) for run in range(1, self.n_votes)]
         return self._labels(flat, self.seed).reshape(h, w)
