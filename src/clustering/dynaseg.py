@@ -306,8 +306,10 @@ class DynaSegClusterer:
         """The stop target for one image's (p, H, W) first-iteration features."""
         if self.stop == "threshold":
             return self.min_labels
-        # in the k-means' double precision once, rather than a copy per k tried
-        self.target_picker.fit_predict(features.permute(1, 2, 0).detach().to("cpu", torch.float64).contiguous().numpy())
+        # pixels made contiguous where the features are (on a GPU there), then in the k-means' double precision
+        # once, rather than a copy per k tried
+        pixels = features.detach().permute(1, 2, 0).contiguous().to("cpu", torch.float64)
+        self.target_picker.fit_predict(pixels.numpy())
         return int(self.target_picker.fit_metrics["chosen_k"])
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
