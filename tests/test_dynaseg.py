@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
+from src.clustering import AutoKClusterer, KMeansClusterer
 from src.clustering.dynaseg import DynaSegClusterer, dynamic_mu
 from src.errors import LabError
 from src.metrics import hungarian_miou
@@ -58,7 +60,25 @@ def test_same_seed_same_labels_and_input_untouched():
     assert np.array_equal(first, second) and np.array_equal(features, before)
 
 
+@pytest.mark.parametrize("seed, sample", [(0, 300), (5, 300), (2, 5000)])
+def test_stop_target_from_the_sampled_pixels_equals_the_choice_over_all_pixels(seed, sample):
+    # three colour groups with noise, as (p, H, W) first-iteration features; the picker sees only the
+    # silhouette's sampled pixels (all of them when the image has fewer)
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, 3, (40, 60))
+    features = rng.normal(0, 0.4, (6, 40, 60)) + 3.0 * np.eye(3, 6)[groups].transpose(2, 0, 1)
+    clusterer = DynaSegClusterer(k_values=(2, 3, 4, 6), silhouette_sample=sample, device="cpu", seed=seed)
+    chosen = clusterer._target(torch.from_numpy(features.astype(np.float32)))
+    every_pixel = AutoKClusterer(KMeansClusterer(n_clusters=2, fit_sample=min(2000, sample), seed=seed),
+                                 k_values=(2, 3, 4, 6), silhouette_sample=sample, seed=seed, inertia_curve=False)
+    every_pixel.fit_predict(features.astype(np.float32).transpose(1, 2, 0))
+    assert chosen == every_pixel.fit_metrics["chosen_k"] == 3
+    assert clusterer.target_picker.fit_metrics == every_pixel.fit_metrics
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    ({"silhouette_sample": 8}, r"silhouette_sample=8 leaves too few pixels to score k=8 of k_values by silhouette; "
+                               r"use at least 9"),
     ({"n_channels": 1}, r"n_channels=1 is out of range"),
     ({"iterations": 0}, r"iterations=0 is out of range"),
     ({"alpha": 0.0}, r"alpha=0.0 is out of range"),
@@ -75,6 +95,11 @@ def test_same_seed_same_labels_and_input_untouched():
 def test_bad_values_are_one_line(kwargs, message):
     with pytest.raises(LabError, match=message):
         DynaSegClusterer(**kwargs)
+
+
+def test_a_fixed_threshold_takes_any_silhouette_sample():
+    clusterer = DynaSegClusterer(stop="threshold", min_labels=4, silhouette_sample=2, device="cpu")
+    assert clusterer._target(torch.zeros(3, 4, 5)) == 4
 
 
 def test_a_run_logs_the_loss_curve_of_every_image(make_cfg):

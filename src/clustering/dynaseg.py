@@ -38,6 +38,7 @@ from torch import nn
 from src.clustering.auto_k import AutoKClusterer
 from src.clustering.fit import ClusterFit
 from src.clustering.kmeans import KMeansClusterer
+from src.clustering.objectives import silhouette_pick
 from src.devices import torch_device
 from src.errors import LabError, check_choice, check_range
 from src.progress import progress
@@ -217,6 +218,10 @@ class DynaSegClusterer:
         The fixed threshold of ``stop="threshold"`` (>= 2).
     k_values : sequence of int, default (2, 3, 4, 5, 6, 8)
     silhouette_sample : int, default 1000
+        Seeded pixels that the stop target's silhouette scores each k on (more
+        than the largest of ``k_values``); the k-means of each k is fitted on
+        them (on 2000 of them when more) and the rest of the image is never
+        labelled, as the choice does not read it.
     lr, momentum, weight_decay : float
         SGD settings, default 0.1, 0.9, 1e-4.
     snapshots : sequence of int, default ()
@@ -285,9 +290,14 @@ class DynaSegClusterer:
         self.iterations, self.mu_mode, self.mu, self.alpha = iterations, mu_mode, mu, alpha
         self.stop, self.min_labels = stop, min_labels
         check_range("silhouette_sample", silhouette_sample, 2, integer=True)
-        # the picker sets n_clusters to each of k_values in turn
-        self.target_picker = AutoKClusterer(KMeansClusterer(n_clusters=2,
-                                                            fit_sample=min(2000, max(silhouette_sample, 8))),
+        largest_k = max((int(k) for k in k_values), default=2)
+        if stop == "silhouette" and silhouette_sample <= largest_k:
+            raise LabError(f"silhouette_sample={silhouette_sample} leaves too few pixels to score k={largest_k} "
+                           f"of k_values by silhouette; use at least {largest_k + 1}", key="silhouette_sample")
+        # the picker sets n_clusters to each of k_values in turn; it sees only the pixels the silhouette scores
+        # (``_target``), and its k-means fits on all of them up to 2000
+        self.target_picker = AutoKClusterer(KMeansClusterer(n_clusters=2, fit_sample=min(2000, silhouette_sample),
+                                                            seed=seed),
                                             k_values=k_values, silhouette_sample=silhouette_sample, seed=seed,
                                             inertia_curve=False)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
@@ -306,10 +316,16 @@ class DynaSegClusterer:
         """The stop target for one image's (p, H, W) first-iteration features."""
         if self.stop == "threshold":
             return self.min_labels
-        # pixels made contiguous where the features are (on a GPU there), then in the k-means' double precision
-        # once, rather than a copy per k tried
-        pixels = features.detach().permute(1, 2, 0).contiguous().to("cpu", torch.float64)
-        self.target_picker.fit_predict(pixels.numpy())
+        flat = features.detach().reshape(features.shape[0], -1)
+        # the silhouette of a k-means labelling of every pixel reads only its sampled pixels, and k-means fitted
+        # on that same sample labels them as its fit did: so only they are gathered (where the features are, on a
+        # GPU there), sent to the host and clustered, with the k chosen as if all had been
+        sample = self.target_picker.silhouette_sample
+        if sample < flat.shape[1]:
+            pick = silhouette_pick(flat.shape[1], sample, self.seed)
+            flat = flat[:, torch.from_numpy(pick).to(flat.device)]
+        pixels = flat.T.contiguous().to("cpu", torch.float64)
+        self.target_picker.fit_predict(pixels.numpy()[:, None, :])
         return int(self.target_picker.fit_metrics["chosen_k"])
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:

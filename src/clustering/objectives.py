@@ -57,7 +57,7 @@ def silhouette(features: np.ndarray, labels: np.ndarray, sample_size: int = 2000
     if n_labels < 2 or n_labels >= len(labels):
         return float("nan")
     if sample_size < len(labels):
-        pick = np.random.default_rng(seed).choice(len(labels), size=sample_size, replace=False)
+        pick = silhouette_pick(len(labels), sample_size, seed)
         flat, labels = flat[pick], labels[pick]
     _, labels = dense_labels(labels)
     counts = np.bincount(labels)
@@ -77,6 +77,13 @@ def silhouette(features: np.ndarray, labels: np.ndarray, sample_size: int = 2000
         scores = (inter - intra) / np.maximum(intra, inter)
     scores[own == 1] = 0.0
     return float(np.nan_to_num(scores).mean())
+
+
+def silhouette_pick(n_points: int, sample_size: int, seed: int = 0) -> np.ndarray:
+    """The (sample_size,) indices, in sampling order, of the points that ``silhouette`` scores among
+    ``n_points`` non-noise points when ``sample_size < n_points``: a caller that gathers only these points and
+    passes them all gets the same score without labelling the rest."""
+    return np.random.default_rng(seed).choice(n_points, size=sample_size, replace=False)
 
 
 def _cluster_distance_sums(points: np.ndarray, members: np.ndarray) -> np.ndarray:
