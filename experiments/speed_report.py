@@ -181,12 +181,14 @@ PRUNER = "hydra.sweeper.pruner={_target_:optuna.pruners.MedianPruner,n_startup_t
 
 
 SWEEP_REPEATS = 3
+# trials of the short sweep that measures what a sweep costs whatever its length
+SHORT_TRIALS = 2
 
 
 def timed_sweep(*extra: str) -> tuple[float, list[str], float, float, float]:
-    """One 100-trial ``kmeans_dice`` sweep (two trials at a time) in a fresh process: its wall seconds, its trials'
-    states, its best value, the seconds its complete trials' stage timers say scoring the frames took, and the
-    seconds its complete trials' MLflow runs lasted (start to end)."""
+    """One ``kmeans_dice`` sweep (100 trials unless ``extra`` says otherwise, two at a time) in a fresh process and
+    a fresh store: its wall seconds, its trials' states, its best value, the seconds its complete trials' stage
+    timers say scoring the frames took, and the seconds its complete trials' MLflow runs lasted (start to end)."""
     import mlflow
     import optuna
 
@@ -216,9 +218,11 @@ def timed_sweep(*extra: str) -> tuple[float, list[str], float, float, float]:
 def sweep_rows() -> list[str]:
     sweeps = {"kmeans_dice": [], "kmeans_dice + MedianPruner": [PRUNER]}
     runs = {name: [] for name in sweeps}
+    short = []
     for _ in range(SWEEP_REPEATS):  # alternating, as the machine's load drifts
         for name, extra in sweeps.items():
             runs[name].append(timed_sweep(*extra))
+        short.append(timed_sweep(f"hydra.sweeper.n_trials={SHORT_TRIALS}")[0])
     rows = [f"### {TITLES['sweep']}", "",
             "`python -m src.run -m hparams_search=kmeans_dice hydra.sweeper.n_jobs=2`: 100 trials of k-means on the "
             "50 frames, two trials at a time (each with `workers=auto`, one worker here), each an MLflow run; wall "
@@ -246,7 +250,21 @@ def sweep_rows() -> list[str]:
              f"{2 * wall - in_runs:.0f} s were outside the runs: process start, Hydra composing each trial's "
              "config and setting up its job, building its stages, Optuna asking and telling, and a batch's "
              "faster trial waiting for the slower one.")
-    return [*rows, "", floor, ""]
+    # wall = fixed + trials x per_trial; a sweep of SHORT_TRIALS trials gives the fixed part
+    n_trials = len(first[-1][1])
+    short_wall = statistics.median(short)
+    per_trial = (wall - short_wall) / (n_trials - SHORT_TRIALS)
+    fixed = short_wall - SHORT_TRIALS * per_trial
+    frames_free = fixed + n_trials * (per_trial - scoring / n_trials / 2)
+    split = (f"The same sweep cut to {SHORT_TRIALS} trials takes **{short_wall:.1f} s** (median of "
+             f"{SWEEP_REPEATS}, {min(short):.1f}-{max(short):.1f}; a fresh store each time, as above). So a sweep "
+             f"costs about {fixed:.1f} s whatever its length (process start, the MLflow store and parent run, "
+             "starting the two trial processes and filling their frame and feature caches, the study's report at "
+             f"the end) and **{per_trial:.2f} s** of wall clock per further trial, of which scoring the frames is "
+             f"{scoring / n_trials / 2:.2f} s (half of a trial's stage timers: two run at a time). Were the frames "
+             f"free, {n_trials} trials would still take about **{frames_free:.0f} s**: a trial's Hydra job, stages, "
+             "MLflow run, COCO scoring and Optuna round cost that much on two cores.")
+    return [*rows, "", floor, "", split, ""]
 
 
 # Peak RSS counts the pages a process had before it exec'ed: a run forked straight from this (large) process
