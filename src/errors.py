@@ -43,10 +43,11 @@ def check_range(option: str, value, low=None, high=None, *, integer: bool = Fals
         raise LabError(f"{option}={value!r} must be an integer", key=option)
     if not integer and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise LabError(f"{option}={value!r} must be a number", key=option)
+    allowed = f"{'(' if low_open else '['}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+    # NaN compares False with every bound, so it would pass the range test below
+    if value != value:
+        raise LabError(f"{option}=nan is not a number; allowed {allowed}", key=option)
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and value > high
     if too_low or too_high:
-        lo = "-inf" if low is None else f"{low}"
-        hi = "inf" if high is None else f"{high}"
-        bracket = "(" if low_open else "["
-        raise LabError(f"{option}={value!r} is out of range; allowed {bracket}{lo}, {hi}]", key=option)
+        raise LabError(f"{option}={value!r} is out of range; allowed {allowed}", key=option)

@@ -48,6 +48,7 @@ class TrainSettings:
         check_range("train.weight_decay", self.weight_decay, 0)
         check_choice("train.loss", self.loss, LOSSES[task])
         check_range("train.foreground_weight", self.foreground_weight, 0)
+        check_range("train.foreground_distance", self.foreground_distance, 0)
         check_choice("train.frames", self.frames, FRAME_SETS)
         torch_device(self.device, "train.device")
         check_range("train.threads", self.threads, 1, integer=True)

@@ -133,6 +133,12 @@ def test_region_adjacency_by_hand():
     (lambda: MiniBatchKMeansClusterer(n_clusters=0), r"n_clusters=0 is out of range"),
     (lambda: KMeansClusterer(n_votes=0), r"n_votes=0 is out of range"),
     (lambda: KMeansClusterer(n_votes=2.5), r"n_votes=2.5 must be an integer"),
+    # fitted on fewer pixels than the estimator needs, scikit-learn would fail on the first frame
+    (lambda: KMeansClusterer(n_clusters=12, fit_sample=5), r"^fit_sample=5 is fewer than the 12 points n_clusters=12"),
+    (lambda: GaussianMixtureClusterer(fit_sample=5), r"^fit_sample=5 is fewer than the 12 points n_clusters=12"),
+    (lambda: MiniBatchKMeansClusterer(12, fit_sample=5), r"^fit_sample=5 is fewer than the 12 points"),
+    (lambda: HDBSCANClusterer(fit_sample=20), r"^fit_sample=20 is fewer than the 40 points min_cluster_size=40"),
+    (lambda: HDBSCANClusterer(min_samples=30, fit_sample=20), r"^fit_sample=20 is fewer than the 30 points min_samp"),
 ])
 def test_bad_parameters(make, match):
     with pytest.raises(LabError, match=match):
@@ -200,10 +206,11 @@ def test_auto_k_choice_reaches_the_pipeline_metrics():
     ({"criterion": "gap"}, r"criterion='gap'"),
     ({"k_values": []}, r"k_values=\[\] is empty"),
     ({"k_values": [1, 3]}, r"k_values=1 is out of range"),
+    ({"k_values": [4, 200]}, r"^k_values has k=200, more than the clusterer's fit_sample=100; use k at most 100"),
 ])
 def test_auto_k_rejects_bad_values(kwargs, message):
     with pytest.raises(LabError, match=message):
-        AutoKClusterer(KMeansClusterer(), **kwargs)
+        AutoKClusterer(KMeansClusterer(fit_sample=100), **kwargs)
 
 
 def test_auto_k_needs_a_k_based_clusterer():
@@ -219,6 +226,22 @@ def test_superpixel_features_then_kmeans_follow_superpixels():
     assert labels.shape == feats.shape[:2] and len(np.unique(labels)) == 3
     third = feats.shape[1] // 3
     assert len({labels[0, 0], labels[0, third + 1], labels[0, -1]}) == 3
+
+
+def test_superpixel_features_pass_on_the_inner_clusterers_votes():
+    feats = three_blobs() + np.random.default_rng(5).normal(0, 1.0, (24, 36, 2)).astype(np.float32)
+    slic = SLICClusterer(n_segments=30, compactness=10.0)
+    voting = SuperpixelFeatureClusterer(slic, KMeansClusterer(n_clusters=4, fit_sample=None, seed=7, n_votes=3))
+    labels = voting.fit_predict(feats)
+    runs = [SuperpixelFeatureClusterer(slic, KMeansClusterer(n_clusters=4, fit_sample=None, seed=7 + run))
+            .fit_predict(feats) for run in range(3)]
+    np.testing.assert_array_equal(labels, runs[0])
+    assert len(voting.fit_members) == 2
+    for member, run in zip(voting.fit_members, runs[1:]):
+        np.testing.assert_array_equal(member, run)
+    voting.clusterer.n_clusters = 1000  # more than the superpixels: the superpixels are the labels, no votes
+    voting.fit_predict(feats)
+    assert voting.fit_members == []
 
 
 def test_superpixel_features_keep_noise():

@@ -38,7 +38,7 @@ def test_more_clusters_than_pixels():
     ({"n_clusters": 1}, r"n_clusters=1 is out of range"),
     ({"n_clusters": 2.5}, r"n_clusters=2.5 must be an integer"),
     ({"n_init": 0}, r"n_init=0 is out of range"),
-    ({"n_clusters": 10, "fit_sample": 5}, r"fit_sample=5 is out of range"),
+    ({"n_clusters": 10, "fit_sample": 5}, r"fit_sample=5 is fewer than the 10 points n_clusters=10 needs"),
 ])
 def test_bad_parameters(kwargs, match):
     with pytest.raises(LabError, match=match):

@@ -83,6 +83,8 @@ def test_stop_target_from_the_sampled_pixels_equals_the_choice_over_all_pixels(s
     ({"iterations": 0}, r"iterations=0 is out of range"),
     ({"alpha": 0.0}, r"alpha=0.0 is out of range"),
     ({"lr": 0.0}, r"lr=0.0 is out of range"),
+    ({"momentum": -1}, r"momentum=-1 is out of range; allowed \[0, inf\]"),
+    ({"weight_decay": -1e-4}, r"weight_decay=-0.0001 is out of range"),
     ({"mu_mode": "dynamic"}, r"mu_mode='dynamic'"),
     ({"stop": "never"}, r"stop='never'"),
     ({"device": "tpu"}, r"device='tpu'"),

@@ -115,6 +115,10 @@ def test_too_small_frames_name_a_key_of_the_config(option, make_cfg):
 @pytest.mark.parametrize("overrides, message", [
     (["postprocess.steps.field.max_distance=-1"],
      r"^postprocess.steps.field.max_distance=-1 is out of range; allowed \(0, inf\]$"),
+    # NaN compares False with both bounds
+    (["postprocess.steps.field.max_distance=nan"],
+     r"^postprocess.steps.field.max_distance=nan is not a number; allowed \(0, inf\]$"),
+    (["postprocess.steps.edges.coverage=nan"], r"^postprocess.steps.edges.coverage=nan is not a number"),
     (["features.blocks.color.space=xyz"], r"^features.blocks.color.space='xyz' is not allowed"),
     # the CNN block's network is ${backbone}: the key to set is the backbone group's
     (["features=cnn", "backbone.threads=0"], r"^backbone.threads=0 is out of range"),

@@ -86,6 +86,7 @@ def test_training_frames_leave_out_the_evaluation_sample():
     ({"loss": "bce_dice"}, "reconstruction", r"train.loss='bce_dice' is not allowed; choose one of \['mse', "),
     ({"frames": "some"}, "reconstruction", r"train.frames='some' is not allowed"),
     ({"lr": 0.0}, "segmentation", r"train.lr=0.0 is out of range"),
+    ({"foreground_distance": -5}, "segmentation", r"train.foreground_distance=-5 is out of range"),
 ])
 def test_bad_training_options_are_one_line(changes, task, message):
     settings = TrainSettings(**{"loss": "bce_dice" if task == "segmentation" else "mse", **changes})

@@ -67,6 +67,12 @@ class AutoKClusterer:
             raise LabError("k_values=[] is empty; give at least one k, e.g. [4, 8, 12]", key="k_values")
         for k in ks:
             check_range("k_values", k, 2, integer=True)
+        for option in ("fit_sample", "n_segments"):
+            # the points the clusterer is fitted on: it cannot make more clusters than these
+            limit = getattr(clusterer, option, None)
+            if limit is not None and ks[-1] > limit:
+                raise LabError(f"k_values has k={ks[-1]}, more than the clusterer's {option}={limit}; use k at "
+                               f"most {limit} or raise clusterer.{option}", key="k_values")
         check_range("silhouette_sample", silhouette_sample, 2, integer=True)
         self.clusterer = clusterer
         self.k_values = ks

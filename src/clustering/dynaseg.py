@@ -41,6 +41,7 @@ from src.clustering.kmeans import KMeansClusterer
 from src.clustering.objectives import silhouette_pick
 from src.devices import torch_device
 from src.errors import LabError, check_choice, check_range
+from src.labels import dense_labels
 from src.progress import progress
 from src.signals import raise_if_stopped
 from src.torch_threads import torch_threads
@@ -277,6 +278,8 @@ class DynaSegClusterer:
         check_choice("stop", stop, STOP_MODES)
         check_range("min_labels", min_labels, 2, integer=True)
         check_range("lr", lr, 0, low_open=True)
+        check_range("momentum", momentum, 0)
+        check_range("weight_decay", weight_decay, 0)
         for step in snapshots:
             check_range("snapshots", step, 1, integer=True)
         self.device = torch_device(device)
@@ -296,10 +299,9 @@ class DynaSegClusterer:
                            f"of k_values by silhouette; use at least {largest_k + 1}", key="silhouette_sample")
         # the picker sets n_clusters to each of k_values in turn; it sees only the pixels the silhouette scores
         # (``_target``), and its k-means fits on all of them up to 2000
-        self.target_picker = AutoKClusterer(KMeansClusterer(n_clusters=2, fit_sample=min(2000, silhouette_sample),
-                                                            seed=seed),
-                                            k_values=k_values, silhouette_sample=silhouette_sample, seed=seed,
-                                            inertia_curve=False)
+        self.target_picker = None if stop == "threshold" else AutoKClusterer(
+            KMeansClusterer(n_clusters=2, fit_sample=min(2000, silhouette_sample), seed=seed),
+            k_values=k_values, silhouette_sample=silhouette_sample, seed=seed, inertia_curve=False)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.snapshots = frozenset(snapshots)
         self.sync_every = sync_every or (10 if self.device.type == "cuda" else 1)
@@ -369,8 +371,8 @@ class DynaSegClusterer:
             torch.manual_seed(self.seed)
             fits = self._optimise(images.to(self.device))
         for fit in fits:
-            _, labels = np.unique(fit.labels, return_inverse=True)
-            fit.labels = labels.reshape(fit.labels.shape)
+            _, labels = dense_labels(fit.labels)
+            fit.labels = labels
             fit.metrics.update(dynaseg_labels=float(labels.max() + 1), dynaseg_loss=fit.history[-1]["loss"],
                                dynaseg_iterations=float(len(fit.history)))
         return fits

@@ -36,9 +36,8 @@ class KMeansClusterer(SampledClusterer):
         check_range("n_clusters", n_clusters, 2, integer=True)
         check_range("n_init", n_init, 1, integer=True)
         check_range("max_iter", max_iter, 1, integer=True)
-        if fit_sample is not None:
-            check_range("fit_sample", fit_sample, n_clusters, integer=True)
         super().__init__(fit_sample, seed, n_votes)
+        self._check_fit_sample(n_clusters, f"n_clusters={n_clusters}")
         self.n_clusters = n_clusters
         self.n_init = n_init
         self.max_iter = max_iter

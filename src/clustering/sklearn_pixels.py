@@ -44,6 +44,12 @@ class SampledClusterer:
         self.n_votes = n_votes
         self.fit_members: list[np.ndarray] = []
 
+    def _check_fit_sample(self, needed: int, what: str) -> None:
+        """Raise LabError if ``fit_sample`` is fewer than the ``needed`` points that ``what`` calls for."""
+        if self.fit_sample is not None and self.fit_sample < needed:
+            raise LabError(f"fit_sample={self.fit_sample} is fewer than the {needed} points {what} needs; use at "
+                           f"least {needed}, or null for all pixels", key="fit_sample")
+
     def _estimator(self, flat: np.ndarray, seed: int):
         """A scikit-learn estimator for this sample (some estimate parameters from it), seeded with ``seed``."""
         raise NotImplementedError
@@ -100,6 +106,7 @@ class MiniBatchKMeansClusterer(SampledClusterer):
         check_range("n_clusters", n_clusters, 2, integer=True)
         check_range("batch_size", batch_size, 1, integer=True)
         super().__init__(fit_sample, seed)
+        self._check_fit_sample(n_clusters, f"n_clusters={n_clusters}")
         self.n_clusters, self.batch_size = n_clusters, batch_size
 
     def _estimator(self, flat, seed):
@@ -122,6 +129,7 @@ class GaussianMixtureClusterer(SampledClusterer):
         check_range("n_clusters", n_clusters, 2, integer=True)
         check_choice("covariance_type", covariance_type, {"full", "tied", "diag", "spherical"})
         super().__init__(fit_sample, seed)
+        self._check_fit_sample(n_clusters, f"n_clusters={n_clusters}")
         self.n_clusters, self.covariance_type = n_clusters, covariance_type
 
     def _estimator(self, flat, seed):
@@ -210,6 +218,9 @@ class HDBSCANClusterer(SampledClusterer):
         if min_samples is not None:
             check_range("min_samples", min_samples, 1, integer=True)
         super().__init__(fit_sample, seed)
+        # HDBSCAN's min_samples defaults to min_cluster_size
+        self._check_fit_sample(min_samples or min_cluster_size,
+                               f"min_samples={min_samples}" if min_samples else f"min_cluster_size={min_cluster_size}")
         self.min_cluster_size, self.min_samples = min_cluster_size, min_samples
 
     def _estimator(self, flat, seed):
