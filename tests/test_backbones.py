@@ -98,7 +98,19 @@ def test_random_weights_are_warned_and_recorded(caplog):
         backbone = create_backbone("resnet18", (1,), weights="random")
     assert "RANDOM weights" in caplog.text
     assert backbone.tags == {"backbone.requested": "resnet18", "backbone.used": "resnet18",
-                             "backbone.weights": "random"}
+                             "backbone.weights": "random:0"}
+
+
+def test_random_weights_follow_the_seed_alone():
+    def weights(seed):
+        backbone = create_backbone("resnet18", (1,), weights="random", seed=seed)
+        return backbone, torch.cat([p.detach().flatten() for p in backbone.model.parameters()])
+
+    first, again, other = weights(0), weights(0), weights(1)
+    torch.rand(3)  # the global generator's draws do not reach the next network
+    assert torch.equal(first[1], again[1]) and torch.equal(first[1], weights(0)[1])
+    assert not torch.equal(first[1], other[1])
+    assert first[0].cache_id == again[0].cache_id != other[0].cache_id
 
 
 def test_missing_imagenet_weights_stand_on_the_fallback_at_the_same_strides(caplog, monkeypatch, tmp_path):

@@ -118,6 +118,8 @@ def good_rle(data, **change):
     (lambda d: d["images"][0].update(width="wide"), r"image '0.jpg' \(id 1\) has width 'wide'; it must be a positive"),
     (lambda d: d["images"][0].update(height=0), r"has height 0; it must be a positive integer"),
     (lambda d: d["images"][1].update(id=d["images"][0]["id"]), r"image id 1 is used twice"),
+    (lambda d: next(a for a in d["annotations"] if a["image_id"] == d["images"][1]["id"]).update(
+        id=first_ann(d)["id"]), r"annotation id \d+ is used twice \(images '0.jpg' and '1.jpg'\)"),
     (lambda d: d["images"][0].update(width=20000, height=20000), r"over Pillow's decompression-bomb limit"),
     (lambda d: d["annotations"].__setitem__(0, "x"), r"annotation #0 is 'x', not an object"),
 ])

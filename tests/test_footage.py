@@ -97,6 +97,17 @@ def test_folder_options_and_bad_input(synthetic_root, tmp_path):
         ImageFolder(str(tmp_path / "empty"))
 
 
+def test_two_frames_matching_one_annotated_name_are_refused(synthetic_root, tmp_path):
+    folder = tmp_path / "labelled"
+    shutil.copytree(synthetic_root / "images", folder)
+    (folder / "other").mkdir()
+    shutil.copy(folder / "1.jpg", folder / "other" / "0.jpg")
+    annotations = synthetic_root / "annotations" / "instances_default.json"
+    assert len(ImageFolder(str(folder), annotation_file=str(annotations))) == len(list(folder.glob("*.jpg")))
+    with pytest.raises(LabError, match=r"^root='.*': 0.jpg and other/0.jpg both match file_name '0.jpg' of "):
+        ImageFolder(str(folder), annotation_file=str(annotations), recursive=True)
+
+
 def test_an_image_too_large_to_decode_safely_is_one_line(make_cfg, tmp_path, monkeypatch):
     folder = tmp_path / "bomb"
     folder.mkdir()

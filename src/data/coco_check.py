@@ -226,6 +226,8 @@ def check_coco(dataset: dict, path, *, strict: bool = False) -> dict:
     images = _check_images(dataset["images"], path)
     decoded = _decoded_counts(dataset["annotations"])
     kept, orphans = [], []
+    # pycocotools indexes annotations by id: a repeated id would give one image another image's ground truth
+    first_image: dict = {}
     for index, ann in enumerate(dataset["annotations"]):
         if not isinstance(ann, dict):
             raise LabError(f"annotation file {path}: annotation #{index} is {str(ann)[:60]!r}, not an object")
@@ -239,6 +241,10 @@ def check_coco(dataset: dict, path, *, strict: bool = False) -> dict:
         if image is None:
             orphans.append(ann["id"])
             continue
+        if ann["id"] in first_image:
+            raise LabError(f"annotation file {path}: annotation id {ann['id']!r} is used twice (images "
+                           f"{first_image[ann['id']]!r} and {image['file_name']!r}); annotation ids must be unique")
+        first_image[ann["id"]] = image["file_name"]
         where += f" (image {image['file_name']!r}, id {ann['image_id']})"
         if "segmentation" not in ann:
             raise LabError(f"annotation file {path}: {where} has no 'segmentation'")

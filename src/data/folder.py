@@ -73,6 +73,13 @@ class ImageFolder:
             image_id = named.get(path.relative_to(self.root).as_posix(), named.get(path.name))
             if image_id is None:
                 image_id, next_id = next_id, next_id + 1
+            elif image_id in self._paths:
+                # two frames under one annotation would score one of them against the other's ground truth
+                name = self.coco.imgs[image_id]["file_name"]
+                raise LabError(f"root={str(root)!r}: {self._paths[image_id].relative_to(self.root).as_posix()} and "
+                               f"{path.relative_to(self.root).as_posix()} both match file_name {name!r} of "
+                               f"{self.annotation_path}; name each frame there by its path under the root",
+                               key="root")
             else:
                 self._labelled.add(image_id)
             self._paths[image_id] = path

@@ -498,6 +498,9 @@ class MergeSimilarRegions:
 
     def __call__(self, state: MaskState) -> MaskState:
         regions = measure.label(state.labels + 1, background=0, connectivity=1)
+        if regions.max() < 2:
+            # nothing to merge; and a graph of one region has no edge, so scikit-image would know no node
+            return state
         rag = graph.rag_mean_color(color.rgb2lab(state.image), regions)
         if rag.has_node(0):
             rag.remove_node(0)
