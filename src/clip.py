@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from src.data.folder import IMAGE_SUFFIXES
 from src.data.video import write_video
 from src.errors import LabError, check_range
 from src.progress import progress
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 def folder_frames(folder: str | Path, n_frames: int | None = None) -> list[Path]:

@@ -16,18 +16,24 @@ from pathlib import Path
 from filelock import FileLock
 
 MASK = "***"
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s'\"]*):(?P<secret>[^@/\s'\"]+)@")
+# a password runs to the last character before "@", as SQLAlchemy reads it: it may hold "/", ":" or quotes
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s'\"]*):(?P<secret>[^@\s]+)@")
+# a web address's user name alone is often a token (https://<token>@host)
+_TOKEN_USER = re.compile(r"(?P<scheme>\bhttps?://)[^:/@\s'\"]+@")
 _QUERY_SECRET = re.compile(r"(?i)(?P<key>[?&](?:password|passwd|pwd|token|access_token|api_key|apikey|secret|"
                            r"sig|signature)=)(?P<secret>[^&#\s'\"]+)")
 
 
 def redact(text: str) -> str:
-    """``text`` with every URL password and secret query value replaced by ``***``.
+    """``text`` with every URL password, web address user name and secret query value replaced by ``***``.
 
     >>> redact("postgresql://lab:hunter2@db:5432/optuna?sslmode=require&password=x")
     'postgresql://lab:***@db:5432/optuna?sslmode=require&password=***'
+    >>> redact("https://ghp_abc@github.com/x")
+    'https://***@github.com/x'
     """
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", str(text))
+    text = _TOKEN_USER.sub(lambda m: f"{m['scheme']}{MASK}@", text)
     return _QUERY_SECRET.sub(lambda m: f"{m['key']}{MASK}", text)
 
 

@@ -123,6 +123,12 @@ def test_redact_masks_url_passwords_and_token_queries():
         "postgresql+psycopg://u:***@h/db and mysql://a:***@c/d"
     assert redact("https://host/api?token=abc&x=1&password=pw") == "https://host/api?token=***&x=1&password=***"
     assert redact("sqlite:////tmp/mlflow.db postgresql://lab@host/db") == "sqlite:////tmp/mlflow.db postgresql://lab@host/db"
+    # SQLAlchemy reads a password up to the "@": it may hold "/" and quotes
+    assert redact("postgresql://lab:se/cret@db:5432/optuna") == "postgresql://lab:***@db:5432/optuna"
+    assert redact("storage='postgresql://lab:it's@db/x'") == "storage='postgresql://lab:***@db/x'"
+    assert redact("https://ghp_TOKEN123@github.com/x http://user:pw@h/") == "https://***@github.com/x http://user:***@h/"
+    untouched = "http://127.0.0.1:5000/#/experiments/1 and a@b.c"
+    assert redact(untouched) == untouched
 
 
 def test_the_logging_filter_masks_messages_and_tracebacks():

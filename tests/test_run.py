@@ -199,6 +199,13 @@ def test_parent_failed_when_a_child_fails(make_cfg, tmp_path):
     assert tracker.run_info(parent)["status"] == "FAILED"
 
 
+def test_a_parent_named_by_a_swept_store_url_shows_no_password(make_cfg):
+    tracker = build(make_cfg().logger, "logger")
+    parent = tracker.start_parent("sweep logger.tracking_uri=postgresql://lab:hunter2@a/db,postgresql://lab:pw@b/db")
+    assert tracker.run_info(parent)["tags"]["mlflow.runName"] == \
+        "sweep logger.tracking_uri=postgresql://lab:***@a/db,postgresql://lab:***@b/db"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment, floor", [("best", 0.86), ("cnn_dbscan_noise", 0.81), ("cnn_kmeans", 0.77)])
 def test_real_frames_experiment_dice_floor(make_cfg, football_root, real_cache_dir, experiment, floor):

@@ -47,7 +47,8 @@ def expected_heights(heights: np.ndarray, feet: np.ndarray, upright: np.ndarray)
 
 
 def wide_rows(counts: np.ndarray) -> slice:
-    """The span of rows holding at least half as many pixels as the fullest row, from a part's row ``counts``.
+    """The span of rows holding at least half as many pixels as the fullest row, from a part's row ``counts``
+    (or of columns, from its column counts).
 
     For a logo with a player standing on it, the logo's rows: the player's
     body above it is narrow.

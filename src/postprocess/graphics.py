@@ -16,13 +16,8 @@ from scipy import ndimage as ndi
 
 from src.errors import check_range
 from src.neighbours import EIGHT
+from src.postprocess.flat import wide_rows
 from src.postprocess.steps import MaskState, fill_holes
-
-
-def _span(flags: np.ndarray) -> slice:
-    """From the first to the last True of a 1-d bool array that has one."""
-    where = np.flatnonzero(flags)
-    return slice(where[0], where[-1] + 1)
 
 
 def graphic_core(part: np.ndarray) -> tuple[slice, slice]:
@@ -41,10 +36,8 @@ def graphic_core(part: np.ndarray) -> tuple[slice, slice]:
     -------
     (rows, cols) : pair of slices into ``part``
     """
-    per_row = part.sum(axis=1)
-    rows = _span(per_row >= per_row.max() / 2)
-    per_col = part[rows].sum(axis=0)
-    return rows, _span(per_col >= per_col.max() / 2)
+    rows = wide_rows(part.sum(axis=1))
+    return rows, wide_rows(part[rows].sum(axis=0))
 
 
 def _edge_fill(part: np.ndarray, rows: slice, cols: slice) -> float:

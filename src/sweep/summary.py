@@ -10,7 +10,8 @@ import logging
 import warnings
 
 import optuna
-from sqlalchemy.engine import make_url
+
+from src.urls import redact
 
 log = logging.getLogger(__name__)
 TrialState = optuna.trial.TrialState
@@ -54,7 +55,7 @@ def study_summary(study: optuna.Study, objectives: list[str], storage: str | Non
               for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     directions = [d.name.lower() for d in study.directions]
     params = {"study_name": study.study_name,
-              "storage": "in-memory" if storage is None else make_url(storage).render_as_string(hide_password=True),
+              "storage": "in-memory" if storage is None else redact(storage),
               "objectives": ",".join(objectives), "directions": ",".join(directions)}
     metrics = {f"trials_{state.name.lower()}": float(n) for state, n in counts.items()}
     tables = {"trials.json": trials_table(study, objectives)}

@@ -424,7 +424,8 @@ class MLflowTracker:
         experiment_id = self._experiment_id()
         self._close_stale_runs_once()
         tags = {key: redact(str(value)) for key, value in (tags or {}).items()}
-        run = self._client().create_run(experiment_id, run_name=name, tags={**tags, PROCESS_TAG: process_token()})
+        run = self._client().create_run(experiment_id, run_name=redact(name),
+                                        tags={**tags, PROCESS_TAG: process_token()})
         return run.info.run_id
 
     def end_parent(self, run_id: str, status: str = "FINISHED") -> None:
