@@ -190,8 +190,9 @@ def parallel_jobs() -> int:
 def threads_per_worker(cfg: DictConfig, features, clusterer) -> int:
     """Cores one frame worker keeps busy: BLAS threads (``threads``; null: all) or a stage's torch threads."""
     torch_threads = [getattr(clusterer, "threads", 1)]
-    torch_threads += [getattr(getattr(block, "backbone", None), "threads", 1)
-                      for block in getattr(features, "blocks", {}).values()]
+    for block in getattr(features, "blocks", {}).values():
+        # a CNN block's network has its threads; a trained model's block (src.features.learned) its own
+        torch_threads += [getattr(getattr(block, "backbone", None), "threads", 1), getattr(block, "threads", 1)]
     return max(available_cores() if cfg.threads is None else int(cfg.threads), *torch_threads)
 
 

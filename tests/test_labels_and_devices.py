@@ -1,10 +1,12 @@
 """The small helpers several stages share: per-label means and counts, and the torch device choice."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
-from src.compose import available_cores, frame_workers
+from src.compose import available_cores, frame_workers, threads_per_worker
 from src.devices import torch_device
 from src.errors import LabError
 from src.labels import coordinate_means, dense_labels, label_means
@@ -95,3 +97,13 @@ def test_forked_workers_are_refused_for_a_clusterer_on_cuda(make_cfg):
     with pytest.raises(LabError, match=r"^workers=2 with clusterer.device on CUDA: .*use workers=1 or auto") as raised:
         frame_workers(cfg, None, StandInClusterer("cuda"), 8)
     assert raised.value.key == "workers"
+
+
+@pytest.mark.parametrize("block", [SimpleNamespace(threads=3), SimpleNamespace(backbone=SimpleNamespace(threads=3))],
+                         ids=["trained model", "cnn"])
+def test_a_feature_blocks_torch_threads_count_as_a_workers_cores(make_cfg, block):
+    features = SimpleNamespace(blocks={"colour": SimpleNamespace(), "torch": block})
+    cfg = make_cfg("workers=auto", "threads=1")
+    assert threads_per_worker(cfg, features, StandInClusterer("cpu")) == 3
+    assert frame_workers(cfg, features, StandInClusterer("cpu"), 8) == max(1, min(available_cores() // 3, 8))
+

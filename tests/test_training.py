@@ -1,9 +1,13 @@
 """Autoencoder and U-Net: shapes, training on tiny frames, checkpoints, the frame split, bad options, src.train."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 
+from src.compose import PROJECT_ROOT
 from src.errors import LabError
 from src.models import create_model, list_models
 from src.models.checkpoint import load_model, save_model
@@ -132,6 +136,34 @@ def test_train_then_cluster_its_features_by_run_id(make_train_cfg, make_cfg):
         "data.scale=16", "logger.log_images=false"))
     assert 0.0 <= summary["dice_mean"] <= 1.0
     assert client.get_run(features_run).data.tags["features.learned.trained_by"] == run_id
+
+
+FORKED_TORCH = """
+import sys, torch
+from src.models.checkpoint import load_model
+from src.parallel import ordered_map
+from src.torch_threads import torch_threads
+
+load_model(sys.argv[1], option="checkpoint")
+
+def padded_sum(i):
+    with torch_threads(2):
+        return float(torch.nn.functional.pad(torch.ones(1, 3, 135, 240), (0, 1, 0, 1), mode="replicate").sum())
+
+print(sum(ordered_map(padded_sum, range(4), 2)))
+"""
+
+
+def test_frame_workers_forked_after_a_model_is_loaded_can_run_torch(tmp_path):
+    """Loading a model as large as the default autoencoder on several threads started OpenMP's pool, and the
+    frame workers forked afterwards hung in their first torch call (``features=autoencoder`` never ended)."""
+    kwargs = {"widths": [16, 32, 64], "code_channels": 8}  # the default autoencoder's
+    folder = save_model(create_model("autoencoder", **kwargs), tmp_path / "ae", name="autoencoder", kwargs=kwargs,
+                        task="reconstruction")
+    proc = subprocess.run([sys.executable, "-c", FORKED_TORCH, str(folder)], capture_output=True, text=True,
+                          timeout=60, cwd=PROJECT_ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert float(proc.stdout) == 4 * 3 * 136 * 241
 
 
 def test_the_same_training_config_gives_the_same_model(make_train_cfg):

@@ -9,6 +9,7 @@ import torch
 
 from src.errors import LabError
 from src.models.registry import create_model, model_name
+from src.torch_threads import torch_threads
 
 
 def model_folder(models_dir: str | Path, model: torch.nn.Module) -> Path:
@@ -44,10 +45,13 @@ def load_model(folder: str | Path, *, option: str, expected: str | None = None) 
         raise LabError(f"{option}={str(folder)!r} is a {description.get('name')!r} checkpoint, not {expected!r}; "
                        f"give a {expected} checkpoint or set the architecture to {description.get('name')!r}",
                        key=option)
-    model = create_model(description["name"], **description["kwargs"])
-    try:
-        model.load_state_dict(torch.load(weights_file, map_location="cpu", weights_only=True))
-    except (RuntimeError, KeyError) as exc:
-        raise LabError(f"{option}={str(folder)!r}: weights.pt does not fit the architecture in model.json "
-                       f"({str(exc).splitlines()[0][:120]})", key=option) from None
+    # on one thread: loading on several starts OpenMP's thread pool, and frame workers forked from this process
+    # afterwards (src.parallel) hang in their first torch call
+    with torch_threads(1):
+        model = create_model(description["name"], **description["kwargs"])
+        try:
+            model.load_state_dict(torch.load(weights_file, map_location="cpu", weights_only=True))
+        except (RuntimeError, KeyError) as exc:
+            raise LabError(f"{option}={str(folder)!r}: weights.pt does not fit the architecture in model.json "
+                           f"({str(exc).splitlines()[0][:120]})", key=option) from None
     return model.eval(), description
