@@ -23,6 +23,7 @@ from src.compose import build_stages, multirun_dir, objective_names, parent_run_
 from src.errors import LabError
 from src.predictions import PredictionWriter, coco_scores
 from src.signals import stop_signals, stops_as_interrupts
+from src.sweep.parent_run import parents_ended_on_failure
 from src.urls import redact
 
 log = logging.getLogger("src.run")
@@ -223,5 +224,5 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
 
 
 if __name__ == "__main__":
-    with stop_signals("src.run"):
+    with stop_signals("src.run"), parents_ended_on_failure():
         main()

@@ -225,14 +225,28 @@ def test_multi_objective_study_keeps_a_pareto_front(tmp_path, synthetic_root):
     ("objective=[dice_mean,iou_mean]", r"has 2 value\(s\) but hydra.sweeper.direction=\['maximize'\] has 1"),
     # more processes than cores: each trial is slower than with fewer
     ("workers=512", r"hydra.sweeper.n_jobs=1 x workers=512 x threads=1 keeps 512 cores busy"),
+    # checked when Hydra sets the sweeper up, not in its constructor, whose errors Hydra wraps in lines of its own
+    ("hydra.sweeper.n_trials=-2", r"^error: hydra.sweeper.n_trials=-2 is out of range; allowed \[1, inf\]$"),
 ])
 def test_unknown_search_keys_fail_before_any_trial(tmp_path, synthetic_root, bad, message):
     proc = sweep(tmp_path, synthetic_root, "hydra.sweeper.n_trials=2", bad)
     assert proc.returncode != 0
     assert re.search(message, error_line(proc)), proc.stderr[-2000:]
+    assert "Error in call to target" not in proc.stderr
     assert not (tmp_path / "optuna.db").exists() or not load(tmp_path, "kmeans_dice").trials
     parents, children = runs_of(tmp_path)
     assert [p.info.status for p in parents] == ["FAILED"] and not children
+    assert parents[0].data.tags["error"].startswith("the sweep failed: ")
+
+
+def test_a_basic_sweep_whose_job_config_fails_ends_its_parent_failed(tmp_path, synthetic_root):
+    proc = cli(tmp_path, "-m", f"data.root={synthetic_root}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+               "clusterer=kmeans,no_such_clusterer")
+    assert proc.returncode == 1
+    (parent,) = only_run(f"sqlite:///{tmp_path / 'cli.db'}")
+    assert parent.info.status == "FAILED"
+    assert re.match(r"the sweep failed: MissingConfigException: .*'clusterer/no_such_clusterer'",
+                    parent.data.tags["error"])
 
 
 def test_a_study_in_a_folder_not_made_yet_is_created(tmp_path):

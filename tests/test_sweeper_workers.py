@@ -124,3 +124,44 @@ def test_a_stopped_sweep_continues_where_it_stopped(tmp_path, synthetic_root, si
         parents = [r for r in only_run(env["MLFLOW_TRACKING_URI"]) if "mlflow.parentRunId" not in r.data.tags]
         statuses = sorted(r.info.status for r in parents)
         assert statuses in (["FINISHED", "KILLED"], ["FAILED", "FINISHED"])
+
+
+def running_children(tracking_uri):
+    try:
+        return [r for r in only_run(tracking_uri) if "mlflow.parentRunId" in r.data.tags and r.info.status == "RUNNING"]
+    except Exception:  # the store or its experiment is not made yet
+        return []
+
+
+@pytest.mark.parametrize("sweep_kind", ["optuna", "basic"])
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_sweep_with_parallel_jobs_leaves_no_run_running(tmp_path, synthetic_root, sweep_kind,
+                                                                  signal_number):
+    """The signal goes to the sweep's process alone (as ``timeout`` sends it): its job processes, ended with it,
+    cannot end their runs, so the sweep does, and its parent's."""
+    if sweep_kind == "optuna":
+        overrides = sweep_args(tmp_path, synthetic_root, f"sqlite:///{tmp_path / 'optuna.db'}",
+                               "hydra.sweeper.n_trials=40", "hydra.sweeper.n_jobs=2")
+    else:
+        overrides = ["-m", f"data.root={synthetic_root}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                     "hydra.launcher.n_jobs=2", "clusterer.n_clusters=" + ",".join(map(str, range(4, 44)))]
+    tracking = mlflow_store(tmp_path / "cli.db")
+    sweeping = subprocess.Popen([sys.executable, "-m", "src.run", *overrides, "logger.log_images=false",
+                                 f"paths.mlruns_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}"],
+                                cwd=ROOT, env=dict(os.environ, MLFLOW_TRACKING_URI=tracking),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and sweeping.poll() is None and not running_children(tracking):
+        time.sleep(0.1)
+    assert sweeping.poll() is None, "the sweep ended before it could be stopped"
+    sweeping.send_signal(signal_number)
+    _, err = sweeping.communicate(timeout=60)
+    assert sweeping.returncode == 128 + signal_number, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    runs = only_run(tracking)
+    assert "RUNNING" not in {r.info.status for r in runs}
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.info.status == "KILLED" and parent.data.tags["error"].startswith("the sweep was stopped")
+    assert parent.data.tags["mlflow.runName"] == ("study kmeans_dice" if sweep_kind == "optuna"
+                                                  else "sweep clusterer.n_clusters=" + ",".join(map(str, range(4, 44))))
+    assert "KILLED" in {r.info.status for r in runs if r is not parent}

@@ -6,12 +6,20 @@ multirun, a plain ``-m`` sweep or an Optuna study.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+import psutil
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from src.compose import build, objective_names, parent_run_file, parent_run_id
+from src.signals import interrupted
+
+# parent runs this process opened and has not ended, by run id, with their trackers
+_OPEN: dict = {}
+# seconds that job processes get to end after SIGTERM, before they are killed
+JOB_GRACE = 5.0
 
 
 class SweepParentRun(Callback):
@@ -27,7 +35,11 @@ class SweepParentRun(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         swept = " ".join(f"{key}={value}" for key, value in swept_overrides(config).items())
-        run_id = tracker.start_parent(f"sweep {swept or sweep_dir.name}", tags={"sweep_dir": str(sweep_dir)})
+        # an Optuna study's parent carries the study's name from the start, so a stopped one is found by it too
+        study = config.hydra.sweeper.get("study_name")
+        name = f"study {study}" if study else f"sweep {swept or sweep_dir.name}"
+        run_id = tracker.start_parent(name, tags={"sweep_dir": str(sweep_dir)})
+        _OPEN[run_id] = tracker
         parent_run_file(sweep_dir).write_text(run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
@@ -44,6 +56,49 @@ class SweepParentRun(Callback):
                                              maximize=not lower_is_better(objective))
             finally:
                 tracker.end_parent(run_id, "FINISHED")
+                _OPEN.pop(run_id, None)
+
+
+@contextlib.contextmanager
+def parents_ended_on_failure():
+    """End the multirun parent runs that a failed or stopped command leaves RUNNING, and the runs under them.
+
+    Hydra calls ``on_multirun_end`` only when every job ran: a sweep stopped
+    by Ctrl-C or SIGTERM, or failing on a job's config, leaves its parent
+    RUNNING, and jobs in processes of their own (``n_jobs`` > 1) are ended
+    with this process, before they can end their runs. The job processes
+    are ended first, then every run under the parent and the parent itself
+    are ended KILLED (a stop) or FAILED, with the reason as their ``error``
+    tag.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        # Hydra reports a failed multirun and exits 1: the error is what that exit was raised while handling
+        cause = exc.__context__ if isinstance(exc, SystemExit) and exc.__context__ is not None else exc
+        if _OPEN and not (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            _end_job_processes()
+            status = "KILLED" if interrupted(cause) else "FAILED"
+            reason = f"the sweep was stopped ({type(cause).__name__})" if status == "KILLED" else \
+                f"the sweep failed: {type(cause).__name__}: {cause}"
+            for run_id, tracker in list(_OPEN.items()):
+                tracker.end_children(run_id, status, reason)
+                tracker.end_parent(run_id, status, error=reason)
+                _OPEN.pop(run_id, None)
+        raise
+
+
+def _end_job_processes() -> None:
+    """SIGTERM this process's children (a launcher's job processes and their frame workers), then SIGKILL
+    those still there after ``JOB_GRACE`` seconds. Resource trackers are left to clean up after them."""
+    children = [child for child in psutil.Process().children(recursive=True) if not _is_resource_tracker(child)]
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=JOB_GRACE)
+    for child in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
 
 
 def swept_overrides(config: DictConfig) -> dict[str, str]:
@@ -52,3 +107,11 @@ def swept_overrides(config: DictConfig) -> dict[str, str]:
 
     parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
     return {o.get_key_element(): o.input_line.split("=", 1)[1] for o in parsed if o.is_sweep_override()}
+
+
+def _is_resource_tracker(process: psutil.Process) -> bool:
+    try:
+        return "resource_tracker" in " ".join(process.cmdline())
+    except psutil.Error:
+        return False
+

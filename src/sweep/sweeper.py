@@ -276,10 +276,9 @@ class OptunaSweeper(Sweeper):
                  n_trials: int = 20, n_jobs: int = 1, sampler: Any = None, pruner: Any = None,
                  params: Mapping | None = None, conditional: Mapping | None = None,
                  max_failure_rate: float = 0.0, report_every: int = 10):
-        check_range("hydra.sweeper.n_trials", n_trials, 1, integer=True)
-        check_range("hydra.sweeper.n_jobs", n_jobs, 1, integer=True)
-        check_range("hydra.sweeper.max_failure_rate", max_failure_rate, 0, 1)
-        check_range("hydra.sweeper.report_every", report_every, 1, integer=True)
+        self._settings = {"n_trials": (n_trials, 1, None, True), "n_jobs": (n_jobs, 1, None, True),
+                          "max_failure_rate": (max_failure_rate, 0, 1, False),
+                          "report_every": (report_every, 1, None, True)}
         directions = OmegaConf.to_container(direction) if OmegaConf.is_config(direction) else direction
         self.directions = [directions] if isinstance(directions, str) else list(directions)
         self.study_name = study_name
@@ -294,6 +293,12 @@ class OptunaSweeper(Sweeper):
         self.study: optuna.Study | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        # checked here rather than in __init__: Hydra wraps an error of instantiation in lines of its own
+        try:
+            for name, (value, low, high, integer) in self._settings.items():
+                check_range(f"hydra.sweeper.{name}", value, low, high, integer=integer)
+        except LabError as exc:
+            raise SweepError(redact(f"error: {exc}")) from None
         self.hydra_context = hydra_context
         self.config = config
         if "n_jobs" in config.hydra.launcher:
@@ -316,7 +321,10 @@ class OptunaSweeper(Sweeper):
         except BaseException as exc:
             # the multirun callback opened the parent run; a sweep that stops ends it, never leaves it RUNNING
             if parent is not None:
-                parent[0].end_parent(parent[1], "KILLED" if interrupted(exc) else "FAILED")
+                stopped = interrupted(exc)
+                parent[0].end_parent(parent[1], "KILLED" if stopped else "FAILED",
+                                     error=f"the sweep was stopped ({type(exc).__name__})" if stopped
+                                     else f"the sweep failed: {type(exc).__name__}: {exc}")
             raise
         if parent is not None:
             self._log_study(study, objectives, *parent)

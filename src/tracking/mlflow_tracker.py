@@ -428,12 +428,31 @@ class MLflowTracker:
                                         tags={**tags, PROCESS_TAG: process_token()})
         return run.info.run_id
 
-    def end_parent(self, run_id: str, status: str = "FINISHED") -> None:
-        """End a parent run unless it already ended; FAILED sticks over FINISHED."""
+    def end_parent(self, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
+        """End a parent run unless it already ended; FAILED sticks over FINISHED. ``error``, the reason a sweep
+        failed or stopped, becomes its ``error`` tag when the run has none yet."""
         client = self._client()
-        current = client.get_run(run_id).info.status
+        run = client.get_run(run_id)
+        current = run.info.status
         if current == "RUNNING" or (current == "FINISHED" and status == "FAILED"):
+            if error and "error" not in run.data.tags:
+                client.set_tag(run_id, "error", redact(error)[:5000])
             client.set_terminated(run_id, status=status)
+
+    def end_children(self, parent_run_id: str, status: str, error: str) -> list[str]:
+        """End ``status`` the RUNNING runs under ``parent_run_id``, with ``error`` as their tag; returns their ids.
+
+        For a sweep that stopped while jobs ran in processes it then ended: those could not end their runs.
+        """
+        client = self._client()
+        experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+        query = f"attributes.status = 'RUNNING' and tags.`mlflow.parentRunId` = '{parent_run_id}'"
+        ended = []
+        for run in client.search_runs(experiments, query, max_results=5000) if experiments else []:
+            client.set_tag(run.info.run_id, "error", redact(error)[:5000])
+            client.set_terminated(run.info.run_id, status=status)
+            ended.append(run.info.run_id)
+        return ended
 
     def log_study(self, run_id: str, *, params: dict[str, str], metrics: dict[str, float],
                   tables: dict[str, dict[str, list]], figures: dict, tags: dict[str, str] | None = None) -> None:
