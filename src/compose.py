@@ -292,15 +292,28 @@ def parent_run_id(sweep_dir: str | Path | None) -> str | None:
 
 
 class RedactSavedConfig(Callback):
-    """Masks credentials of store URLs in the config files Hydra saved for a job (``.hydra/*.yaml``)."""
+    """Masks credentials of store URLs in the config files Hydra saved: a job's (``.hydra/*.yaml``) and a
+    multirun's (``multirun.yaml`` in the sweep folder, written before its first job starts)."""
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        if in_multirun():
+            redact_file(Path(config.hydra.sweep.dir) / "multirun.yaml")
         if config.hydra.output_subdir is None:
             return
-        folder = Path(config.hydra.runtime.output_dir) / config.hydra.output_subdir
-        for path in folder.glob("*.yaml"):
-            text = path.read_text()
-            if redact(text) != text:
-                partial = path.with_name(f".{path.name}.tmp")
-                partial.write_text(redact(text))
-                partial.replace(path)
+        for path in (Path(config.hydra.runtime.output_dir) / config.hydra.output_subdir).glob("*.yaml"):
+            redact_file(path)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        redact_file(Path(config.hydra.sweep.dir) / "multirun.yaml")
+
+
+def redact_file(path: Path) -> None:
+    """Rewrite the text file at ``path`` with its credentials masked (``redact``), whole or not at all; nothing
+    when it does not exist or holds none."""
+    if not path.is_file():
+        return
+    text = path.read_text()
+    if redact(text) != text:
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_text(redact(text))
+        partial.replace(path)

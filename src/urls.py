@@ -16,10 +16,12 @@ from pathlib import Path
 from filelock import FileLock
 
 MASK = "***"
-# a password runs to the last character before "@", as SQLAlchemy reads it: it may hold "/", ":" or quotes
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s'\"]*):(?P<secret>[^@\s]+)@")
+# a password runs to the last character before "@", as SQLAlchemy reads it: it may hold "/", ":" or quotes. Hydra
+# shows an override's colons escaped (postgresql\://lab\:pw@...), and a list of overrides doubles the backslashes
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*(?:\\{1,2})?://)(?P<user>[^:/@\s'\"\\]*)"
+                       r"(?P<colon>(?:\\{1,2})?:)(?P<secret>[^@\s]+)@")
 # a web address's user name alone is often a token (https://<token>@host)
-_TOKEN_USER = re.compile(r"(?P<scheme>\bhttps?://)[^:/@\s'\"]+@")
+_TOKEN_USER = re.compile(r"(?P<scheme>\bhttps?(?:\\{1,2})?://)[^:/@\s'\"\\]+@")
 _QUERY_SECRET = re.compile(r"(?i)(?P<key>[?&](?:password|passwd|pwd|token|access_token|api_key|apikey|secret|"
                            r"sig|signature)=)(?P<secret>[^&#\s'\"]+)")
 
@@ -32,7 +34,7 @@ def redact(text: str) -> str:
     >>> redact("https://ghp_abc@github.com/x")
     'https://***@github.com/x'
     """
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", str(text))
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}{m['colon']}{MASK}@", str(text))
     text = _TOKEN_USER.sub(lambda m: f"{m['scheme']}{MASK}@", text)
     return _QUERY_SECRET.sub(lambda m: f"{m['key']}{MASK}", text)
 

@@ -127,6 +127,11 @@ def test_redact_masks_url_passwords_and_token_queries():
     assert redact("postgresql://lab:se/cret@db:5432/optuna") == "postgresql://lab:***@db:5432/optuna"
     assert redact("storage='postgresql://lab:it's@db/x'") == "storage='postgresql://lab:***@db/x'"
     assert redact("https://ghp_TOKEN123@github.com/x http://user:pw@h/") == "https://***@github.com/x http://user:***@h/"
+    # as Hydra shows overrides: colons escaped, and the backslashes doubled in a list's repr
+    assert redact("#0 : logger.tracking_uri=postgresql\\://user\\:secret@localhost\\:1/db") == \
+        "#0 : logger.tracking_uri=postgresql\\://user\\:***@localhost\\:1/db"
+    assert redact("['logger.tracking_uri=postgresql\\\\://user\\\\:secret@h/db']") == \
+        "['logger.tracking_uri=postgresql\\\\://user\\\\:***@h/db']"
     untouched = "http://127.0.0.1:5000/#/experiments/1 and a@b.c"
     assert redact(untouched) == untouched
 
@@ -162,6 +167,19 @@ def test_an_unreachable_study_storage_is_one_masked_line(tmp_path, synthetic_roo
     assert FAKE_PASSWORD not in proc.stderr + proc.stdout
     assert not any(FAKE_PASSWORD in p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()
                    and p.suffix != ".db")
+
+
+def test_a_basic_sweep_over_a_url_with_a_password_writes_it_nowhere(tmp_path, synthetic_root):
+    """Hydra shows and saves a multirun's overrides with their colons escaped (``postgresql\\://lab\\:pw@``):
+    its log lines, ``multirun.yaml`` and each job's ``.hydra`` files are masked too."""
+    tracking = mlflow_store(tmp_path / "mlflow.db")
+    proc = lab("src.run", "-m", "clusterer.n_clusters=3,4", f"+note=postgresql://lab:{FAKE_PASSWORD}@db/x",
+               f"hydra.sweep.dir={tmp_path / 'sweep'}", *run_args(tmp_path, synthetic_root)[1:], tracking_uri=tracking)
+    assert proc.returncode == 0, redact(proc.stderr[-3000:])
+    assert "lab\\:***@db/x" in proc.stdout + proc.stderr and FAKE_PASSWORD not in proc.stdout + proc.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "multirun.yaml" for p in written) and any(p.name == "overrides.yaml" for p in written)
+    assert [str(p) for p in written if FAKE_PASSWORD.encode() in p.read_bytes()] == []
 
 
 @pytest.mark.slow

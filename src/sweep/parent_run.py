@@ -13,10 +13,10 @@ import psutil
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from src.compose import build, objective_names, parent_run_file, parent_run_id
+from src.compose import build, objective_names, parent_run_file, parent_run_id, redact_file
 from src.signals import interrupted
 
-# parent runs this process opened and has not ended, by run id, with their trackers
+# parent runs this process opened and has not ended, by run id, with their trackers and sweep folders
 _OPEN: dict = {}
 # seconds that job processes get to end after SIGTERM, before they are killed
 JOB_GRACE = 5.0
@@ -39,7 +39,7 @@ class SweepParentRun(Callback):
         study = config.hydra.sweeper.get("study_name")
         name = f"study {study}" if study else f"sweep {swept or sweep_dir.name}"
         run_id = tracker.start_parent(name, tags={"sweep_dir": str(sweep_dir)})
-        _OPEN[run_id] = tracker
+        _OPEN[run_id] = (tracker, sweep_dir)
         parent_run_file(sweep_dir).write_text(run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
@@ -81,10 +81,12 @@ def parents_ended_on_failure():
             status = "KILLED" if interrupted(cause) else "FAILED"
             reason = f"the sweep was stopped ({type(cause).__name__})" if status == "KILLED" else \
                 f"the sweep failed: {type(cause).__name__}: {cause}"
-            for run_id, tracker in list(_OPEN.items()):
+            for run_id, (tracker, sweep_dir) in list(_OPEN.items()):
                 tracker.end_children(run_id, status, reason)
                 tracker.end_parent(run_id, status, error=reason)
                 _OPEN.pop(run_id, None)
+                # a multirun that failed before its first job started left Hydra's copy of its config unmasked
+                redact_file(sweep_dir / "multirun.yaml")
         raise
 
 
