@@ -46,6 +46,7 @@ def test_start_end_stride_and_max_frames(clip):
     ({"start": 2.0, "end": 1.0}, r"start=2.0 is not before end=1.0"),
     ({"stride": 0}, r"stride=0 is out of range"),
     ({"start": -1.0}, r"start=-1.0 is out of range"),
+    ({"start": 100.0}, r"start=100.0 is past the end of the 0.8 s video .*clip.mp4'; give a start before 0.8"),
     ({"max_frames": 0}, r"max_frames=0 is out of range"),
 ])
 def test_bad_options_fail_in_one_line_before_decoding(clip, kwargs, message):

@@ -70,6 +70,8 @@ class VideoFile:
                 stream = container.streams.video[0]
                 self.width, self.height = stream.codec_context.width, stream.codec_context.height
                 self.fps = float(stream.average_rate or stream.guessed_rate or 25)
+                duration = (float(stream.duration * stream.time_base) if stream.duration
+                            else container.duration / av.time_base if container.duration else None)
                 first = next(container.decode(stream), None)
         except av.FFmpegError as exc:
             raise LabError(f"path={str(path)!r} is not a video FFmpeg can read ({exc}); give a video file",
@@ -77,6 +79,9 @@ class VideoFile:
         if first is None or not self.width or not self.height:
             raise LabError(f"path={str(path)!r} holds no video frames; give a video with at least one frame",
                            key="path")
+        if duration is not None and start >= duration:
+            raise LabError(f"start={start} is past the end of the {duration:.1f} s video {str(path)!r}; give a start "
+                           f"before {duration:.1f} (seconds)", key="start")
         # one size for the whole stream, so "auto" comes to one factor
         self.scale = scale = frame_scale(scale, self.width, self.height)
         if min(working_size(self.width, self.height, scale)) < 1:
