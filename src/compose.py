@@ -147,6 +147,8 @@ def build_stages(cfg: DictConfig) -> Stages:
 
     for name in objective_names(cfg.objective):
         check_choice("objective", name, SUMMARY_KEYS)
+    # before the stages, whose own seeds are ${seed}: a bad one is named as the user gave it
+    check_range("seed", cfg.seed, 0, integer=True)
     check_range("silhouette_sample", cfg.silhouette_sample, 2, integer=True)
     if cfg.threads is not None:
         check_range("threads", cfg.threads, 1, integer=True)

@@ -113,6 +113,9 @@ def test_bad_option_fails_before_any_run(make_cfg):
     ("objective=dise", r"objective='dise' is not allowed"),
     ("threads=0", r"threads=0 is out of range"),
     ("silhouette_sample=1", r"silhouette_sample=1 is out of range"),
+    # the stages' seeds are ${seed}: the message names the option given, not data.seed
+    ("seed=abc", r"^seed='abc' must be an integer"),
+    ("seed=-1", r"^seed=-1 is out of range"),
 ])
 def test_bad_top_level_option(make_cfg, override, message):
     with pytest.raises(LabError, match=message):
