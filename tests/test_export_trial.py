@@ -1,13 +1,14 @@
 """Saving a trial as an experiment: the YAML it writes and a single run that repeats the trial."""
 
 import re
+from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from src.sweep.export_trial import experiment_yaml, main
+from src.sweep.export_trial import experiment_yaml, main, search_space_base
 from tests.helpers import CONF_DIR, cli, load, sweep
 
 
@@ -84,3 +85,10 @@ def test_bad_trial_numbers_and_studies_are_one_line(tmp_path):
     with pytest.raises(SystemExit, match=r"study='nope' is not in"):
         main(["nope", "x", "--storage", storage, "--out", str(tmp_path / "x.yaml")])
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_outputs_a_sweep_skips_are_not_exported():
+    """kmeans_dice's trials write no mask images (data.write_masks: false); the experiment made of one does."""
+    assert "data.write_masks" not in search_space_base("kmeans_dice")["values"]
+    spec = Path(CONF_DIR, "hparams_search", "kmeans_dice.yaml")
+    assert "write_masks: false" in spec.read_text()

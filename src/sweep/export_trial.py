@@ -23,6 +23,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = PROJECT_ROOT / "conf"
 # keys of a search space file that shape the sweep, not the runs' numbers
 SWEEP_ONLY = ("defaults", "hydra", "objective", "logger")
+# outputs a sweep's trials skip to save time; the exported experiment writes what a run writes
+SWEEP_ONLY_OUTPUTS = ("data.write_masks",)
 DEFAULT_STORAGE = f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'optuna.db'}"
 
 
@@ -79,8 +81,8 @@ def search_space_base(study_name: str, conf_dir: Path = CONF_DIR) -> dict:
         if spec.get("hydra", {}).get("sweeper", {}).get("study_name") == study_name:
             defaults = [next(iter(d)) + ": " + str(next(iter(d.values()))) for d in spec.get("defaults", [])
                         if isinstance(d, dict) and "hydra/" not in next(iter(d))]
-            return {"defaults": defaults, "values": _dotted({k: v for k, v in spec.items()
-                                                             if k not in SWEEP_ONLY})}
+            values = _dotted({k: v for k, v in spec.items() if k not in SWEEP_ONLY})
+            return {"defaults": defaults, "values": {k: v for k, v in values.items() if k not in SWEEP_ONLY_OUTPUTS}}
     return {"defaults": [], "values": {}}
 
 
