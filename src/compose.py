@@ -125,7 +125,12 @@ def load_config(overrides: list[str], config_name: str = "config") -> DictConfig
         with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
             return compose(config_name=config_name, overrides=overrides)
     except Exception as exc:  # Hydra's override and config errors come in several types
-        raise LabError(f"overrides {' '.join(overrides)!r}: {' '.join(str(exc).split())[:300]}") from None
+        raise LabError(f"overrides {' '.join(overrides)!r}: {config_error(exc)}") from None
+
+
+def config_error(exc: Exception) -> str:
+    """Hydra's error about a config on one line, without the search path it lists after the options."""
+    return " ".join(str(exc).split()).split(" Config search path:")[0][:300]
 
 
 def objective_names(objective: str | Sequence[str]) -> list[str]:

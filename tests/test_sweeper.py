@@ -239,14 +239,23 @@ def test_unknown_search_keys_fail_before_any_trial(tmp_path, synthetic_root, bad
     assert parents[0].data.tags["error"].startswith("the sweep failed: ")
 
 
-def test_a_basic_sweep_whose_job_config_fails_ends_its_parent_failed(tmp_path, synthetic_root):
+@pytest.mark.parametrize("bad, message", [
+    ("clusterer=kmeans,no_such_clusterer",
+     r"error: clusterer=no_such_clusterer: In 'config': Could not find 'clusterer/no_such_clusterer' Available "
+     r"options in 'clusterer': agglomerative .* slic_kmeans$"),
+    ("clusterer.n_clusters=3,-1", r"error: clusterer.n_clusters=-1 is out of range; allowed \[2, inf\]$"),
+    ("clusterer.n_clusterz=3,4", r"error: clusterer.n_clusterz=3: Could not override 'clusterer.n_clusterz'"),
+    # an unwritable store once hung the sweep, waiting for the lock of a database it could never create
+    ("logger.tracking_uri=sqlite:////proc/lab/mlflow.db", r"error: logger.tracking_uri=sqlite:////proc/lab/mlflow.db "
+                                                          r"cannot be used: "),
+])
+def test_a_bad_value_of_a_basic_sweep_fails_in_one_line_before_any_job(tmp_path, synthetic_root, bad, message):
     proc = cli(tmp_path, "-m", f"data.root={synthetic_root}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-               "clusterer=kmeans,no_such_clusterer")
+               *bad.split(), "clusterer.n_clusters=3,4" if "n_clusters=" not in bad else "seed=0")
     assert proc.returncode == 1
-    (parent,) = only_run(f"sqlite:///{tmp_path / 'cli.db'}")
-    assert parent.info.status == "FAILED"
-    assert re.match(r"the sweep failed: MissingConfigException: .*'clusterer/no_such_clusterer'",
-                    parent.data.tags["error"])
+    assert re.match(message, proc.stderr.strip().splitlines()[-1]), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "sweep" / "0").exists()
+    assert only_run(f"sqlite:///{tmp_path / 'cli.db'}") == []
 
 
 def test_a_study_in_a_folder_not_made_yet_is_created(tmp_path):

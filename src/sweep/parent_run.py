@@ -11,10 +11,21 @@ from pathlib import Path
 
 import psutil
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
-from src.compose import build, objective_names, parent_run_file, parent_run_id, redact_file
+from src.compose import (
+    build,
+    build_stages,
+    build_tracker,
+    config_error,
+    objective_names,
+    parent_run_file,
+    parent_run_id,
+    redact_file,
+)
+from src.errors import LabError
 from src.signals import interrupted
+from src.urls import redact
 
 # parent runs this process opened and has not ended, by run id, with their trackers and sweep folders
 _OPEN: dict = {}
@@ -31,7 +42,13 @@ class SweepParentRun(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        tracker = build(config.logger, "logger")
+        try:
+            if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
+                check_swept_values(config)
+            tracker = build_tracker(config)
+        except LabError as exc:
+            # Hydra turns a callback's exception into a warning and runs the jobs anyway
+            raise SystemExit(redact(f"error: {exc}")) from None
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         swept = " ".join(f"{key}={value}" for key, value in swept_overrides(config).items())
@@ -101,6 +118,33 @@ def _end_job_processes() -> None:
     for child in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             child.kill()
+
+
+def check_swept_values(config: DictConfig) -> None:
+    """Compose and build the stages of a plain multirun with each swept value in turn (the other swept keys at
+    their first value), so that a bad value or option fails in one line before the first job, not after the
+    jobs before it. Costs a composition and a build per value, not per job."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    swept = {o.get_key_element(): list(o.sweep_string_iterator()) for o in parsed if o.is_sweep_override()}
+    loader = GlobalHydra.instance().config_loader()
+    checked = set()
+    for key, values in swept.items():
+        for value in values:
+            choice = tuple(f"{k}={value if k == key else options[0]}" for k, options in swept.items())
+            if choice in checked:
+                continue
+            checked.add(choice)
+            try:
+                job = loader.load_sweep_config(master_config=config, sweep_overrides=[*fixed, *choice])
+            except Exception as exc:  # Hydra's config errors come in several types
+                raise LabError(f"{key}={value}: {config_error(exc)}") from None
+            with open_dict(job):
+                del job["hydra"]
+            build_stages(job)
 
 
 def swept_overrides(config: DictConfig) -> dict[str, str]:

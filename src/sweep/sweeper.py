@@ -46,7 +46,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from src.compose import available_cores, build, build_stages, objective_names, parent_run_id
+from src.compose import available_cores, build, build_stages, config_error, objective_names, parent_run_id
 from src.errors import LabError, check_range
 from src.processes import is_dead, process_token
 from src.progress import progress
@@ -380,8 +380,7 @@ class OptunaSweeper(Sweeper):
                 cfg = self.hydra_context.config_loader.load_sweep_config(
                     master_config=self.config, sweep_overrides=overrides + ["optuna_trial=0"])
             except Exception as exc:  # Hydra's config errors come in several types
-                message = " ".join(str(exc).split())
-                raise LabError(f"hydra.sweeper.params: {message[:300]} (with {' '.join(overrides)}); "
+                raise LabError(f"hydra.sweeper.params: {config_error(exc)} (with {' '.join(overrides)}); "
                                "search only keys and options that exist in conf/") from None
             with open_dict(cfg):
                 del cfg["hydra"]
