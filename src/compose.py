@@ -128,6 +128,29 @@ def load_config(overrides: list[str], config_name: str = "config") -> DictConfig
         raise LabError(f"overrides {' '.join(overrides)!r}: {config_error(exc)}") from None
 
 
+def check_group_choices(overrides: list[str], conf_dir: Path = PROJECT_ROOT / "conf") -> None:
+    """Raise LabError for a command-line choice of a config group that has no such option.
+
+    Hydra reports a mistyped option (``clusterer=kmenas``) in twenty lines of
+    search paths; this names the option, the value and the choices, with the
+    closest first. Sweeps (``a,b``, ``choice(...)``) and ``null`` are left to
+    Hydra and the sweepers.
+    """
+    import difflib
+
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        group = conf_dir / key.lstrip("+~")
+        if not sep or key.startswith("-") or not group.is_dir() or value == "null" or any(c in value for c in ",()*"):
+            continue
+        options = sorted(path.stem for path in group.glob("*.yaml"))
+        if value not in options:
+            closest = difflib.get_close_matches(value, options, n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(closest)}?" if closest else ""
+            raise LabError(f"{key}={value!r} is not an option of config group {key.lstrip('+~')}; choose one of "
+                           f"{options}{hint}")
+
+
 def config_error(exc: Exception) -> str:
     """Hydra's error about a config on one line, without the search path it lists after the options."""
     return " ".join(str(exc).split()).split(" Config search path:")[0][:300]

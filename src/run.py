@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from src.compose import build_stages, multirun_dir, objective_names, parent_run_id
+from src.compose import build_stages, check_group_choices, multirun_dir, objective_names, parent_run_id
 from src.errors import LabError
 from src.predictions import PredictionWriter, coco_scores
 from src.signals import stop_signals, stops_as_interrupts
@@ -224,5 +225,9 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
 
 
 if __name__ == "__main__":
+    try:
+        check_group_choices(sys.argv[1:])
+    except LabError as exc:
+        raise SystemExit(f"error: {exc}") from None
     with stop_signals("src.run"), parents_ended_on_failure():
         main()

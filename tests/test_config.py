@@ -1,5 +1,7 @@
 """Contract tests: every YAML of every group composes and builds; unknown options fail."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +10,10 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
-from src.compose import build, objective_names
+from src.compose import build, check_group_choices, objective_names
 from src.data import Frame
-from tests.helpers import CONF_DIR
+from src.errors import LabError
+from tests.helpers import CONF_DIR, ROOT
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SHAPE = (48, 64)
@@ -123,3 +126,30 @@ def test_the_synthetic_stand_in_is_said_once_and_the_sample_size_is_not(tmp_path
     with caplog.at_level(logging.WARNING, logger="src.data.football"):
         FootballDataset(None, synthetic_root=str(tmp_path / "syn"), synthetic_images=3, warn_synthetic=False)
     assert caplog.records == []
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["clusterer=kmenas"], r"^clusterer='kmenas' is not an option of config group clusterer; choose one of "
+                           r"\['agglomerative', .*\]; did you mean kmeans or"),
+    (["data.n_images=3", "+features=lba"], r"^\+features='lba' is not an option of config group features; .*did you "
+                                           r"mean lab\?$"),
+    (["experiment=zzzz"], r"^experiment='zzzz' is not an option of config group experiment; choose one of \[.*\]$"),
+])
+def test_a_mistyped_group_option_is_one_line_with_the_choices(overrides, message):
+    with pytest.raises(LabError, match=message):
+        check_group_choices(overrides)
+
+
+@pytest.mark.parametrize("overrides", [["clusterer=kmeans", "features=lab"], ["clusterer=kmeans,dbscan"],
+                                       ["clusterer=choice(kmeans,nope)"], ["experiment=null"], ["-m", "seed=1"],
+                                       ["hydra/sweeper=optuna"], ["hydra/launcher=joblib"]])
+def test_valid_choices_and_sweeps_pass_the_group_check(overrides):
+    check_group_choices(overrides)
+
+
+def test_the_command_line_names_a_mistyped_option_in_one_line():
+    proc = subprocess.run([sys.executable, "-m", "src.run", "clusterer=kmenas"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("error: clusterer='kmenas' is not an option of config group clusterer")
