@@ -128,22 +128,31 @@ def load_config(overrides: list[str], config_name: str = "config") -> DictConfig
         raise LabError(f"overrides {' '.join(overrides)!r}: {config_error(exc)}") from None
 
 
-def check_group_choices(overrides: list[str], conf_dir: Path = PROJECT_ROOT / "conf") -> None:
+def check_group_choices(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "conf") -> None:
     """Raise LabError for a command-line choice of a config group that has no such option.
 
     Hydra reports a mistyped option (``clusterer=kmenas``) in twenty lines of
     search paths; this names the option, the value and the choices, with the
-    closest first. Sweeps (``a,b``, ``choice(...)``) and ``null`` are left to
-    Hydra and the sweepers.
+    closest first. Options in a folder added with ``--config-dir`` (``-cd``)
+    count. Sweeps (``a,b``, ``choice(...)``) and ``null`` are left to Hydra
+    and the sweepers, and so is every choice of a command line that moves the
+    config search path otherwise (``--config-path``, ``hydra.searchpath``).
     """
     import difflib
 
-    for override in overrides:
+    roots = [conf_dir]
+    for flag, value in zip(arguments, arguments[1:]):
+        if flag in ("--config-dir", "-cd"):
+            roots.append(Path(value))
+    roots += [Path(a.split("=", 1)[1]) for a in arguments if a.startswith("--config-dir=")]
+    if any(a.startswith(("--config-path", "-cp", "hydra.searchpath", "+hydra.searchpath")) for a in arguments):
+        return
+    for override in arguments:
         key, sep, value = override.partition("=")
-        group = conf_dir / key.lstrip("+~")
-        if not sep or key.startswith("-") or not group.is_dir() or value == "null" or any(c in value for c in ",()*"):
+        groups = [root / key.lstrip("+~") for root in roots if (root / key.lstrip("+~")).is_dir()]
+        if not sep or key.startswith("-") or not groups or value == "null" or any(c in value for c in ",()*"):
             continue
-        options = sorted(path.stem for path in group.glob("*.yaml"))
+        options = sorted({path.stem for group in groups for path in group.glob("*.yaml")})
         if value not in options:
             closest = difflib.get_close_matches(value, options, n=3, cutoff=0.5)
             hint = f"; did you mean {' or '.join(closest)}?" if closest else ""

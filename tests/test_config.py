@@ -147,6 +147,16 @@ def test_valid_choices_and_sweeps_pass_the_group_check(overrides):
     check_group_choices(overrides)
 
 
+def test_options_of_an_added_config_dir_count(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\n")
+    for arguments in (["--config-dir", str(tmp_path), "experiment=mine"], ["-cd", str(tmp_path), "experiment=mine"],
+                      [f"--config-dir={tmp_path}", "experiment=mine"]):
+        check_group_choices(arguments)
+    with pytest.raises(LabError, match=r"choose one of \[.*'kmeans_tuned', 'mine'\]; did you mean mine\?"):
+        check_group_choices(["--config-dir", str(tmp_path), "experiment=mien"])
+
+
 def test_the_command_line_names_a_mistyped_option_in_one_line():
     proc = subprocess.run([sys.executable, "-m", "src.run", "clusterer=kmenas"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
