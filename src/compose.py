@@ -160,6 +160,48 @@ def check_group_choices(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "c
                            f"{options}{hint}")
 
 
+def check_override_keys(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "conf") -> None:
+    """Raise LabError for a command-line override of a key that the composed config does not have.
+
+    Hydra reports ``clusterer.n_cluster=8`` in four lines without the keys
+    there are; this composes the config with the command line's group choices
+    (as Hydra will) and names the first missing part of the key, the keys its
+    node has and the closest ones. New keys (``+key=...``), ``hydra.*`` and
+    deletions are left to Hydra, and so is every command line whose
+    composition could differ from Hydra's: a swept group choice, or a moved
+    config search path.
+    """
+    import difflib
+
+    if any(a.startswith(("--config", "-cd", "-cp", "hydra.searchpath", "+hydra.searchpath")) for a in arguments):
+        return
+    overrides = [a.partition("=")[::2] for a in arguments if "=" in a and not a.startswith("-")]
+    choices = [(key, value) for key, value in overrides if (conf_dir / key.lstrip("+~")).is_dir()]
+    if any(c in value for _, value in choices for c in ",()*"):
+        return
+    checked = [(key, value) for key, value in overrides
+               if (key, value) not in choices and not key.startswith(("+", "~", "hydra"))]
+    if not checked:
+        return
+    try:
+        cfg = load_config([f"{key}={value}" for key, value in choices])
+    except LabError:
+        return  # Hydra reports a config that does not compose
+    for key, value in checked:
+        parts = key.split(".")
+        for depth, part in enumerate(parts):
+            node_key = ".".join(parts[:depth])
+            node = OmegaConf.select(cfg, node_key, throw_on_resolution_failure=False) if node_key else cfg
+            if not isinstance(node, DictConfig):
+                break
+            if part not in node:
+                known = sorted(str(k) for k in node.keys())
+                closest = difflib.get_close_matches(part, known, n=3, cutoff=0.6)
+                hint = f"; did you mean {' or '.join(closest)}?" if closest else ""
+                where = f"{node_key} has" if node_key else "the config has"
+                raise LabError(f"{key}={value}: {where} no key {part!r}; it has {known}{hint}")
+
+
 def config_error(exc: Exception) -> str:
     """Hydra's error about a config on one line, without the search path it lists after the options."""
     return " ".join(str(exc).split()).split(" Config search path:")[0][:300]

@@ -20,7 +20,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from src.compose import build_stages, check_group_choices, multirun_dir, objective_names, parent_run_id
+from src.compose import (
+    build_stages,
+    check_group_choices,
+    check_override_keys,
+    multirun_dir,
+    objective_names,
+    parent_run_id,
+)
 from src.errors import LabError
 from src.predictions import PredictionWriter, coco_scores
 from src.signals import stop_signals, stops_as_interrupts
@@ -227,6 +234,7 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
 if __name__ == "__main__":
     try:
         check_group_choices(sys.argv[1:])
+        check_override_keys(sys.argv[1:])
     except LabError as exc:
         raise SystemExit(f"error: {exc}") from None
     with stop_signals("src.run"), parents_ended_on_failure():

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
-from src.compose import build, check_group_choices, objective_names
+from src.compose import build, check_group_choices, check_override_keys, objective_names
 from src.data import Frame
 from src.errors import LabError
 from tests.helpers import CONF_DIR, ROOT
@@ -145,6 +145,29 @@ def test_a_mistyped_group_option_is_one_line_with_the_choices(overrides, message
                                        ["hydra/sweeper=optuna"], ["hydra/launcher=joblib"]])
 def test_valid_choices_and_sweeps_pass_the_group_check(overrides):
     check_group_choices(overrides)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["clusterer.n_cluster=8"], r"^clusterer.n_cluster=8: clusterer has no key 'n_cluster'; it has \['_target_', "
+                                r".*'n_clusters'.*\]; did you mean n_clusters\?$"),
+    (["-m", "seeed=1,2"], r"^seeed=1,2: the config has no key 'seeed'; it has \[.*\]; did you mean seed\?$"),
+    # the key is looked up in the config of the chosen groups
+    (["clusterer=dbscan", "clusterer.n_clusters=8"], r"^clusterer.n_clusters=8: clusterer has no key 'n_clusters'"),
+    (["postprocess.steps.feild.max_distance=3"], r"^postprocess.steps.feild.max_distance=3: postprocess.steps has no "
+                                                 r"key 'feild'; .*did you mean field\?$"),
+])
+def test_a_mistyped_key_is_one_line_with_the_keys_of_its_node(arguments, message):
+    with pytest.raises(LabError, match=message):
+        check_override_keys(arguments)
+
+
+@pytest.mark.parametrize("arguments", [
+    ["clusterer=dbscan", "clusterer.eps=0.5"], ["experiment=best", "clusterer.n_clusters=10"],
+    ["+note=x", "~features.blocks.position", "hydra.run.dir=/tmp/x"],
+    ["-m", "clusterer=kmeans,dbscan", "clusterer.eps=1"],
+    ["-m", "hparams_search=kmeans_dice", "hydra.sweeper.n_trials=3"], ["postprocess.steps.thin=null"]])
+def test_existing_and_new_keys_pass_the_key_check(arguments):
+    check_override_keys(arguments)
 
 
 def test_options_of_an_added_config_dir_count(tmp_path):
