@@ -149,7 +149,7 @@ def check_group_choices(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "c
         return
     for override in arguments:
         key, sep, value = override.partition("=")
-        groups = [root / key.lstrip("+~") for root in roots if (root / key.lstrip("+~")).is_dir()]
+        groups = [root / key.lstrip("+~") for root in roots if key.lstrip("+~") and (root / key.lstrip("+~")).is_dir()]
         if not sep or key.startswith("-") or not groups or value == "null" or any(c in value for c in ",()*"):
             continue
         options = sorted({path.stem for group in groups for path in group.glob("*.yaml")})
@@ -176,6 +176,7 @@ def check_override_keys(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "c
     if any(a.startswith(("--config", "-cd", "-cp", "hydra.searchpath", "+hydra.searchpath")) for a in arguments):
         return
     overrides = [a.partition("=")[::2] for a in arguments if "=" in a and not a.startswith("-")]
+    overrides = [(key, value) for key, value in overrides if key.lstrip("+~")]
     choices = [(key, value) for key, value in overrides if (conf_dir / key.lstrip("+~")).is_dir()]
     if any(c in value for _, value in choices for c in ",()*"):
         return
@@ -194,8 +195,9 @@ def check_override_keys(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "c
             node = OmegaConf.select(cfg, node_key, throw_on_resolution_failure=False) if node_key else cfg
             if not isinstance(node, DictConfig):
                 break
-            if part not in node:
-                known = sorted(str(k) for k in node.keys())
+            # keys(), not `in`: a key whose value is missing (???) is not `in` its node
+            known = sorted(str(k) for k in node.keys())
+            if part not in known:
                 closest = difflib.get_close_matches(part, known, n=3, cutoff=0.6)
                 hint = f"; did you mean {' or '.join(closest)}?" if closest else ""
                 where = f"{node_key} has" if node_key else "the config has"
