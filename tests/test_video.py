@@ -46,12 +46,65 @@ def test_start_end_stride_and_max_frames(clip):
     ({"start": 2.0, "end": 1.0}, r"start=2.0 is not before end=1.0"),
     ({"stride": 0}, r"stride=0 is out of range"),
     ({"start": -1.0}, r"start=-1.0 is out of range"),
-    ({"start": 100.0}, r"start=100.0 is past the end of the 0.8 s video .*clip.mp4'; give a start before 0.8"),
+    ({"start": 100.0}, r"start=100.0 is past the last frame of the 0.80 s video .*clip.mp4'; give a start before 0.78"),
+    ({"start": 0.79}, r"start=0.79 is past the last frame"),
     ({"max_frames": 0}, r"max_frames=0 is out of range"),
 ])
 def test_bad_options_fail_in_one_line_before_decoding(clip, kwargs, message):
     with pytest.raises(LabError, match=message):
         VideoFile(**{"path": str(clip), **kwargs})
+
+
+def shifted(source, target, seconds: float) -> str:
+    """``source`` remuxed to ``target`` with every timestamp ``seconds`` later, as a recording that starts its
+    clock mid-broadcast."""
+    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+        stream = inp.streams.video[0]
+        copy = out.add_stream_from_template(stream)
+        offset = int(seconds / stream.time_base)
+        for packet in inp.demux(stream):
+            if packet.dts is None:
+                continue
+            packet.pts, packet.dts, packet.stream = packet.pts + offset, packet.dts + offset, copy
+            out.mux(packet)
+    return str(target)
+
+
+@pytest.mark.parametrize("suffix", ["mkv", "ts"])
+def test_times_count_from_the_first_frame_of_a_clock_that_starts_late(clip, tmp_path, suffix):
+    late = shifted(clip, tmp_path / f"late.{suffix}", 100.0)
+    taken = list(VideoFile(late, start=0.2, end=0.6, stride=2).stream())
+    assert [f.image_id for f in taken] == [5, 7, 9, 11, 13]
+    assert [f.timestamp for f in taken] == pytest.approx([0.2, 0.28, 0.36, 0.44, 0.52])
+    plain = list(VideoFile(str(clip), start=0.2, end=0.6, stride=2).stream())
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(taken, plain))
+    whole = VideoFile(late)
+    assert [f.image_id for f in whole.stream()] == list(range(20)) and whole.error is None
+
+
+def test_a_seek_that_lands_after_start_is_made_again_earlier(tmp_path):
+    """MPEG-TS seeks only near the target: with a keyframe every 12 frames, a seek to 1 s found 1.52 s."""
+    images = [np.full((48, 64, 3), 5 * i, np.uint8) for i in range(51)]
+    path = tmp_path / "gop12.ts"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS, options={"g": "12"})
+        stream.height, stream.width, stream.pix_fmt = 48, 64, "yuv420p"
+        for image in images:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    for start, first in [(1.0, 25), (1.9, 47)]:
+        taken = list(VideoFile(str(path), start=start, max_frames=3).stream())
+        assert [f.image_id for f in taken] == [first, first + 1, first + 2]
+        # each frame's own grey, within what compression shifts it (less than half the step between frames)
+        assert np.abs([f.image.mean() - 5 * f.image_id for f in taken]).max() < 2.5
+
+
+def test_a_start_that_leaves_no_frame_fails_the_stream(clip, tmp_path):
+    # a Matroska file states its end time, not its length, so only decoding finds that nothing is left
+    late = VideoFile(shifted(clip, tmp_path / "late.mkv", 100.0), start=0.79)
+    assert list(late.stream()) == []
+    assert late.error == (f"data.start=0.79 leaves no frames of {late.path!s}'; its last frame is at 0.76 s; give an "
+                          "earlier start or a later end").replace(f"of {late.path!s}'", f"of '{late.path!s}'")
 
 
 def test_files_that_are_no_video(tmp_path, clip):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
@@ -70,18 +71,23 @@ class VideoFile:
                 stream = container.streams.video[0]
                 self.width, self.height = stream.codec_context.width, stream.codec_context.height
                 self.fps = float(stream.average_rate or stream.guessed_rate or 25)
-                duration = (float(stream.duration * stream.time_base) if stream.duration
-                            else container.duration / av.time_base if container.duration else None)
                 first = next(container.decode(stream), None)
+                ends = stated_ends(container, stream)
         except av.FFmpegError as exc:
             raise LabError(f"path={str(path)!r} is not a video FFmpeg can read ({exc}); give a video file",
                            key="path") from None
         if first is None or not self.width or not self.height:
             raise LabError(f"path={str(path)!r} holds no video frames; give a video with at least one frame",
                            key="path")
-        if duration is not None and start >= duration:
-            raise LabError(f"start={start} is past the end of the {duration:.1f} s video {str(path)!r}; give a start "
-                           f"before {duration:.1f} (seconds)", key="start")
+        # broadcast recordings (MPEG-TS) start their clock anywhere: times count from the first frame
+        self.origin = float(first.time or 0.0)
+        lengths = sorted(end - self.origin for end in ends if end > self.origin)
+        #: the shortest and longest readings of the stated length (seconds), or None when none is stated
+        self.lengths = (lengths[0], lengths[-1]) if lengths else None
+        if self.lengths is not None and start > self.lengths[1] - 0.5 / self.fps:
+            last = self.lengths[1] - 0.5 / self.fps
+            raise LabError(f"start={start} is past the last frame of the {self.lengths[1]:.2f} s video {str(path)!r}; "
+                           f"give a start before {last:.2f} (seconds)", key="start")
         # one size for the whole stream, so "auto" comes to one factor
         self.scale = scale = frame_scale(scale, self.width, self.height)
         if min(working_size(self.width, self.height, scale)) < 1:
@@ -122,54 +128,108 @@ class VideoFile:
         return self.path
 
     def stream(self) -> Iterator[Frame]:
-        """Decode the chosen frames in order. A damaged stream ends the iteration and sets ``error``."""
+        """Decode the chosen frames in order. A damaged stream, or one that yields no frame, ends the
+        iteration and sets ``error``."""
         import av
 
         width, height = self.image_size()
         taken = seen = 0
         time = None
-        with av.open(str(self.path)) as container:
-            stream = container.streams.video[0]
-            # no frame threads: with them, frames allocated in FFmpeg's threads and freed here made the
-            # heap grow by ~0.1 MB per frame beside the overlay encoder; slice threads keep it flat,
-            # and `workers` is how a run uses the second core
-            stream.thread_type = "SLICE"
-            if self.start > 0:
-                container.seek(int(self.start / stream.time_base), stream=stream, backward=True)
-            frames = container.decode(stream)
-            while self.max_frames is None or taken < self.max_frames:
-                try:
-                    decoded = next(frames)
-                except StopIteration:
-                    self._check_length(container, time)
-                    return
-                except av.FFmpegError as exc:
-                    self.error = (f"data.path={str(self.path)!r} is damaged: decoding stopped after frame "
-                                  f"{seen} ({exc}); the frames before it were processed")
-                    return
-                time = float(decoded.time) if decoded.time is not None else seen / self.fps
-                if time < self.start - 0.5 / self.fps:
+        for back in self._seek_steps():
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                # no frame threads: with them, frames allocated in FFmpeg's threads and freed here made the
+                # heap grow by ~0.1 MB per frame beside the overlay encoder; slice threads keep it flat,
+                # and `workers` is how a run uses the second core
+                stream.thread_type = "SLICE"
+                frames = self._frames_from(container, stream, back)
+                if frames is None:
                     continue
-                if self.end is not None and time >= self.end:
-                    return
-                index = int(round(time * self.fps))
-                seen += 1
-                if (seen - 1) % self.stride:
-                    continue
-                image = np.ascontiguousarray(decoded.to_ndarray(width=width, height=height, format="rgb24"))
-                taken += 1
-                yield Frame(image=image, mask=None, image_id=index, file_name=f"frame_{index:07d}", scale=self.scale,
-                            n_instances=0, timestamp=time)
+                while self.max_frames is None or taken < self.max_frames:
+                    try:
+                        decoded = next(frames)
+                    except StopIteration:
+                        self._check_length(time, taken)
+                        return
+                    except av.FFmpegError as exc:
+                        self.error = (f"data.path={str(self.path)!r} is damaged: decoding stopped after frame "
+                                      f"{seen} ({exc}); the frames before it were processed")
+                        return
+                    time = self._time(decoded, seen)
+                    if time < self.start - 0.5 / self.fps:
+                        continue
+                    if self.end is not None and time >= self.end:
+                        self._check_length(time, taken)
+                        return
+                    index = int(round(time * self.fps))
+                    seen += 1
+                    if (seen - 1) % self.stride:
+                        continue
+                    image = np.ascontiguousarray(decoded.to_ndarray(width=width, height=height, format="rgb24"))
+                    taken += 1
+                    yield Frame(image=image, mask=None, image_id=index, file_name=f"frame_{index:07d}",
+                                scale=self.scale, n_instances=0, timestamp=time)
+                return
 
-    def _check_length(self, container, last: float | None) -> None:
-        """Set ``error`` when the frames ran out well before the length the container states (a cut file)."""
-        if container.duration is None or last is None:
+    def _time(self, decoded, seen: int) -> float:
+        """Seconds from the first frame of the video to ``decoded``."""
+        # to the microsecond: a millisecond time base would put a frame at 0.6 s at 0.5999999
+        return round(float(decoded.time) - self.origin, 6) if decoded.time is not None else seen / self.fps
+
+    def _seek_steps(self) -> list[float | None]:
+        """Seconds before ``start`` to seek to, tried in turn; None decodes from the first frame."""
+        return [0.0, 1.0, 4.0, 16.0, None] if self.start > 0 else [None]
+
+    def _frames_from(self, container, stream, back: float | None):
+        """Decoded frames from a seek to ``back`` seconds before ``start`` (None: from the first frame), or
+        None when the seek landed after ``start``: some demuxers (MPEG-TS) seek only near the target."""
+        import av
+
+        if back is None:
+            return container.decode(stream)
+        target = self.origin + max(self.start - back, 0.0)
+        try:
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            frames = container.decode(stream)
+            first = next(frames, None)
+        except av.FFmpegError:
+            return None
+        if first is None or self._time(first, 0) >= self.start + 0.5 / self.fps:
+            return None
+        return itertools.chain([first], frames)
+
+    def _check_length(self, last: float | None, taken: int) -> None:
+        """Set ``error`` when no frame was taken, or when the frames ran out well before the length the
+        container states (a cut file)."""
+        if taken == 0:
+            where = "" if last is None else f"; its last frame is at {last:.2f} s"
+            self.error = (f"data.start={self.start} leaves no frames of {str(self.path)!r}{where}; give an earlier "
+                          "start or a later end")
             return
-        stated = container.duration / 1_000_000
+        if self.lengths is None or last is None:
+            return
+        # the shortest reading: a cut file is one surely shorter than stated
+        stated = self.lengths[0]
         expected = stated if self.end is None else min(self.end, stated)
         if last < expected - 2 / self.fps:
             self.error = (f"data.path={str(self.path)!r} is truncated: its frames end at {last:.2f} s, before its "
                           f"stated length of {stated:.2f} s; the frames before it were processed")
+
+
+def stated_ends(container, stream) -> list[float]:
+    """Times (seconds, on the stream's clock) at which ``container`` says the video ends.
+
+    A stream's own start and duration give one reading. A container's
+    duration is a length for most formats but the end time for Matroska, so
+    without the stream's it gives two readings; callers refuse input only
+    when every reading would.
+    """
+    if stream.duration and stream.start_time is not None:
+        return [float((stream.start_time + stream.duration) * stream.time_base)]
+    if not container.duration:
+        return []
+    duration = container.duration / 1_000_000
+    return [duration, (container.start_time or 0) / 1_000_000 + duration]
 
 
 def write_video(path: str | Path, images: Iterable[np.ndarray], fps: int = 25, *, seconds: float | None = None,
