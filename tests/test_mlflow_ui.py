@@ -5,6 +5,7 @@ without them the test is skipped here and fails in CI. With
 ``UPDATE_SCREENSHOTS=1`` it also saves its screenshots to ``experiments/figures/``.
 """
 
+import contextlib
 import os
 import shutil
 import socket
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from src.errors import LabError
 from src.run import run_and_log
+from src.ui import main
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "experiments" / "figures"
@@ -35,6 +38,34 @@ def browser_or_skip():
         pytest.skip(message)
 
 
+@contextlib.contextmanager
+def serving(tracking_uri: str):
+    """``mlflow server`` over ``tracking_uri`` on a free loopback port, for as long as the block runs; yields its
+    address."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri",
+                               tracking_uri, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not come up"
+            time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 @pytest.fixture
 def mlflow_server(make_cfg, tmp_path):
     """A store with one finished run and ``mlflow server`` over it on a free loopback port.
@@ -44,31 +75,11 @@ def mlflow_server(make_cfg, tmp_path):
     browser_or_skip()
     cfg = make_cfg("data.n_images=2")
     _, run_id = run_and_log(cfg)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri",
-                               cfg.logger.tracking_uri, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not come up"
-        time.sleep(0.3)
-    import mlflow
-    client = mlflow.MlflowClient(cfg.logger.tracking_uri)
-    overlay = client.list_artifacts(run_id, "overlays")[0].path.rsplit("/", 1)[-1]
-    try:
+    with serving(cfg.logger.tracking_uri) as url:
+        import mlflow
+        client = mlflow.MlflowClient(cfg.logger.tracking_uri)
+        overlay = client.list_artifacts(run_id, "overlays")[0].path.rsplit("/", 1)[-1]
         yield url, client.get_run(run_id), overlay
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture
@@ -162,3 +173,36 @@ def test_make_ui_on_a_taken_port_is_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         f"error: --port={port} on 127.0.0.1 is not free (Address already in use); choose another, e.g. "
         f"make ui PORT={port + 1}"]
+
+
+def test_a_token_in_a_tracking_server_address_is_never_printed(tmp_path):
+    """MLflow prints a run's address, token and all, to stdout when it ends a run on a server."""
+    with serving(f"sqlite:///{tmp_path / 'mlflow.db'}") as url:
+        address = url.replace("http://", "http://s3cretTOKEN@")
+        env = {**os.environ, "MLFLOW_TRACKING_URI": address, "CI": "true"}
+        proc = subprocess.run([sys.executable, "-m", "src.run", "data=synthetic", "data.n_images=2",
+                               "logger.log_images=false", f"paths.root_dir={tmp_path}"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "MLflow run " in proc.stdout + proc.stderr
+    assert "s3cretTOKEN" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("port", [0, -1, 70000])
+def test_a_port_outside_1_to_65535_is_one_line(port):
+    with pytest.raises(LabError, match=rf"^--port={port} is out of range; give a port from 1 to 65535$"):
+        main(["--port", str(port)])
+
+
+def test_the_store_reaches_mlflow_through_the_environment_not_the_process_list(monkeypatch, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    started = []
+    monkeypatch.setattr("src.ui.os.execve", lambda path, argv, env: started.append((argv, env)))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    main(["--port", str(port)])
+    ((argv, env),) = started
+    assert argv[1:] == ["ui", "--host", "127.0.0.1", "--port", str(port)]
+    assert env["MLFLOW_BACKEND_STORE_URI"] == uri

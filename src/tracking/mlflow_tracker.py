@@ -18,6 +18,7 @@ import contextlib
 import io
 import logging
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -39,6 +40,9 @@ from src.sqlite_stores import use_write_ahead_log
 from src.urls import make_sqlite_folder, redact, store_lock
 
 log = logging.getLogger(__name__)
+# MLflow writes the address of a run on a tracking server straight to stdout, a token in the URL and all,
+# past the logging filters that mask it; the run's address is in the log line of src.run, masked
+os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
 PARENT_RUN_FILE = "mlflow_parent_run_id"
 # the tag naming the process that owns a run (``host:pid:start``)
 PROCESS_TAG = "lab.process"
