@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import omegaconf
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -76,6 +77,9 @@ def build(node: DictConfig, path: str):
         if isinstance(cause, LabError):
             raise cause.under(where) from None
         raise LabError(f"{where}: {str(cause or exc).splitlines()[0]}") from None
+    except omegaconf.errors.MissingMandatoryValue as exc:
+        key = exc.full_key if node._get_parent() is not None or not path else f"{path}.{exc.full_key}"
+        raise LabError(f"{key} has no value (???); give one on the command line: {key}=...", key=key) from None
 
 
 _FULL_KEY = re.compile(r"^full_key: (\S+)$", re.MULTILINE)

@@ -36,6 +36,12 @@ def check_choice(option: str, value, allowed) -> None:
         raise LabError(f"{option}={value!r} is not allowed; choose one of {sorted(allowed)}", key=option)
 
 
+def check_bool(option: str, value) -> None:
+    """Raise LabError unless ``value`` is a bool: a string such as ``no`` would read as true."""
+    if not isinstance(value, bool):
+        raise LabError(f"{option}={value!r} must be true or false", key=option)
+
+
 def check_range(option: str, value, low=None, high=None, *, integer: bool = False,
                 low_open: bool = False) -> None:
     """Raise LabError unless ``low <= value <= high`` (``low < value`` with ``low_open``)."""

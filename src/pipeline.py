@@ -114,14 +114,14 @@ def score_frame(frame: Frame, feats: np.ndarray, fit: ClusterFit, postprocess, s
             "inertia": inertia(feats, labels),
             "n_clusters": float(n_clusters(labels)),
             "n_components": float(player.n_components),
-            "n_instances": float(frame.n_instances),
-            "component_count_error": float(abs(player.n_components - frame.n_instances)),
             # 1 for a frame the post-processing found no pitch in (a crowd shot, a graphic)
             "no_field": float("no_field" in player.reasons),
             # what the clusterer chose for this image (e.g. k picked by silhouette), when it says
             **fit.metrics,
         }
         if frame.mask is not None:
+            metrics["n_instances"] = float(frame.n_instances)
+            metrics["component_count_error"] = float(abs(player.n_components - frame.n_instances))
             counts = overlap_counts(player.mask, frame.mask)
             metrics.update({key: float(value) for key, value in counts.items()})
             metrics["dice"] = dice_from_counts(**counts)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from skimage import color
 
 from src.devices import torch_device
-from src.errors import LabError, check_choice, check_range
+from src.errors import LabError, check_bool, check_choice, check_range
 from src.metrics import dice, hungarian_miou, iou, overlap_counts, pooled_scores
 from src.models.blocks import images_to_tensor
 from src.progress import progress
@@ -50,6 +50,8 @@ class TrainSettings:
         check_range("train.foreground_weight", self.foreground_weight, 0)
         check_range("train.foreground_distance", self.foreground_distance, 0)
         check_choice("train.frames", self.frames, FRAME_SETS)
+        check_bool("train.flip", self.flip)
+        check_bool("train.allow_overlap", self.allow_overlap)
         torch_device(self.device, "train.device")
         check_range("train.threads", self.threads, 1, integer=True)
 

@@ -130,3 +130,36 @@ def test_build_names_the_full_key(overrides, message, make_cfg, built_once):
     group = "features" if "backbone" in overrides[-1] else overrides[-1].split(".", 1)[0]
     with pytest.raises(LabError, match=message):
         build(cfg[group], group)
+
+
+def bool_leaves(node, prefix: str):
+    """``(dotted key, value)`` of every true/false option below ``node`` (nodes that refer elsewhere skipped)."""
+    for key in node.keys():
+        if OmegaConf.is_missing(node, key) or OmegaConf.is_interpolation(node, key):
+            continue
+        value = node[key]
+        if isinstance(value, DictConfig):
+            yield from bool_leaves(value, f"{prefix}.{key}")
+        elif isinstance(value, bool):
+            yield f"{prefix}.{key}", value
+
+
+@pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g)])
+def test_a_word_for_a_yes_or_no_option_is_refused(group, option, make_cfg, make_train_cfg, tiny_video,
+                                                  synthetic_root, built_once):
+    """``no`` is a non-empty string, so it would switch an option on; every true/false option refuses it."""
+    overrides = [f"{group}={option}", *NEEDS.get(group, ())]
+    if option == "video":
+        overrides.append(f"data.path={tiny_video}")
+    if option == "folder":
+        overrides.append(f"data.root={synthetic_root / 'images'}")
+    cfg = (make_train_cfg if group == "model" else make_cfg)(*overrides)
+    built = BUILT_IN.get(group, group)
+    leaves = list(bool_leaves(cfg[group], group))
+    if not leaves:
+        pytest.skip(f"{group}={option} has no true/false option")
+    for key, _ in leaves:
+        trial = copy.deepcopy(cfg if built != group else cfg[group])
+        OmegaConf.update(trial, key if built != group else key.split(".", 1)[1], "no")
+        with pytest.raises(LabError, match=rf"^{re.escape(key)}='no' must be true or false$"):
+            build(trial[built] if built != group else trial, built)

@@ -64,6 +64,8 @@ def test_a_folder_without_annotations_runs_and_logs_only_what_needs_no_truth(mak
         f"data.root={folder}: skipped 1 files that are not images (.jpg, .jpeg, .png, .webp)"]
     metrics = run_metrics(cfg.logger.tracking_uri, run_id)
     assert "dice_mean" not in metrics and "coco_segm_ap" not in metrics and "blob_recall_mean" not in metrics
+    # an unlabelled frame has no count of players to be wrong against
+    assert "n_instances_mean" not in metrics and "component_count_error_mean" not in metrics
     assert metrics["n_components_mean"] > 0 and math.isfinite(metrics["silhouette_mean"])
     assert math.isnan(summary["dice_mean"])
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "predictions")}
@@ -92,6 +94,9 @@ def test_folder_options_and_bad_input(synthetic_root, tmp_path):
     assert deep.frame(deep.image_ids[-1]).artifact_stem.endswith("deeper_z")
     with pytest.raises(LabError, match=r"root='/no/such/folder' is not a folder"):
         ImageFolder("/no/such/folder")
+    with pytest.raises(LabError, match=r"^annotation_file='nothere.json' does not exist \(.*nothere.json\); give a "
+                                       r"COCO instances file, or null for none$"):
+        ImageFolder(str(folder), annotation_file="nothere.json")
     (tmp_path / "empty").mkdir()
     with pytest.raises(LabError, match=r"holds no images \(.jpg, .jpeg, .png, .webp\); data.recursive=true"):
         ImageFolder(str(tmp_path / "empty"))
@@ -261,3 +266,22 @@ def test_a_run_that_keeps_no_result_still_sends_every_frame_to_its_sink(make_cfg
     written = tmp_path / "pictures" / "clusters" / f"{last.frame.artifact_stem}.png"
     np.testing.assert_array_equal(np.asarray(Image.open(written)), viz.label_image(last.labels))
     assert RunPictures(tmp_path / "none", None).folders() == {}
+
+
+def test_a_labelled_folder_counts_players_only_over_its_labelled_frames(make_cfg, synthetic_root, tmp_path):
+    folder = tmp_path / "mixed"
+    shutil.copytree(synthetic_root / "images", folder)
+    annotations = synthetic_root / "annotations" / "instances_default.json"
+    labelled, _ = run_and_log(make_cfg("data=folder", f"data.root={folder}", f"data.annotation_file={annotations}",
+                                       "logger.log_images=false"))
+    shutil.copy(folder / "0.jpg", folder / "unlabelled.jpg")
+    mixed, _ = run_and_log(make_cfg("data=folder", f"data.root={folder}", f"data.annotation_file={annotations}",
+                                    "logger.log_images=false"))
+    for key in ("n_instances_mean", "component_count_error_mean", "dice_mean"):
+        assert mixed[key] == pytest.approx(labelled[key])
+
+
+@pytest.mark.parametrize("data, key", [("video", "data.path"), ("folder", "data.root")])
+def test_a_source_without_its_path_is_one_line(make_cfg, data, key):
+    with pytest.raises(LabError, match=rf"^{key} has no value \(\?\?\?\); give one on the command line: {key}=\.\.\.$"):
+        build_stages(make_cfg(f"data={data}", f"{key}=???"))

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from src.backbones.weights import list_offline_weights, offline_state_dict
-from src.errors import LabError, check_choice, check_range
+from src.errors import LabError, check_bool, check_choice, check_range
 from src.torch_threads import torch_threads
 
 log = logging.getLogger(__name__)
@@ -207,6 +207,7 @@ def create_backbone(name: str, out_indices: Sequence[int] = (1, 2), *, weights: 
         gives one network, and cached features of another seed are not reused.
     """
     check_choice("weights", weights, WEIGHT_CHOICES)
+    check_bool("download", download)
     check_range("threads", threads, 1, integer=True)
     check_range("seed", seed, 0, integer=True)
     if not out_indices:

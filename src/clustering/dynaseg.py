@@ -40,7 +40,7 @@ from src.clustering.fit import ClusterFit
 from src.clustering.kmeans import KMeansClusterer
 from src.clustering.objectives import silhouette_pick
 from src.devices import torch_device
-from src.errors import LabError, check_choice, check_range
+from src.errors import LabError, check_bool, check_choice, check_range
 from src.labels import dense_labels
 from src.progress import progress
 from src.signals import raise_if_stopped
@@ -288,7 +288,8 @@ class DynaSegClusterer:
         check_range("images_per_batch", images_per_batch, 1, integer=True)
         check_range("threads", threads, 1, integer=True)
         check_choice("precision", precision, tuple(PRECISIONS))
-        self.channels_last, self.precision = bool(channels_last), precision
+        check_bool("channels_last", channels_last)
+        self.channels_last, self.precision = channels_last, precision
         self.n_channels, self.n_blocks, self.extractor = n_channels, n_blocks, extractor
         self.iterations, self.mu_mode, self.mu, self.alpha = iterations, mu_mode, mu, alpha
         self.stop, self.min_labels = stop, min_labels

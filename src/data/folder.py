@@ -8,11 +8,13 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from src.data.football import _load_coco, cached_frame, check_scale, coco_truth, frame_scale, scale_label, working_size
-from src.errors import LabError, check_range
+from src.errors import LabError, check_bool, check_range
 from src.frame import Frame, read_image
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+# the annotation file a folder may hold, looked for when none is named
+DEFAULT_ANNOTATIONS = "annotations/instances_default.json"
 
 
 class ImageFolder:
@@ -28,11 +30,13 @@ class ImageFolder:
         The first ``n_images`` in name order; None takes all.
     recursive : bool, default False
         Also take the images of subfolders.
-    annotation_file : str, default "annotations/instances_default.json"
-        A COCO instances file, relative to ``root`` or absolute. When it
-        exists, the images it names (matched by path relative to ``root``,
-        else by file name) carry their ground truth and their COCO ids;
-        the others are unlabelled. When it does not, every frame is.
+    annotation_file : str or None, default None
+        A COCO instances file, relative to ``root`` or absolute; a file given
+        must exist. None uses ``annotations/instances_default.json`` under
+        ``root`` when there is one, and leaves every frame unlabelled when
+        not. The images the file names (matched by path relative to
+        ``root``, else by file name) carry their ground truth and their COCO
+        ids; the others are unlabelled.
     cache_frames : bool, default True
         As for ``FootballDataset``.
     strict : bool, default False
@@ -45,11 +49,14 @@ class ImageFolder:
     """
 
     def __init__(self, root: str, scale: int | str = 8, n_images: int | None = None, *, recursive: bool = False,
-                 annotation_file: str = "annotations/instances_default.json", cache_frames: bool = True,
+                 annotation_file: str | None = None, cache_frames: bool = True,
                  strict: bool = False, write_masks: bool = True):
         check_scale(scale)
         if n_images is not None:
             check_range("n_images", n_images, 1, integer=True)
+        for option, value in [("recursive", recursive), ("cache_frames", cache_frames), ("strict", strict),
+                              ("write_masks", write_masks)]:
+            check_bool(option, value)
         self.root = Path(str(root)).expanduser()
         if not self.root.is_dir():
             raise LabError(f"root={str(root)!r} is not a folder; give data=folder a folder of images", key="root")
@@ -59,8 +66,11 @@ class ImageFolder:
         if not images:
             hint = "" if recursive else "; data.recursive=true also looks in subfolders"
             raise LabError(f"root={str(root)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}){hint}", key="root")
-        annotation_path = Path(annotation_file)
+        annotation_path = Path(DEFAULT_ANNOTATIONS if annotation_file is None else str(annotation_file)).expanduser()
         self.annotation_path = annotation_path if annotation_path.is_absolute() else self.root / annotation_path
+        if annotation_file is not None and not self.annotation_path.is_file():
+            raise LabError(f"annotation_file={str(annotation_file)!r} does not exist ({self.annotation_path}); give a "
+                           "COCO instances file, or null for none", key="annotation_file")
         skipped = len(files) - len(images) - (self.annotation_path in files)
         if skipped:
             log.info("data.root=%s: skipped %d files that are not images (%s)", self.root, skipped,

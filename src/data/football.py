@@ -22,7 +22,7 @@ from pycocotools.coco import COCO
 from src.data.coco_check import check_coco, rle_runs
 from src.data.rle_blocks import block_factor, reduce_rles
 from src.data.synthetic import ensure_synthetic_dataset
-from src.errors import LabError, check_range
+from src.errors import LabError, check_bool, check_range
 from src.frame import Frame, read_image
 
 log = logging.getLogger(__name__)
@@ -229,6 +229,9 @@ class FootballDataset:
         if n_images is not None:
             check_range("n_images", n_images, 1, integer=True)
         check_range("seed", seed, 0, integer=True)
+        for option, value in [("cache_frames", cache_frames), ("strict", strict), ("warn_synthetic", warn_synthetic),
+                              ("write_masks", write_masks)]:
+            check_bool(option, value)
         if root is None or str(root) == "":
             if synthetic_root is None:
                 raise LabError("root is null and synthetic_root is null; set one of them", key="root")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from src.data.football import check_scale, frame_scale, working_size
-from src.errors import LabError, check_range
+from src.errors import LabError, check_bool, check_range
 from src.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class VideoFile:
         check_scale(scale)
         check_range("start", start, 0)
         check_range("stride", stride, 1, integer=True)
+        check_bool("write_masks", write_masks)
         if max_frames is not None:
             check_range("max_frames", max_frames, 1, integer=True)
         if end is not None:
@@ -61,7 +62,8 @@ class VideoFile:
                                "(seconds)", key="start")
         self.path = self.root = Path(str(path)).expanduser()
         if not self.path.is_file():
-            raise LabError(f"path={str(path)!r} does not exist; give data=video the path of a video file", key="path")
+            what = "is a folder" if self.path.is_dir() else "does not exist"
+            raise LabError(f"path={str(path)!r} {what}; give data=video the path of a video file", key="path")
         self.scale, self.start, self.end, self.stride, self.max_frames = scale, start, end, stride, max_frames
         self.write_masks, self.cache_frames = write_masks, False
         try:

@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 from skimage import color, filters
 
 from src.cielab import cielab
-from src.errors import LabError, check_choice, check_range
+from src.errors import LabError, check_bool, check_choice, check_range
 from src.frame import Frame
 
 COLOR_SPACES = {
@@ -53,6 +53,7 @@ class PixelPosition:
 
     def __init__(self, weight: float = 0.5, center_distance: bool = False):
         check_range("weight", weight, 0)
+        check_bool("center_distance", center_distance)
         self.weight = weight
         self.center_distance = center_distance
 

@@ -33,7 +33,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from src import viz
-from src.errors import LabError, check_range
+from src.errors import LabError, check_bool, check_range
 from src.processes import is_dead, process_token
 from src.signals import interrupted
 from src.sqlite_stores import use_write_ahead_log
@@ -122,6 +122,8 @@ class MLflowTracker:
                  artifact_location: str | None = None, run_name: str | None = None, log_images: bool = True,
                  image_width: int = 960, image_steps: bool = True):
         check_range("image_width", image_width, 1, integer=True)
+        check_bool("log_images", log_images)
+        check_bool("image_steps", image_steps)
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.artifact_location = artifact_location
