@@ -164,7 +164,8 @@ def check_group_choices(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "c
                            f"{options}{hint}")
 
 
-def check_override_keys(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "conf") -> None:
+def check_override_keys(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "conf", *,
+                        config_name: str = "config") -> None:
     """Raise LabError for a command-line override of a key that the composed config does not have.
 
     Hydra reports ``clusterer.n_cluster=8`` in four lines without the keys
@@ -189,7 +190,7 @@ def check_override_keys(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "c
     if not checked:
         return
     try:
-        cfg = load_config([f"{key}={value}" for key, value in choices])
+        cfg = load_config([f"{key}={value}" for key, value in choices], config_name)
     except LabError:
         return  # Hydra reports a config that does not compose
     for key, value in checked:
@@ -224,6 +225,70 @@ def build_tracker(cfg: DictConfig):
     with keyed("logger"):
         tracker.check()
     return tracker
+
+
+@dataclass
+class Training:
+    """What ``python -m src.train`` needs before it reads a frame: the model, its settings and its folder."""
+
+    model: Any
+    settings: Any
+    out_dir: Path
+
+
+def build_training(cfg: DictConfig) -> Training:
+    """Check every option of a training config (``conf/train.yaml``) and build its model; no frame is read.
+
+    With ``out_dir: null`` a model goes to ``<paths.models_dir>/<name>_<task>``,
+    where the learned feature sets find it, and a multirun's job writes to its
+    own output folder instead, so that jobs do not overwrite each other's.
+    """
+    import torch
+
+    from src.models.checkpoint import model_folder
+    from src.training import LOSSES, TrainSettings
+
+    check_range("seed", cfg.seed, 0, integer=True)
+    check_range("n_pictures", cfg.n_pictures, 0, integer=True)
+    # the initial weights are a random choice too: they come from the config's seed, not the global generator
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = build(cfg.model, "model")
+    channels = cfg.model.get("in_channels", 3)
+    if channels != 3:
+        raise LabError(f"model.in_channels={channels}: the frames are RGB; use 3", key="model.in_channels")
+    if model.task == "segmentation" and cfg.model.get("out_channels", 1) != 1:
+        raise LabError(f"model.out_channels={cfg.model.out_channels} makes a segmentation model, which predicts one "
+                       "player-mask channel; use 1 (or 3, the frames' channels, to reconstruct)",
+                       key="model.out_channels")
+    options = OmegaConf.to_container(cfg.train, resolve=True)
+    options["loss"] = options["loss"] or LOSSES[model.task][0]
+    settings = TrainSettings(**options)
+    settings.check(model.task)
+    if cfg.out_dir is not None:
+        out_dir = Path(str(cfg.out_dir)).expanduser()
+    elif multirun_dir() is not None:
+        out_dir = Path(HydraConfig.get().runtime.output_dir) / "model"
+    else:
+        out_dir = model_folder(cfg.paths.models_dir, model)
+    check_writable_folder("out_dir", out_dir)
+    return Training(model=model, settings=settings, out_dir=out_dir)
+
+
+def check_writable_folder(option: str, folder: Path) -> None:
+    """Raise LabError unless ``folder`` is, or can be made, a folder this process can write; makes nothing."""
+    import tempfile
+
+    if folder.exists() and not folder.is_dir():
+        raise LabError(f"{option}={str(folder)!r} is a file; give a folder", key=option)
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    try:
+        # a real write: permission bits say nothing of read-only mounts or /proc, or of what root may do
+        with tempfile.TemporaryDirectory(dir=existing):
+            pass
+    except OSError as exc:
+        raise LabError(f"{option}={str(folder)!r} cannot be written ({existing}: {exc.strerror}); give a folder "
+                       "you can write", key=option) from None
 
 
 def build_stages(cfg: DictConfig) -> Stages:
@@ -327,31 +392,31 @@ def _localize(node, tracker) -> None:
             if OmegaConf.is_interpolation(node, key):
                 # another part of the config: copied in resolved, and only when it holds a run's artifact
                 plain = OmegaConf.to_container(value, resolve=True)
-                local = _localized(plain, tracker)
+                local = _localized(plain, tracker, node._get_full_key(key))
                 if local != plain:
                     node[key] = local
             else:
                 _localize(value, tracker)
         elif isinstance(value, str) and value.startswith("runs:/"):
-            node[key] = _download(value, tracker)
+            node[key] = _download(value, tracker, node._get_full_key(key))
 
 
-def _localized(value, tracker):
+def _localized(value, tracker, where: str):
     if isinstance(value, dict):
-        return {key: _localized(item, tracker) for key, item in value.items()}
+        return {key: _localized(item, tracker, f"{where}.{key}") for key, item in value.items()}
     if isinstance(value, list):
-        return [_localized(item, tracker) for item in value]
+        return [_localized(item, tracker, f"{where}[{index}]") for index, item in enumerate(value)]
     if isinstance(value, str) and value.startswith("runs:/"):
-        return _download(value, tracker)
+        return _download(value, tracker, where)
     return value
 
 
-def _download(uri: str, tracker) -> str:
+def _download(uri: str, tracker, key: str) -> str:
     try:
         return tracker.download(uri)
     except Exception as exc:  # mlflow raises several types for a run or path it cannot find
-        raise LabError(f"{uri!r} cannot be downloaded from {redact(tracker.tracking_uri)} "
-                       f"({type(exc).__name__}); check the run id and path") from None
+        raise LabError(f"{key}={uri!r} cannot be downloaded from {redact(tracker.tracking_uri)} "
+                       f"({type(exc).__name__}); check the run id and path", key=key) from None
 
 
 def multirun_dir() -> Path | None:

@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import tempfile
 
 import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from src.compose import build, build_tracker
+from src.compose import (
+    build,
+    build_tracker,
+    build_training,
+    check_group_choices,
+    check_override_keys,
+    multirun_dir,
+    parent_run_id,
+)
 from src.errors import LabError
 from src.signals import stop_signals, stops_as_interrupts
+from src.sweep.parent_run import parents_ended_on_failure
 from src.urls import redact
 
 log = logging.getLogger("src.train")
@@ -26,43 +36,36 @@ log = logging.getLogger("src.train")
 
 def prepare(cfg: DictConfig) -> dict:
     """Check every option and decode the frames; nothing is trained or logged yet."""
-    import torch
-
     from src.data import FootballDataset
-    from src.training import LOSSES, TrainSettings, training_ids
+    from src.training import training_ids
 
-    # the initial weights are a random choice too: they come from the config's seed, not the global generator
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = build(cfg.model, "model")
-    options = OmegaConf.to_container(cfg.train, resolve=True)
-    options["loss"] = options["loss"] or LOSSES[model.task][0]
-    settings = TrainSettings(**options)
-    settings.check(model.task)
+    training = build_training(cfg)
     evaluation = build(cfg.data, "data")
     everything = FootballDataset(**_all_frames(cfg))
-    ids = training_ids(everything.image_ids, evaluation.image_ids, settings.frames, settings.allow_overlap)
+    ids = training_ids(everything.image_ids, evaluation.image_ids, training.settings.frames,
+                       training.settings.allow_overlap, source=evaluation.source)
     train_frames = [everything.frame(i) for i in ids]
     eval_frames = evaluation.frames()
     shapes = {f.image.shape for f in train_frames + eval_frames}
     if len(shapes) > 1:
         raise LabError(f"data.scale={evaluation.scale} gives frames of several sizes {sorted(shapes)}; "
                        "training stacks frames, so use a dataset of one frame size")
-    return {"settings": settings, "model": model, "train_frames": train_frames, "eval_frames": eval_frames,
-            "dataset": evaluation}
+    return {"settings": training.settings, "model": training.model, "out_dir": training.out_dir,
+            "train_frames": train_frames, "eval_frames": eval_frames, "dataset": evaluation}
 
 
 def _all_frames(cfg: DictConfig) -> dict:
     options = OmegaConf.to_container(cfg.data, resolve=True)
     options.pop("_target_")
-    return {**options, "n_images": None}
+    # the evaluation sample said it already when the synthetic set stands in
+    return {**options, "n_images": None, "warn_synthetic": False}
 
 
 def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
     """Train, score, save and log one model; returns the scores and the MLflow run id."""
     from src import viz
     from src.models import model_name
-    from src.models.checkpoint import model_folder, save_model
+    from src.models.checkpoint import save_model
     from src.training import evaluate_reconstruction, evaluate_segmentation, predict, train
 
     tracker = build_tracker(cfg)
@@ -71,14 +74,15 @@ def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
     images = np.stack([f.image for f in parts["train_frames"]])
     eval_images = np.stack([f.image for f in parts["eval_frames"]])
     name, task = model_name(model), model.task
-    out_dir = model_folder(cfg.paths.models_dir, model) if cfg.out_dir is None else cfg.out_dir
+    out_dir = parts["out_dir"]
     segmentation = task == "segmentation"
     targets = np.stack([f.mask for f in parts["train_frames"]]) if segmentation else None
     params = OmegaConf.to_container(cfg, resolve=True)
     params.pop("paths", None)
     tags = {"task": "train", "model.task": task, "supervised": str(segmentation).lower(),
             "train.n_frames": str(len(images)), "dataset": parts["dataset"].source}
-    with tracker.run(params, tags=tags) as run_id:
+    # a multirun's jobs go under its parent run
+    with tracker.run(params, tags=tags, parent_run_id=parent_run_id(multirun_dir())) as run_id:
         history = train(model, images, targets, settings, seed=cfg.seed,
                         on_epoch=lambda epoch, loss: tracker.log_metric("train/loss", loss, step=epoch))
         if segmentation:
@@ -90,7 +94,7 @@ def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
                        float(np.median(history.seconds)), "train_loss_final": history.loss[-1]})
         tracker.log_metrics({f"eval/{k}" if k not in ("train_seconds", "train_seconds_per_epoch",
                                                         "train_loss_final") else k: v for k, v in scores.items()})
-        outputs = predict(model, eval_images[:cfg.n_pictures], threads=settings.threads)
+        outputs = predict(model, eval_images[:cfg.n_pictures], threads=settings.threads) if cfg.n_pictures else []
         for frame, output in zip(parts["eval_frames"], outputs):
             picture = (viz.overlay(frame.image, output[0] > 0, frame.mask) if segmentation else
                        np.concatenate([frame.image, (np.clip(output.transpose(1, 2, 0), 0, 1) * 255)
@@ -120,5 +124,10 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    with stop_signals("src.train"):
+    try:
+        check_group_choices(sys.argv[1:])
+        check_override_keys(sys.argv[1:], config_name="train")
+    except LabError as exc:
+        raise SystemExit(redact(f"error: {exc}")) from None
+    with stop_signals("src.train"), parents_ended_on_failure():
         main()

@@ -5,6 +5,7 @@ Knows neither Hydra nor MLflow: ``src.train`` builds the pieces and logs.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -56,7 +57,7 @@ class TrainSettings:
         check_range("train.threads", self.threads, 1, integer=True)
 
 
-def training_ids(all_ids, eval_ids, frames: str, allow_overlap: bool) -> list[int]:
+def training_ids(all_ids, eval_ids, frames: str, allow_overlap: bool, *, source: str = "football") -> list[int]:
     """The frames to train on: all outside the evaluation sample, or all (only when overlap is allowed)."""
     check_choice("train.frames", frames, FRAME_SETS)
     held_out = set(eval_ids)
@@ -69,8 +70,10 @@ def training_ids(all_ids, eval_ids, frames: str, allow_overlap: bool) -> list[in
             raise LabError(f"train.frames='all' trains on {overlap} of the {len(held_out)} evaluation frames; use "
                            "train.frames=outside_eval, or train.allow_overlap=true to accept leaked scores")
     if not ids:
+        hint = (f"; the synthetic set stands in for real frames (set FOOTBALL_DATA), and data.n_images="
+                f"{len(held_out) // 2} leaves it half to train on" if source == "synthetic" else "")
         raise LabError(f"train.frames={frames!r} leaves no frame to train on: the evaluation sample takes all "
-                       f"{len(held_out)}; lower data.n_images")
+                       f"{len(held_out)}; lower data.n_images{hint}")
     return ids
 
 
@@ -151,6 +154,11 @@ def train(model: torch.nn.Module, images: np.ndarray, targets: np.ndarray | None
                 optimizer.step()
                 total += float(loss.detach()) * len(batch)
             history.loss.append(total / len(x))
+            if not math.isfinite(history.loss[-1]):
+                # NaN weights saved over a good model would feed every run of the feature sets that read it
+                bar.close()
+                raise LabError(f"train.lr={settings.lr}: the training loss became {history.loss[-1]} in epoch "
+                               f"{epoch}, so nothing is saved; lower train.lr", key="train.lr")
             history.seconds.append(time.perf_counter() - start)
             bar.update()
             bar.set_postfix(loss=f"{history.loss[-1]:.4g}")

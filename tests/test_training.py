@@ -1,5 +1,7 @@
 """Autoencoder and U-Net: shapes, training on tiny frames, checkpoints, the frame split, bad options, src.train."""
 
+import os
+import re
 import subprocess
 import sys
 
@@ -214,5 +216,109 @@ def test_an_unknown_run_id_is_one_line(make_cfg):
     from src.compose import build_stages
 
     cfg = make_cfg("features=autoencoder", "features.blocks.learned.checkpoint=runs:/0123456789abcdef/model")
-    with pytest.raises(LabError, match=r"^'runs:/0123456789abcdef/model' cannot be downloaded from sqlite:///"):
+    with pytest.raises(LabError, match=r"^features.blocks.learned.checkpoint='runs:/0123456789abcdef/model' cannot be "
+                                       r"downloaded from sqlite:///"):
         build_stages(cfg)
+
+
+TINY = ("model.widths=[4,8]", "train.epochs=1", "train.batch_size=2", "data.n_images=2", "data.scale=16")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["seed=-1"], r"^seed=-1 is out of range"),
+    (["n_pictures=-1"], r"^n_pictures=-1 is out of range"),
+    (["out_dir=/proc/version"], r"^out_dir='/proc/version' is a file; give a folder$"),
+    (["model.in_channels=1"], r"^model.in_channels=1: the frames are RGB; use 3$"),
+    (["model=unet_supervised", "model.out_channels=2"], r"^model.out_channels=2 makes a segmentation model"),
+    (["train.flip=no"], r"^train.flip='no' must be true or false$"),
+    # "no" would read as true and let the evaluation frames into training
+    (["train.frames=all", "train.allow_overlap=no"], r"^train.allow_overlap='no' must be true or false$"),
+    (["data.root=null", "data.n_images=50"], r"the evaluation sample takes all 12; lower data.n_images; the "
+                                             r"synthetic set stands in for real frames \(set FOOTBALL_DATA\), and "
+                                             r"data.n_images=6 leaves it half"),
+])
+def test_bad_training_input_fails_before_any_run(make_train_cfg, overrides, message):
+    from src.train import run_training
+
+    cfg = make_train_cfg(*TINY, *overrides)
+    with pytest.raises(LabError, match=message):
+        run_training(cfg)
+    import mlflow
+    mlflow.set_tracking_uri(cfg.logger.tracking_uri)
+    assert mlflow.search_runs(search_all_experiments=True).empty
+
+
+def test_an_unwritable_model_folder_fails_before_any_run(make_train_cfg, tmp_path):
+    from src.compose import build_training
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("this user writes to read-only folders (root)")
+        with pytest.raises(LabError, match=r"^out_dir='.*locked/model' cannot be written \(.*locked: Permission"):
+            build_training(make_train_cfg(*TINY, f"out_dir={locked / 'model'}"))
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_training_whose_loss_blows_up_saves_nothing_and_fails_its_run(make_train_cfg, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from src.train import run_training
+
+    cfg = make_train_cfg(*TINY, "train.lr=1e30", "train.epochs=3")
+    with pytest.raises(LabError, match=r"^train.lr=1e\+30: the training loss became nan in epoch \d, so nothing is "
+                                       r"saved; lower train.lr$"):
+        run_training(cfg)
+    assert not (tmp_path / "trained").exists()
+    (run,) = MlflowClient(cfg.logger.tracking_uri).search_runs(
+        [e.experiment_id for e in MlflowClient(cfg.logger.tracking_uri).search_experiments()])
+    assert run.info.status == "FAILED"
+
+
+def test_pictures_follow_log_images_and_n_pictures(make_train_cfg):
+    from mlflow.tracking import MlflowClient
+
+    from src.train import run_training
+
+    for overrides, expected in [([], {"reconstructions", "model"}), (["logger.log_images=false"], {"model"}),
+                                (["n_pictures=0"], {"model"})]:
+        cfg = make_train_cfg(*TINY, *overrides)
+        _, run_id = run_training(cfg)
+        assert {a.path for a in MlflowClient(cfg.logger.tracking_uri).list_artifacts(run_id)} == expected
+
+
+def test_a_training_multirun_keeps_each_jobs_model_and_checks_its_values_first(tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "CI": "true", "MLFLOW_TRACKING_URI": store}
+    env.pop("FOOTBALL_DATA", None)
+    base = [sys.executable, "-m", "src.train", "-m", "data=synthetic", *TINY, f"paths.root_dir={tmp_path}"]
+    bad = subprocess.run([*base, "train.lr=0.001,-1"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1] == \
+        "error: train.lr=-1 is out of range; allowed (0, inf]"
+    assert not list(tmp_path.glob("multirun/train/*/0/model"))
+    proc = subprocess.run([*base, "seed=0,1"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (sweep,) = (tmp_path / "multirun" / "train").iterdir()
+    weights = [(sweep / str(job) / "model" / "weights.pt").read_bytes() for job in (0, 1)]
+    assert weights[0] != weights[1] and not (tmp_path / "models").exists()
+    import mlflow
+    mlflow.set_tracking_uri(store)
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3
+    assert sum("mlflow.parentRunId" in r.data.tags for r in runs) == 2
+
+
+@pytest.mark.parametrize("argument, message", [
+    ("train.epoch=3", r"error: train.epoch=3: train has no key 'epoch'; it has \[.*\]; did you mean epochs\?"),
+    ("model=unet", r"error: model='unet' is not an option of config group model; choose one of "),
+])
+def test_a_mistyped_training_key_or_model_is_one_line(argument, message):
+    proc = subprocess.run([sys.executable, "-m", "src.train", argument], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert re.match(message, line)

@@ -17,6 +17,7 @@ from src.compose import (
     build,
     build_stages,
     build_tracker,
+    build_training,
     config_error,
     objective_names,
     parent_run_file,
@@ -64,7 +65,8 @@ class SweepParentRun(Callback):
         if run_id is not None:
             tracker = build(config.logger, "logger")
             try:
-                if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
+                # a training (src.train) has no objective to rank its jobs by
+                if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper") and "objective" in config:
                     # an Optuna study logs its own summary; a plain multirun gets its jobs' results here
                     from src.summary import lower_is_better
 
@@ -144,7 +146,17 @@ def check_swept_values(config: DictConfig) -> None:
                 raise LabError(f"{key}={value}: {config_error(exc)}") from None
             with open_dict(job):
                 del job["hydra"]
-            build_stages(job)
+            build_job(job)
+
+
+def build_job(job: DictConfig) -> None:
+    """Build what a job builds before its work, so its bad values fail here: a training's model, settings and
+    data (``conf/train.yaml``), or a run's stages."""
+    if "model" in job and "train" in job:
+        build_training(job)
+        build(job.data, "data")
+    else:
+        build_stages(job)
 
 
 def swept_overrides(config: DictConfig) -> dict[str, str]:

@@ -418,6 +418,9 @@ class MLflowTracker:
         mlflow.log_artifacts(str(folder), artifact_path)
 
     def log_image(self, image: np.ndarray, artifact_file: str) -> None:
+        """One picture of the active run (a training's reconstructions); none with ``log_images`` off."""
+        if not self.log_images:
+            return
         mlflow.log_image(np.ascontiguousarray(image), artifact_file=artifact_file)
 
     def download(self, uri: str) -> str:
