@@ -443,6 +443,25 @@ def parent_run_id(sweep_dir: str | Path | None) -> str | None:
     return path.read_text().strip() if path.is_file() else None
 
 
+class OutputFolderCheck(Callback):
+    """Refuses, in one line, a run or multirun whose output folder cannot be written, before Hydra makes it
+    (Hydra's own error is a traceback)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        self._check("hydra.run.dir", config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self._check("hydra.sweep.dir", config.hydra.sweep.dir)
+
+    @staticmethod
+    def _check(option: str, folder: str) -> None:
+        try:
+            check_writable_folder(option, Path(str(folder)))
+        except LabError as exc:
+            # Hydra turns a callback's exception into a warning and goes on
+            raise SystemExit(redact(f"error: {exc}")) from None
+
+
 class RedactSavedConfig(Callback):
     """Masks credentials of store URLs in the config files Hydra saved: a job's (``.hydra/*.yaml``) and a
     multirun's (``multirun.yaml`` in the sweep folder, written before its first job starts)."""

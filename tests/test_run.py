@@ -133,6 +133,17 @@ def test_cli_bad_value_is_one_line(tmp_path, synthetic_root):
     assert proc.stderr.strip().splitlines()[-1] == "error: data.scale=0 is out of range; allowed [1, inf] or auto"
 
 
+@pytest.mark.parametrize("mode, key", [("run", "hydra.run.dir"), ("multirun", "hydra.sweep.dir")])
+def test_an_output_folder_that_cannot_be_written_is_one_line(tmp_path, synthetic_root, mode, key):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    proc = cli(tmp_path, *(["-m"] if mode == "multirun" else []), f"data.root={synthetic_root}",
+               f"{key}={blocker / 'out'}")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {key}='{blocker / 'out'}' cannot be written ({blocker}: Not a directory); give a folder you can write"]
+
+
 @pytest.mark.parametrize("env, bar", [({"LAB_PROGRESS": "1"}, True), ({"CI": "true"}, False)])
 def test_progress_is_drawn_on_a_terminal_only(tmp_path, synthetic_root, monkeypatch, env, bar):
     monkeypatch.delenv("LAB_PROGRESS", raising=False)
