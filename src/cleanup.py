@@ -12,11 +12,17 @@ import sys
 
 from src.compose import build_tracker, load_config
 from src.errors import LabError
-from src.urls import redact
+from src.urls import redact, sqlite_path
 
 
 def main(overrides: list[str]) -> int:
-    tracker = build_tracker(load_config(overrides))
+    cfg = load_config(overrides)
+    database = sqlite_path(cfg.logger.tracking_uri)
+    if database is not None and not database.is_file():
+        # opening it would create an empty store, and report it clean
+        raise LabError(f"logger.tracking_uri={redact(cfg.logger.tracking_uri)} names no store ({database} does not "
+                       "exist); give the store your runs are in (MLFLOW_TRACKING_URI or logger.tracking_uri)")
+    tracker = build_tracker(cfg)
     closed = tracker.close_stale_runs()
     print(f"ended {len(closed)} stale run(s) FAILED in {redact(tracker.tracking_uri)}"
           + (f": {', '.join(closed)}" if closed else ""))

@@ -157,6 +157,31 @@ def test_an_unreachable_tracking_store_is_one_masked_line(tmp_path, synthetic_ro
     assert FAKE_PASSWORD not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
 
 
+def test_an_unreachable_tracking_server_is_one_masked_line_within_seconds(tmp_path, synthetic_root):
+    """MLflow retries a tracking server that does not answer for minutes; the store check asks once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for command in (run_args(tmp_path, synthetic_root), ["src.cleanup"]):
+        started = time.monotonic()
+        proc = lab(*command, tracking_uri=f"https://{FAKE_PASSWORD}@127.0.0.1:{port}", timeout=120)
+        assert time.monotonic() - started < 60
+        assert proc.returncode == 1
+        (line,) = proc.stderr.strip().splitlines()
+        assert line.startswith(f"error: logger.tracking_uri=https://***@127.0.0.1:{port} cannot be used: "), line
+        assert FAKE_PASSWORD not in proc.stderr + proc.stdout
+
+
+def test_cleanup_of_a_store_that_does_not_exist_makes_none(tmp_path):
+    database = tmp_path / "typo" / "mlflow.db"
+    proc = lab("src.cleanup", tracking_uri=f"sqlite:///{database}", timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: logger.tracking_uri=sqlite:///{database} names no store ({database} does not exist); give the store "
+        "your runs are in (MLFLOW_TRACKING_URI or logger.tracking_uri)"]
+    assert not (tmp_path / "typo").exists()
+
+
 def test_an_unreachable_study_storage_is_one_masked_line(tmp_path, synthetic_root):
     storage = f"postgresql://lab:{FAKE_PASSWORD}@127.0.0.1:1/optuna"
     proc = lab("src.run", "-m", "hparams_search=kmeans_dice", f"hydra.sweeper.storage={storage}",

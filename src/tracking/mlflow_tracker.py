@@ -163,8 +163,12 @@ class MLflowTracker:
                            key="tracking_uri") from None
 
     def _probe_database(self) -> None:
-        """Connect once to a database store, without MLflow's minutes of retries for an unreachable server."""
+        """Connect once to a database store or tracking server, without MLflow's minutes of retries for an
+        unreachable one."""
         scheme = self.tracking_uri.split(":", 1)[0].split("+", 1)[0]
+        if scheme in ("http", "https"):
+            _probe_server(self.tracking_uri)
+            return
         if scheme not in _DATABASE_SCHEMES:
             return
         make_sqlite_folder(self.tracking_uri)
@@ -481,6 +485,23 @@ class MLflowTracker:
         run = self._client().get_run(run_id)
         return {"status": run.info.status, "params": run.data.params, "metrics": run.data.metrics,
                 "tags": run.data.tags, "artifact_uri": run.info.artifact_uri}
+
+
+def _probe_server(url: str, timeout: float = 10.0) -> None:
+    """Raise OSError if nothing answers HTTP at ``url``; any answer, an error status too, is a server."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    # the address without its user name and password, which urllib would take for part of the host
+    address = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""), path="/health",
+                             query="", fragment="").geturl()
+    try:
+        with urllib.request.urlopen(address, timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        pass
 
 
 def _is_frame_metric(key: str, value) -> bool:
