@@ -9,6 +9,7 @@ import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from src.sweep.export_trial import experiment_yaml, main, search_space_base
+from src.sweep.trial import SPACE_ATTR
 from tests.helpers import CONF_DIR, cli, load, sweep
 
 
@@ -53,7 +54,7 @@ def test_dropped_keys_stay_out_of_the_experiment(tmp_path, monkeypatch):
     storage = f"sqlite:///{tmp_path / 'o.db'}"
     study = optuna.create_study(study_name="s", storage=storage)
     study.optimize(lambda t: t.suggest_int("clusterer.n_clusters", 2, 8), n_trials=1)
-    monkeypatch.setattr(export, "search_space_base", lambda name: {
+    monkeypatch.setattr(export, "search_space_base", lambda name, space=None: {
         "defaults": [], "values": {"data.n_images": 20, "data.seed": 1, "clusterer.fit_sample": 500}})
     out = tmp_path / "x.yaml"
     main(["s", "x", "--storage", storage, "--out", str(out), "--drop", "data"])
@@ -66,6 +67,7 @@ def test_exported_best_trial_repeats_its_value_in_one_run(tmp_path, synthetic_ro
     proc = sweep(tmp_path, synthetic_root, "hydra.sweeper.n_trials=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     best = load(tmp_path, "kmeans_dice").best_trial
+    assert load(tmp_path, "kmeans_dice").user_attrs[SPACE_ATTR] == "kmeans_dice"
     out = tmp_path / "extra" / "experiment" / "tuned.yaml"
     main(["kmeans_dice", "tuned", "--storage", f"sqlite:///{tmp_path / 'optuna.db'}", "--out", str(out)])
     run = cli(tmp_path, "--config-dir", str(tmp_path / "extra"), "experiment=tuned", f"data.root={synthetic_root}",
@@ -92,3 +94,24 @@ def test_outputs_a_sweep_skips_are_not_exported():
     assert "data.write_masks" not in search_space_base("kmeans_dice")["values"]
     spec = Path(CONF_DIR, "hparams_search", "kmeans_dice.yaml")
     assert "write_masks: false" in spec.read_text()
+
+
+def test_a_renamed_study_exports_the_fixed_settings_of_the_space_it_records(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    study = optuna.create_study(study_name="my_dbscan", storage=storage)
+    study.optimize(lambda t: t.suggest_float("clusterer.eps_scale", 1.0, 2.0), n_trials=1)
+    out = tmp_path / "x.yaml"
+    # a study that records no space, under a name no space file has, would lose the space's settings
+    with pytest.raises(SystemExit, match=r"study 'my_dbscan' records no search space and no conf/hparams_search "
+                                         r"file names it; give the file it was swept with as --space NAME"):
+        main(["my_dbscan", "x", "--storage", storage, "--out", str(out)])
+    assert not out.exists()
+    with pytest.raises(SystemExit, match=r"--space='dbscan' is not a file of conf/hparams_search; choose one of"):
+        main(["my_dbscan", "x", "--storage", storage, "--out", str(out), "--space", "dbscan"])
+    study.set_user_attr(SPACE_ATTR, "dbscan_cnn")
+    main(["my_dbscan", "x", "--storage", storage, "--out", str(out)])
+    body = yaml.safe_load(out.read_text())
+    assert {"override /features": "resnet"} in body["defaults"]
+    assert {"override /clusterer": "dbscan"} in body["defaults"]
+    main(["my_dbscan", "x", "--storage", storage, "--out", str(out), "--space", "none"])
+    assert "defaults" not in yaml.safe_load(out.read_text())

@@ -15,6 +15,7 @@ import optuna
 import yaml
 
 from src.errors import LabError
+from src.sweep.trial import SPACE_ATTR
 from src.urls import redact
 
 COMPLETE = optuna.trial.TrialState.COMPLETE
@@ -74,16 +75,22 @@ def experiment_yaml(trial: optuna.trial.FrozenTrial, study_name: str, name: str,
     return header + yaml.safe_dump(body, sort_keys=False)
 
 
-def search_space_base(study_name: str, conf_dir: Path = CONF_DIR) -> dict:
-    """Defaults overrides and fixed values of the hparams_search file whose study is ``study_name``."""
-    for path in sorted((conf_dir / "hparams_search").glob("*.yaml")):
-        spec = yaml.safe_load(path.read_text()) or {}
-        if spec.get("hydra", {}).get("sweeper", {}).get("study_name") == study_name:
+def search_space_base(study_name: str, space: str | None = None, conf_dir: Path = CONF_DIR) -> dict | None:
+    """Defaults overrides and fixed values of a search space file: ``conf/hparams_search/<space>.yaml``
+    (``""``: none, so nothing), or when ``space`` is None the file whose study is ``study_name`` (None if no
+    file's is)."""
+    if space == "":
+        return {"defaults": [], "values": {}}
+    paths = [conf_dir / "hparams_search" / f"{space}.yaml"] if space else \
+        sorted((conf_dir / "hparams_search").glob("*.yaml"))
+    for path in paths:
+        spec = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+        if space or spec.get("hydra", {}).get("sweeper", {}).get("study_name") == study_name:
             defaults = [next(iter(d)) + ": " + str(next(iter(d.values()))) for d in spec.get("defaults", [])
                         if isinstance(d, dict) and "hydra/" not in next(iter(d))]
             values = _dotted({k: v for k, v in spec.items() if k not in SWEEP_ONLY})
             return {"defaults": defaults, "values": {k: v for k, v in values.items() if k not in SWEEP_ONLY_OUTPUTS}}
-    return {"defaults": [], "values": {}}
+    return None
 
 
 def _dotted(tree: dict, prefix: str = "") -> dict:
@@ -102,6 +109,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--trial", type=int, default=None, help="trial number (default: the best trial)")
     parser.add_argument("--out", type=Path, default=None,
                         help="file to write (default: conf/experiment/<name>.yaml)")
+    parser.add_argument("--space", default=None, metavar="NAME",
+                        help="the conf/hparams_search file the study was swept with, or none (default: the one "
+                             "the study records, else the one whose study_name is the study's)")
     parser.add_argument("--drop", action="append", default=[], metavar="KEY",
                         help="leave out a fixed value of the search space file and everything under it, e.g. "
                              "--drop data to score the trial on the default frames (repeatable)")
@@ -122,7 +132,16 @@ def main(argv: list[str] | None = None) -> Path:
     if trial.state != COMPLETE:
         raise SystemExit(f"error: --trial={args.trial} ended {trial.state.name}; export a COMPLETE trial")
     target = args.out or CONF_DIR / "experiment" / f"{args.name}.yaml"
-    base = search_space_base(args.study)
+    space = args.space if args.space is not None else study.user_attrs.get(SPACE_ATTR)
+    if space is not None and space not in ("", "none") and \
+            not (CONF_DIR / "hparams_search" / f"{space}.yaml").is_file():
+        raise SystemExit(f"error: --space={space!r} is not a file of conf/hparams_search; choose one of "
+                         f"{sorted(p.stem for p in (CONF_DIR / 'hparams_search').glob('*.yaml'))} or none")
+    base = search_space_base(args.study, "" if space == "none" else space)
+    if base is None:
+        # the study's name is no space's (a renamed study): its fixed settings would be lost silently
+        raise SystemExit(f"error: study {args.study!r} records no search space and no conf/hparams_search file "
+                         "names it; give the file it was swept with as --space NAME, or --space none")
     base["values"] = {key: value for key, value in base["values"].items()
                       if not any(key == drop or key.startswith(f"{drop}.") for drop in args.drop)}
     text = experiment_yaml(trial, args.study, args.name, base)

@@ -51,7 +51,7 @@ from src.errors import LabError, check_range
 from src.processes import is_dead, process_token
 from src.progress import progress
 from src.signals import interrupted
-from src.sweep.trial import PRUNED, rdb_storage
+from src.sweep.trial import PRUNED, SPACE_ATTR, rdb_storage
 from src.urls import make_sqlite_folder, redact, store_lock
 
 log = logging.getLogger(__name__)
@@ -344,6 +344,7 @@ class OptunaSweeper(Sweeper):
         self._check_space(space)
         study = open_study(self.study_name, self.storage, self.directions, self.sampler, self.pruner)
         self.study = study
+        study.set_user_attr(SPACE_ATTR, str(self.config.hydra.runtime.choices.get("hparams_search") or ""))
         self._reseed_on_resume(study)
         stale = fail_interrupted(study)
         if stale:

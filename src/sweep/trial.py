@@ -21,6 +21,9 @@ from src.sqlite_stores import use_write_ahead_log
 
 # what a job returns when its trial was pruned (a return, not an exception, keeps Hydra's error log quiet)
 PRUNED = "pruned"
+# the study's user attribute naming the conf/hparams_search file it was swept with ("" for none), so that a
+# trial can be exported with the space's fixed settings whatever the study is called
+SPACE_ATTR = "lab.hparams_search"
 
 
 @functools.lru_cache(maxsize=8)
