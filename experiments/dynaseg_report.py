@@ -8,6 +8,7 @@ The same 50 frames (seed 0, scale 8) as experiments/REPORT.md.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -29,6 +30,7 @@ from src.benchmark import format_table, measure  # noqa: E402
 from src.pipeline import evaluate  # noqa: E402
 from src.compose import build_stages  # noqa: E402
 from src.run import run_and_log  # noqa: E402
+from src.files import write_text_whole  # noqa: E402
 
 MU_MODES = (("fixed", "fixed mu"), ("fsf", "FSF"), ("scf", "SCF"))
 EXTRACTORS = (("small CNN on Lab + position", []),
@@ -130,6 +132,7 @@ def timing() -> list[str]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     if not os.environ.get("FOOTBALL_DATA"):
         raise SystemExit("error: FOOTBALL_DATA is not set; point it at the real frames (../shared/football)")
     FIGURES.mkdir(parents=True, exist_ok=True)
@@ -175,7 +178,7 @@ def main() -> None:
         "(one network each, as grouped convolutions; the labels are the same as one at a time).", "",
         *timing(), "",
     ]
-    (ROOT / "experiments" / "DYNASEG.md").write_text("\n".join(lines))
+    write_text_whole(ROOT / "experiments" / "DYNASEG.md", "\n".join(lines))
     print("\n".join(lines))
 
 

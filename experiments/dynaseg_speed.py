@@ -189,6 +189,9 @@ def main() -> None:
     parser.add_argument("--reference-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for option in ("frames", "scale", "iterations", "threads", "repeats", "tuned_repeats"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option.replace('_', '-')}={getattr(args, option)} is out of range; give at least 1")
     if args.worker:
         ours_worker(args)
         return

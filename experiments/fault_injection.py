@@ -12,8 +12,10 @@ reported as skipped elsewhere.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import re
 import os
 import signal
 import subprocess
@@ -30,6 +32,7 @@ import mlflow  # noqa: E402
 
 from src.data import ensure_synthetic_dataset  # noqa: E402
 from src.urls import sqlite_path, store_lock  # noqa: E402
+from src.files import write_text_whole  # noqa: E402
 
 PASSWORD = "s3cr3t-Pa55"
 SLOW = ["clusterer=dynaseg", "clusterer.iterations=100000", "clusterer.stop=threshold", "clusterer.min_labels=2",
@@ -218,6 +221,9 @@ def half_written(folder: Path, uri: str) -> int:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="also write experiments/FAULTS.md (else print only)")
+    args = parser.parse_args()
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,7 +239,9 @@ def main() -> None:
             ours = [line for line in lines if line.startswith(("error:", "src.run:"))]
             seen = (ours or lines or [""])[-1]
             running = sum(r.info.status == "RUNNING" for r in runs(uri)) if uri else 0
-            rows.append((name, code, seen.replace(tmp, "$TMP").replace("|", "\\|"), running,
+            # the run's folder, and any temporary folder the case made (a mounted small disk), differ every run
+            shown = re.sub(r"/tmp/tmp\w+", "$TMP", seen.replace(tmp, "$TMP")).replace("|", "\\|")
+            rows.append((name, code, shown, running,
                          half_written(folder, uri) if uri else 0, note, time.perf_counter() - start))
             print(f"{name}: exit {code}, {running} RUNNING, {rows[-1][4]} half-written, {rows[-1][6]:.1f} s",
                   file=sys.stderr)
@@ -241,8 +249,8 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     table += [f"| {n} | {c} | `{s[:220]}` | {r} | {h} | {note} | {t:.1f} |" for n, c, s, r, h, note, t in rows]
     print("\n".join(table))
-    if "--write" in sys.argv:
-        (ROOT / "experiments" / "FAULTS.md").write_text(
+    if args.write:
+        write_text_whole(ROOT / "experiments" / "FAULTS.md",
             f"# Fault cases\n\nWritten by `experiments/fault_injection.py --write` on {date.today()}; each case runs "
             "the CLI in a fresh folder on the synthetic frames.\n\n" + "\n".join(table) + "\n")
 

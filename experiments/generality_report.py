@@ -51,6 +51,7 @@ from src.metrics import blob_recall, dice, overlap_counts, pooled_scores  # noqa
 from src.pipeline import evaluate  # noqa: E402
 from src.summary import LOW_DICE  # noqa: E402
 from src.compose import build, load_config  # noqa: E402
+from src.files import write_text_whole  # noqa: E402
 
 # the 50 evaluation frames are drawn with this seed; every U-Net holds them out, whatever its training seed
 SAMPLE_SEED = 0
@@ -187,10 +188,16 @@ def main() -> None:
             "annotated players whose pixels the mask covers at least half; pixel precision and recall are "
             "pooled over the set's pixels (a mask too big loses precision, one that misses players or "
             "their edges recall); the region oracle keeps the "
-            "mostly-player regions of each cluster (the ceiling of any region rule; none for the U-Net). "
-            f"The U-Net is trained on the other 150 development frames, once per seed ({', '.join(map(str, seeds))}); "
-            "its row is the mean over the seeds, with the range of their mean Dice in brackets.", "", *table]
-    (ROOT / "experiments" / "GENERALITY.md").write_text(
+            "mostly-player regions of each cluster (the ceiling of any region rule; none for the U-Net)."
+            + (f" The U-Net is trained on the other 150 development frames, once per seed "
+               f"({', '.join(map(str, seeds))}); its row is the mean over the seeds, with the range of their mean "
+               "Dice in brackets." if "unet" in chosen else ""), "", *table]
+    if set(chosen) != set(METHODS):
+        # a subset would replace the whole table with its own rows
+        print("\n".join(body))
+        print(f"a subset of the methods ({args.methods}): GENERALITY.md and REPORT.md are left as they are")
+        return
+    write_text_whole(ROOT / "experiments" / "GENERALITY.md",
         "# Generality: players the pitch does not enclose\n\n" + "\n".join(body) + "\n")
     splice(ROOT / "experiments" / "REPORT.md", GENERALITY_SECTION, body)
     print("\n".join(body))

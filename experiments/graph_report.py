@@ -11,6 +11,7 @@ clusterer of the root config (Lab colour and position features, the players chai
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from generality_report import evaluation_sets, score_experiment  # noqa: E402
 from report import GRAPH_SECTION, splice  # noqa: E402
 
 from src.compose import load_config  # noqa: E402
+from src.files import write_text_whole  # noqa: E402
 
 METHODS = {
     "default": ["experiment=default"],
@@ -36,6 +38,7 @@ METHODS = {
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     load_before = os.getloadavg()[0]
     cfg = load_config([])
     rows = []
@@ -65,7 +68,7 @@ def main() -> None:
             "the generality section: the 50 evaluation frames and their variants. s/frame is the whole "
             f"pipeline on one core, decoding included (1-minute load average {load_before:.1f} before and "
             f"{os.getloadavg()[0]:.1f} after: above 1, other work shared the 2 cores).", "", *table, "", " ".join(changes) + " " + verdict]
-    (ROOT / "experiments" / "GRAPH_METHODS.md").write_text(
+    write_text_whole(ROOT / "experiments" / "GRAPH_METHODS.md",
         "# " + GRAPH_SECTION.removeprefix("## ") + "\n\n" + "\n".join(body) + "\n")
     splice(ROOT / "experiments" / "REPORT.md", GRAPH_SECTION, body)
     print("\n".join(body))

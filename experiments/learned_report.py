@@ -26,6 +26,7 @@ from report import ROOT, compose_cfg  # noqa: E402
 from src.compose import build_stages  # noqa: E402
 from src.run import run_and_log  # noqa: E402
 from src.train import run_training  # noqa: E402
+from src.files import write_text_whole  # noqa: E402
 
 MODELS_DIR = ROOT / "models"
 WEIGHTED = {"autoencoder": MODELS_DIR / "autoencoder_reconstruction_weighted",
@@ -106,7 +107,7 @@ def main() -> None:
         held_out = (f"{scores['recon_mse']:.5f} / {scores['recon_psnr']:.1f}" if "recon_mse" in scores
                     else "(segmentation)")
         epochs = args.epochs if "supervised" not in title else args.supervised_epochs
-        training.append(f"| {title} | 150 | {epochs} | {scores['train_loss_final']:.5f} | {held_out} "
+        training.append(f"| {title} | {scores['train_frames']:.0f} | {epochs} | {scores['train_loss_final']:.5f} | {held_out} "
                         f"| {scores['train_seconds']:.0f}, {scores['train_seconds_per_epoch']:.1f} | `{run_id[:8]}` |")
     r2 = {title: colour_r2(overrides) for title, overrides in (
         *LEARNED_FEATURES.items(),
@@ -117,7 +118,8 @@ def main() -> None:
         "# Learned features by reconstruction, and a supervised reference",
         "",
         f"Written by `experiments/learned_report.py` on {date.today()} ({platform.node()}, {os.cpu_count()} cores, "
-        "CPU). Models are trained on the 150 frames outside the report's 50-frame sample (seed 0) and every row "
+        f"CPU). Models are trained on the {trained['autoencoder'][0]['train_frames']:.0f} frames outside the "
+        "report's 50-frame sample (seed 0) and every row "
         "is scored on those 50 frames, at scale 8 (240x135) unless said otherwise. Clustering rows use k-means "
         f"(k = {compose_cfg([]).clusterer.n_clusters}) and the `players` chain, like the REPORT.md rows.",
         "",
@@ -134,7 +136,7 @@ def main() -> None:
         "4000 pixels each): " + ", ".join(f"{k} {v:.2f}" for k, v in r2.items()) + ".",
         "",
     ]
-    (ROOT / "experiments" / "LEARNED.md").write_text("\n".join(lines))
+    write_text_whole(ROOT / "experiments" / "LEARNED.md", "\n".join(lines))
     print("\n".join(lines))
 
 

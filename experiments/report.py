@@ -9,6 +9,7 @@ the source (a minute), after a change to the post-processing.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
@@ -39,6 +40,7 @@ from src.data.variants import make_variant  # noqa: E402
 from src.pipeline import evaluate  # noqa: E402
 from src.compose import build, build_stages  # noqa: E402
 from src.run import run_and_log  # noqa: E402
+from src.files import write_text_whole  # noqa: E402
 
 FIGURES = ROOT / "experiments" / "figures"
 GENERALITY = ROOT / "experiments" / "GENERALITY.md"
@@ -70,7 +72,7 @@ TABLE = (
        for p in ("small_clusters", "players_morphology", "players_rag")]
     + [("features=color_position, scale 4", "kmeans", "players", ["data.scale=4"]),
        ("features=color_position, scale 16", "kmeans", "players", ["data.scale=16"]),
-       ("experiment=best", "kmeans (k=12, swept)", "players (field ΔE 20.5)", ["experiment=best"])]
+       ("experiment=best", None, None, ["experiment=best"])]
 )
 OVERLAY_METHODS = [("default", []), ("best", ["experiment=best"]), ("CNN + k-means", ["experiment=cnn_kmeans"]),
                    ("CNN + DBSCAN noise", ["experiment=cnn_dbscan_noise"]), ("DBSCAN colour", ["clusterer=dbscan"]),
@@ -99,7 +101,12 @@ def method_table() -> tuple[list[str], list[dict]]:
              "| clusters | components / GT blobs | s/image | MLflow run |", "|" + "---|" * 12]
     rows = []
     for features, clusterer, postprocess, overrides in TABLE:
-        summary, run_id = run_and_log(compose_cfg(overrides))
+        cfg = compose_cfg(overrides)
+        if clusterer is None:
+            # a tuned experiment is described by its own settings, read from its config
+            clusterer = f"kmeans (k={cfg.clusterer.n_clusters}, {cfg.clusterer.n_votes} voting runs, swept)"
+            postprocess = f"players (field ΔE {cfg.postprocess.steps.field.max_distance:.1f})"
+        summary, run_id = run_and_log(cfg)
         rows.append(summary)
         lines.append(
             f"| {features} | {clusterer} | {postprocess} | {summary['dice_mean']:.3f} | {summary['iou_mean']:.3f} "
@@ -261,7 +268,7 @@ def autoencoder_answer() -> str:
 def refresh_autoencoder_answer(path: Path) -> None:
     """Put ``autoencoder_answer()`` in place of the third question's paragraph of an existing report."""
     lines = path.read_text().splitlines()
-    path.write_text("\n".join(autoencoder_answer() if line.startswith(AUTOENCODER_QUESTION) else line
+    write_text_whole(path, "\n".join(autoencoder_answer() if line.startswith(AUTOENCODER_QUESTION) else line
                               for line in lines) + "\n")
 
 
@@ -271,7 +278,7 @@ def splice(path: Path, title: str, body: list[str]) -> None:
     section = "\n".join([title, "", *body, ""]) + "\n"
     pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    write_text_whole(path, text)
 
 
 VARIANTS_SECTION = "## Generality: `experiment=best` on frames unlike the source"
@@ -279,13 +286,15 @@ VARIANTS_NOTE = "Variants written by `src/data/variants.py` from 20 real frames 
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants-only", action="store_true",
+                        help="rewrite only REPORT.md's section on the generality variants")
+    args = parser.parse_args()
     if not os.environ.get("FOOTBALL_DATA"):
         raise SystemExit("error: FOOTBALL_DATA is not set; point it at the real frames (../shared/football)")
-    if sys.argv[1:] == ["--variants-only"]:
+    if args.variants_only:
         splice(ROOT / "experiments" / "REPORT.md", VARIANTS_SECTION, [VARIANTS_NOTE, "", *generality()])
         return
-    if sys.argv[1:]:
-        raise SystemExit(f"error: unknown arguments {' '.join(sys.argv[1:])!r}; the only option is --variants-only")
     FIGURES.mkdir(parents=True, exist_ok=True)
     table, rows = method_table()
     overlays = overlay_figure()
@@ -330,7 +339,7 @@ def main() -> None:
         autoencoder_answer(),
         "",
     ]
-    (ROOT / "experiments" / "REPORT.md").write_text("\n".join(lines))
+    write_text_whole(ROOT / "experiments" / "REPORT.md", "\n".join(lines))
     for title, source in ((GENERALITY_SECTION, GENERALITY), (GRAPH_SECTION, GRAPH_METHODS),
                           (SHOT_TYPES_SECTION, SHOT_TYPES), (SPEED_SECTION, SPEED)):
         if source.is_file():

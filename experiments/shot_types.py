@@ -325,7 +325,7 @@ def answer(results: Results, training_seconds: float | None = None) -> str:
 
 def section_text(results: Results, *, command: str, data: str, training: str = "",
                  training_seconds: float | None = None, cuts: dict | None = None, decode_seconds: float | None = None,
-                 today: str | None = None, load: tuple[float, float] | None = None) -> list[str]:
+                 today: str | None = None, load: tuple[float, float] | None = None, threads: int = 2) -> list[str]:
     """The body of the section (no ``## `` headings inside, so ``report.splice`` keeps it whole)."""
     cut_text = ""
     if cuts:
@@ -349,7 +349,7 @@ def section_text(results: Results, *, command: str, data: str, training: str = "
         "ARI is the adjusted Rand index against quantile bins of ground-truth quantities (terciles for k = 3) of "
         "the share of frame pixels in the player mask and of the number of player blobs; 0 is chance, 1 the same "
         "partition." + cut_text + " Build s: decoded frames to the k-means input; seconds are medians and ARIs "
-        f"mean ± std over the {len(results.seeds)} seeds; threads capped at 2." + (" " + training if training else ""),
+        f"mean ± std over the {len(results.seeds)} seeds; threads capped at {threads}." + (" " + training if training else ""),
         "",
         *table(results),
         "",
@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> Results:
     options = [f"--seed {args.seed}", f"--repeats {args.repeats}", f"--k {args.k}", f"--pca {args.pca}",
                f"--n-init {args.n_init}", f"--threads {args.threads}"]
     command = f"FOOTBALL_DATA={shlex.quote(args.data)} .venv/bin/python experiments/shot_types.py " + " ".join(options)
-    body = section_text(results, command=command, data=args.data, training=training,
+    body = section_text(results, command=command, data=args.data, training=training, threads=args.threads,
                         training_seconds=training_seconds, cuts=cut_points(frames, args.k),
                         decode_seconds=decode_seconds, load=(load_start, os.getloadavg()[0]))
     text = "\n".join(["# " + SHOT_TYPES_SECTION.removeprefix("## "), "", *body, ""])

@@ -394,6 +394,8 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS)
     parser.add_argument("--gpu", type=Path, help="the markdown gpu_speed.py --out wrote on a GPU machine")
     args = parser.parse_args()
+    if args.gpu is not None and not args.gpu.is_file():
+        parser.error(f"--gpu={args.gpu} is not a file; give the markdown experiments/gpu_speed.py --out wrote")
     if args.gpu is not None and not args.gpu.read_text().startswith(f"### {GPU_TITLE}"):
         raise SystemExit(f"error: --gpu={args.gpu} does not start with '### {GPU_TITLE}'; give the file "
                          "experiments/gpu_speed.py --out wrote")

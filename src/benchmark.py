@@ -30,10 +30,12 @@ from PIL import Image
 
 from src.compose import build_stages
 from src.data import read_image
+from src.errors import LabError, check_range
 from src.pipeline import evaluate
 from src.postprocess import PostprocessChain
 from src.predictions import PredictionWriter
 from src.summary import STAGES
+from src.urls import redact
 
 
 def decode_floor(dataset) -> float:
@@ -181,7 +183,16 @@ def format_table(rows: list[tuple[str, float, float]], title: str) -> str:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    repeats = int(cfg.get("repeats", 5))
+    try:
+        report(cfg)
+    except LabError as exc:
+        raise SystemExit(redact(f"error: {exc}")) from None
+
+
+def report(cfg: DictConfig) -> None:
+    """Measure the configured pipeline and print the table."""
+    repeats = cfg.get("repeats", 5)
+    check_range("repeats", repeats, 1, integer=True)
     built = build_stages(cfg)
     dataset = built.data
     if hasattr(dataset, "stream"):

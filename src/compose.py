@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.errors import LabError, check_choice, check_range
 from src.features.memo import MemoizedFeatures
+from src.files import write_text_whole
 from src.tracking import PARENT_RUN_FILE
 from src.urls import redact
 
@@ -485,6 +486,4 @@ def redact_file(path: Path) -> None:
         return
     text = path.read_text()
     if redact(text) != text:
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        partial.write_text(redact(text))
-        partial.replace(path)
+        write_text_whole(path, redact(text))

@@ -185,7 +185,8 @@ def evaluate(dataset, features, clusterer, postprocess, *, silhouette_sample: in
     """
     streaming = hasattr(dataset, "stream")
     if streaming:
-        source, total = _timed(dataset.stream()), None
+        # a stream's count is an estimate from its stated length: enough for an ETA
+        source, total = _timed(dataset.stream()), getattr(dataset, "expected_frames", None)
     else:
         source, total = dataset.image_ids, len(dataset.image_ids)
     batch_size = getattr(clusterer, "images_per_batch", 1)

@@ -91,9 +91,10 @@ def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
         else:
             scores = evaluate_reconstruction(model, eval_images, threads=settings.threads)
         scores.update({"train_seconds": float(sum(history.seconds)), "train_seconds_per_epoch":
-                       float(np.median(history.seconds)), "train_loss_final": history.loss[-1]})
-        tracker.log_metrics({f"eval/{k}" if k not in ("train_seconds", "train_seconds_per_epoch",
-                                                        "train_loss_final") else k: v for k, v in scores.items()})
+                       float(np.median(history.seconds)), "train_loss_final": history.loss[-1],
+                       "train_frames": float(len(images))})
+        tracker.log_metrics({f"eval/{k}" if k not in ("train_seconds", "train_seconds_per_epoch", "train_loss_final",
+                                                        "train_frames") else k: v for k, v in scores.items()})
         outputs = predict(model, eval_images[:cfg.n_pictures], threads=settings.threads) if cfg.n_pictures else []
         for frame, output in zip(parts["eval_frames"], outputs):
             picture = (viz.overlay(frame.image, output[0] > 0, frame.mask) if segmentation else

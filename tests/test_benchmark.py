@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -42,3 +45,13 @@ def test_measure_gives_the_stages_with_the_chains_steps_indented_under_postproce
 @pytest.mark.parametrize("option", sorted(path.stem for path in (ROOT / "conf" / "postprocess").glob("*.yaml")))
 def test_every_post_processing_option_is_a_chain_whose_steps_can_be_timed(make_cfg, option):
     assert isinstance(build(make_cfg(f"postprocess={option}").postprocess, "postprocess"), PostprocessChain)
+
+
+@pytest.mark.parametrize("repeats, message", [("0", "repeats=0 is out of range; allowed [1, inf]"),
+                                              ("abc", "repeats='abc' must be an integer")])
+def test_a_bad_repeat_count_is_one_line_before_any_work(tmp_path, synthetic_root, repeats, message):
+    proc = subprocess.run([sys.executable, "-m", "src.benchmark", f"data.root={synthetic_root}",
+                           f"+repeats={repeats}", f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"error: {message}"]

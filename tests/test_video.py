@@ -39,6 +39,9 @@ def test_start_end_stride_and_max_frames(clip):
     assert all(f.image.shape == (67, 120, 3) and f.mask is None for f in taken)
     assert len(list(VideoFile(str(clip), max_frames=3).stream())) == 3
     assert len(list(VideoFile(str(clip), scale=4).stream())) == 20
+    # what the progress bar's ETA counts on
+    assert [VideoFile(str(clip), **kw).expected_frames for kw in ({}, {"start": 0.2, "end": 0.6, "stride": 2},
+                                                                 {"max_frames": 3})] == [20, 5, 3]
 
 
 @pytest.mark.parametrize("kwargs, message", [

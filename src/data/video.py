@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -105,6 +106,15 @@ class VideoFile:
 
     def __len__(self) -> int:
         return 0
+
+    @property
+    def expected_frames(self) -> int | None:
+        """About how many frames ``stream`` yields, from the stated length and frame rate (None if unknown)."""
+        if self.lengths is None and self.end is None:
+            return None
+        end = min(self.end, self.lengths[1]) if self.end is not None and self.lengths else self.end or self.lengths[1]
+        count = max(0, math.ceil((end - self.start) * self.fps / self.stride))
+        return count if self.max_frames is None else min(count, self.max_frames)
 
     def image_size(self, image_id: int | None = None) -> tuple[int, int]:
         """Working size ``(width, height)``, the same for every frame."""
