@@ -41,8 +41,10 @@ SLOW = ["clusterer=dynaseg", "clusterer.iterations=100000", "clusterer.stop=thre
 
 def lab(folder: Path, args: list[str], uri: str, data: Path | None = None, module: str = "src.run"):
     """Start ``python -m module`` for one case; data and stores live in ``folder``."""
-    extra = [] if module != "src.run" else [f"data.root={data}", f"paths.mlruns_dir={folder / 'mlruns'}",
-                                            f"paths.cache_dir={folder / 'cache'}", f"hydra.run.dir={folder / 'out'}"]
+    # the run's outputs under the case's folder, where src.cleanup looks for what a killed run left
+    extra = [f"paths.root_dir={folder}"] if module != "src.run" else [
+        f"data.root={data}", f"paths.mlruns_dir={folder / 'mlruns'}", f"paths.cache_dir={folder / 'cache'}",
+        f"hydra.run.dir={folder / 'outputs' / 'run'}"]
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
     env.pop("CI", None)
     return subprocess.Popen([sys.executable, "-m", module, *args, *extra], cwd=ROOT, env=env,
@@ -128,7 +130,8 @@ def case_signal(sig):
             left = sum(r.info.status == "RUNNING" for r in runs(uri))
             cleanup = lab(folder, [], uri, module="src.cleanup")
             out, _ = cleanup.communicate()
-            note = f"{left} RUNNING after kill -9; `src.cleanup`: {out.strip().split(':')[0]}"
+            note = f"{left} RUNNING after kill -9; `src.cleanup`: " + "; ".join(
+                line.split(":")[0] for line in out.strip().splitlines())
         return proc.returncode, err, uri, note
     return run_case
 
@@ -211,8 +214,10 @@ CASES = [
 
 
 def half_written(folder: Path, uri: str) -> int:
-    """Files of runs that did not finish, and temporary files, under ``folder``."""
+    """Files of runs that did not finish, temporary files, and prediction folders a process left half-written
+    (``src.cleanup`` removes those of dead processes), under ``folder``."""
     count = sum(1 for p in folder.rglob("*.tmp") if p.is_file())
+    count += sum(1 for p in folder.rglob(".predictions.partial-*/**/*") if p.is_file())
     for r in runs(uri) if uri else []:
         if r.info.status != "FINISHED":
             artifacts = Path(r.info.artifact_uri.removeprefix("file://"))

@@ -251,6 +251,11 @@ def build_training(cfg: DictConfig) -> Training:
 
     check_range("seed", cfg.seed, 0, integer=True)
     check_range("n_pictures", cfg.n_pictures, 0, integer=True)
+    if not str(cfg.data.get("_target_", "")).endswith(".FootballDataset"):
+        # training holds out src.run's sample of an annotated dataset, and the supervised model needs its masks
+        source = str(cfg.data.get("_target_")).rsplit(".", 1)[-1]
+        raise LabError(f"data: training reads the football layout (images/ and a COCO file), not {source}; use "
+                       "data=football or data=synthetic", key="data")
     # the initial weights are a random choice too: they come from the config's seed, not the global generator
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

@@ -285,7 +285,7 @@ def test_a_run_of_a_killed_process_is_ended_failed_by_cleanup_and_by_the_next_ru
     stale = killed_run(tmp_path / "a", synthetic_root, uri)
     cleaned = lab("src.cleanup", tracking_uri=uri, timeout=120)
     assert cleaned.returncode == 0, cleaned.stderr[-2000:]
-    assert cleaned.stdout.strip() == f"ended 1 stale run(s) FAILED in {uri}: {stale}"
+    assert cleaned.stdout.strip().splitlines()[0] == f"ended 1 stale run(s) FAILED in {uri}: {stale}"
     info = mlflow.get_run(stale)
     assert info.info.status == "FAILED" and "ended without ending this run" in info.data.tags["error"]
     stale = killed_run(tmp_path / "b", synthetic_root, uri)
@@ -307,6 +307,21 @@ def store_and_dead_process(make_cfg):
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True)
     return tracker, client, experiment, f"{socket.gethostname()}:{finished.stdout.strip()}:1"
+
+
+def test_cleanup_removes_the_prediction_folders_of_dead_processes_only(tmp_path):
+    from src.cleanup import remove_partial_outputs
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead = tmp_path / "outputs" / "segment" / "t1" / f".predictions.partial-{ended.pid}"
+    alive = tmp_path / "multirun" / "segment" / "t2" / "0" / f".predictions.partial-{os.getpid()}"
+    finished = tmp_path / "outputs" / "segment" / "t3" / "predictions"
+    for folder in (dead, alive, finished):
+        folder.mkdir(parents=True)
+        (folder / "components.csv").write_text("frame\n")
+    assert remove_partial_outputs([tmp_path / "outputs", tmp_path / "multirun", tmp_path / "none"]) == [dead]
+    assert not dead.exists() and alive.is_dir() and finished.is_dir()
 
 
 def test_only_runs_of_dead_processes_of_this_host_are_ended(make_cfg):

@@ -231,6 +231,7 @@ TINY = ("model.widths=[4,8]", "train.epochs=1", "train.batch_size=2", "data.n_im
     (["model.in_channels=1"], r"^model.in_channels=1: the frames are RGB; use 3$"),
     (["model=unet_supervised", "model.out_channels=2"], r"^model.out_channels=2 makes a segmentation model"),
     (["train.flip=no"], r"^train.flip='no' must be true or false$"),
+    (["data=folder"], r"^data: training reads the football layout \(images/ and a COCO file\), not ImageFolder"),
     # "no" would read as true and let the evaluation frames into training
     (["train.frames=all", "train.allow_overlap=no"], r"^train.allow_overlap='no' must be true or false$"),
     (["data.root=null", "data.n_images=50"], r"the evaluation sample takes all 12; lower data.n_images; the "
