@@ -118,7 +118,8 @@ def score_unet(model, root, n_images) -> dict:
 
     # timed from decoding to scores, as score_experiment times evaluate, so the s/frame column compares alike
     start = time.perf_counter()
-    frames = FootballDataset(str(root), n_images=n_images, seed=SAMPLE_SEED, scale=8).frames()
+    # decoded afresh, as the experiments' runs decode theirs (the process's frame cache would serve later seeds)
+    frames = FootballDataset(str(root), n_images=n_images, seed=SAMPLE_SEED, scale=8, cache_frames=False).frames()
     masks = predict(model, np.stack([f.image for f in frames]))[:, 0] > 0
     scores = [dice(m, f.mask) for m, f in zip(masks, frames)]
     recalls = [blob_recall(m, f.mask, instances=f.instances) for m, f in zip(masks, frames)]

@@ -67,15 +67,23 @@ def built_once(monkeypatch):
     monkeypatch.setattr(src.backbones, "create_backbone", create_backbone)
 
 
+@pytest.fixture
+def option_config(make_cfg, make_train_cfg, tiny_video, synthetic_root):
+    """``(group, option) -> cfg``: the root config (the training config for ``model``) with that option chosen,
+    and the paths a data source needs."""
+    def compose(group: str, option: str):
+        overrides = [f"{group}={option}", *NEEDS.get(group, ())]
+        if option == "video":
+            overrides.append(f"data.path={tiny_video}")
+        if option == "folder":
+            overrides.append(f"data.root={synthetic_root / 'images'}")
+        return (make_train_cfg if group == "model" else make_cfg)(*overrides)
+    return compose
+
+
 @pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g)])
-def test_bad_numbers_name_a_key_of_the_config(group, option, make_cfg, make_train_cfg, tiny_video, synthetic_root,
-                                              built_once):
-    overrides = [f"{group}={option}", *NEEDS.get(group, ())]
-    if option == "video":
-        overrides.append(f"data.path={tiny_video}")
-    if option == "folder":
-        overrides.append(f"data.root={synthetic_root / 'images'}")
-    cfg = (make_train_cfg if group == "model" else make_cfg)(*overrides)
+def test_bad_numbers_name_a_key_of_the_config(group, option, option_config, built_once):
+    cfg = option_config(group, option)
     built = BUILT_IN.get(group, group)
     checked = []
     for key, _ in numeric_leaves(cfg[group], group):
@@ -145,15 +153,9 @@ def bool_leaves(node, prefix: str):
 
 
 @pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g)])
-def test_a_word_for_a_yes_or_no_option_is_refused(group, option, make_cfg, make_train_cfg, tiny_video,
-                                                  synthetic_root, built_once):
+def test_a_word_for_a_yes_or_no_option_is_refused(group, option, option_config, built_once):
     """``no`` is a non-empty string, so it would switch an option on; every true/false option refuses it."""
-    overrides = [f"{group}={option}", *NEEDS.get(group, ())]
-    if option == "video":
-        overrides.append(f"data.path={tiny_video}")
-    if option == "folder":
-        overrides.append(f"data.root={synthetic_root / 'images'}")
-    cfg = (make_train_cfg if group == "model" else make_cfg)(*overrides)
+    cfg = option_config(group, option)
     built = BUILT_IN.get(group, group)
     leaves = list(bool_leaves(cfg[group], group))
     if not leaves:
