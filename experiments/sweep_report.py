@@ -13,6 +13,7 @@ studies, report, figure and exported experiment go to a temporary folder
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import platform
 import re
@@ -113,7 +114,8 @@ def within_k(trials, name: str, sign: float) -> tuple[float, int]:
     return (statistics.median(values) if values else float("nan")), len(values)
 
 
-def scatter(trials) -> None:
+def scatter(trials) -> bytes:
+    """The objectives-against-Dice figure as PNG bytes, written with the report once every run has ended."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     dice = [metric(t, "dice_mean") for t in trials]
     for ax, name in zip(axes, ("silhouette_mean", "inertia_mean")):
@@ -124,9 +126,10 @@ def scatter(trials) -> None:
     axes[1].set_xscale("log")
     fig.colorbar(axes[1].collections[0], ax=axes, label="k")
     fig.suptitle("kmeans_dice trials: unsupervised objectives against Dice")
-    FIGURE.parent.mkdir(exist_ok=True)
-    fig.savefig(FIGURE, dpi=90)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=90)
     plt.close(fig)
+    return png.getvalue()
 
 
 def main() -> None:
@@ -139,27 +142,38 @@ def main() -> None:
     if not os.environ.get("FOOTBALL_DATA"):
         raise SystemExit("error: FOOTBALL_DATA is not set; point it at the real frames (../shared/football)")
     if args.trials is None:
-        write_report([])
+        write_report()
         return
     TRIALS.append(f"hydra.sweeper.n_trials={args.trials}")
     with tempfile.TemporaryDirectory(prefix="sweep_report_check_") as tmp:
         check_outputs(Path(tmp))
-        write_report(["--config-dir", str(Path(tmp) / "conf")])
+        write_report()
         print(f"quick check: {args.trials} trials per study; outputs were in {tmp} (removed)")
 
 
 def check_outputs(folder: Path) -> None:
     """Send the studies, report, figure and exported experiment of a quick check to ``folder``."""
-    global STORE, STORAGE, REPORT, FIGURE, TUNED, TUNED_OUT
+    global STORE, STORAGE, REPORT, FIGURE, TUNED_OUT
     STORE, REPORT = folder / "sweep_report.db", folder / "SWEEPS.md"
     STORAGE, FIGURE = f"sqlite:///{STORE}", folder / "figures" / "sweep_objectives.png"
-    # a name the project's conf/experiment does not have, so the check's run finds the check's file
-    TUNED = "kmeans_tuned_check"
-    TUNED_OUT = folder / "conf" / "experiment" / f"{TUNED}.yaml"
+    TUNED_OUT = folder / f"{TUNED}.yaml"
 
 
-def write_report(config_dir: list[str]) -> None:
-    """Run the sweeps and single runs and write the report; ``config_dir`` finds the exported experiment."""
+def run_exported(staging: Path) -> tuple[str, float]:
+    """Export the Dice study's best trial into ``staging`` and score it with a single run.
+
+    Returns the experiment file's text and the run's mean Dice. The file is
+    staged under a name that ``conf/experiment`` does not have, so the run
+    reads the new export and not the committed one.
+    """
+    staged = staging / "conf" / "experiment" / f"{TUNED}_staged.yaml"
+    export_trial(["report_kmeans_dice", TUNED, "--storage", STORAGE, "--out", str(staged)])
+    return staged.read_text(), single_run("--config-dir", str(staging / "conf"), f"experiment={TUNED}_staged")
+
+
+def write_report() -> None:
+    """Run the sweeps and single runs, then write the figure, the exported experiment and the report (each whole,
+    and none of them before every run has ended)."""
     STORE.unlink(missing_ok=True)
     seconds = {
         "dice_2": sweep("kmeans_dice", "report_kmeans_dice", "hydra.sweeper.n_jobs=2"),
@@ -173,13 +187,13 @@ def write_report(config_dir: list[str]) -> None:
         "pareto": sweep("dice_speed", "report_dice_speed", "hydra.sweeper.n_jobs=2"),
     }
     dice_study = load("report_kmeans_dice")
-    export_trial(["report_kmeans_dice", TUNED, "--storage", STORAGE, "--out", str(TUNED_OUT)])
-    tuned_single = single_run(*config_dir, f"experiment={TUNED}")
+    with tempfile.TemporaryDirectory(prefix="sweep_report_export_") as staging:
+        tuned_text, tuned_single = run_exported(Path(staging))
     default_single = single_run()
     best_single = single_run("experiment=best")
 
     dice_trials = complete(dice_study)
-    scatter(dice_trials)
+    figure = scatter(dice_trials)
     rows = {
         ("silhouette", "kmeans_dice trials"): objective_rows(dice_trials, "silhouette_mean", 1),
         ("inertia", "kmeans_dice trials"): objective_rows(dice_trials, "inertia_mean", -1),
@@ -277,8 +291,12 @@ def write_report(config_dir: list[str]) -> None:
         "Other sweep times: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items() if not k.startswith("dice")) + ".",
         "",
     ]
+    FIGURE.parent.mkdir(exist_ok=True)
+    write_text_whole(FIGURE, figure)
+    TUNED_OUT.parent.mkdir(parents=True, exist_ok=True)
+    write_text_whole(TUNED_OUT, tuned_text)
     write_text_whole(REPORT, "\n".join(lines))
-    print(f"wrote {REPORT}")
+    print(f"wrote {REPORT}, {FIGURE.name} and {TUNED_OUT.name}")
 
 
 if __name__ == "__main__":

@@ -133,8 +133,14 @@ def load_config(overrides: list[str], config_name: str = "config") -> DictConfig
         raise LabError(f"overrides {' '.join(overrides)!r}: {config_error(exc)}") from None
 
 
-def check_group_choices(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "conf") -> None:
-    """Raise LabError for a command-line choice of a config group that has no such option.
+# the command whose root config each file of conf/ is, for errors that send an option to the right one
+ROOT_COMMANDS = {"config": "python -m src.run", "train": "python -m src.train"}
+
+
+def check_group_choices(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "conf", *,
+                        config_name: str = "config") -> None:
+    """Raise LabError for a command-line choice of a config group that has no such option, or of an option that
+    overrides groups the root config ``config_name`` does not have (``src.run``'s experiments in ``src.train``).
 
     Hydra reports a mistyped option (``clusterer=kmenas``) in twenty lines of
     search paths; this names the option, the value and the choices, with the
@@ -163,6 +169,40 @@ def check_group_choices(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "c
             hint = f"; did you mean {' or '.join(closest)}?" if closest else ""
             raise LabError(f"{key}={value!r} is not an option of config group {key.lstrip('+~')}; choose one of "
                            f"{options}{hint}")
+        chosen = next(group / f"{value}.yaml" for group in groups if (group / f"{value}.yaml").is_file())
+        foreign = sorted(_chosen_groups(chosen, conf_dir) - _root_groups(conf_dir, config_name))
+        if foreign:
+            owners = [root.stem for root in sorted(conf_dir.glob("*.yaml"))
+                      if set(foreign) <= _root_groups(conf_dir, root.stem)]
+            owner = f"; it is an option of {' and '.join(ROOT_COMMANDS.get(o, f'{o}.yaml') for o in owners)}" \
+                if owners else ""
+            raise LabError(f"{key}={value!r} chooses groups {foreign} that {config_name}.yaml does not have "
+                           f"(its groups: {sorted(_root_groups(conf_dir, config_name))}){owner}")
+
+
+def _defaults_groups(spec: dict) -> set[str]:
+    """Config groups named in the defaults list of a config file's content, without ``override`` and ``/``."""
+    return {key.removeprefix("override ").strip().lstrip("/")
+            for entry in spec.get("defaults") or [] if isinstance(entry, dict) for key in entry}
+
+
+def _root_groups(conf_dir: Path, config_name: str) -> set[str]:
+    import yaml
+
+    return _defaults_groups(yaml.safe_load((conf_dir / f"{config_name}.yaml").read_text()) or {})
+
+
+def _chosen_groups(option: Path, conf_dir: Path) -> set[str]:
+    """Groups of ``conf_dir`` that a global option file (an experiment) overrides in its defaults list or sets
+    values of (``clusterer: {n_clusters: 10}``)."""
+    import yaml
+
+    text = option.read_text()
+    if "# @package _global_" not in text:
+        return set()
+    spec = yaml.safe_load(text) or {}
+    return {group for group in _defaults_groups(spec) | set(spec)
+            if not group.startswith("hydra") and (conf_dir / group).is_dir()}
 
 
 def check_override_keys(arguments: list[str], conf_dir: Path = PROJECT_ROOT / "conf", *,

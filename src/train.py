@@ -97,9 +97,11 @@ def run_training(cfg: DictConfig) -> tuple[dict[str, float], str]:
                                                         "train_frames") else k: v for k, v in scores.items()})
         outputs = predict(model, eval_images[:cfg.n_pictures], threads=settings.threads) if cfg.n_pictures else []
         for frame, output in zip(parts["eval_frames"], outputs):
-            picture = (viz.overlay(frame.image, output[0] > 0, frame.mask) if segmentation else
-                       np.concatenate([frame.image, (np.clip(output.transpose(1, 2, 0), 0, 1) * 255)
-                                       .astype(np.uint8)], axis=1))
+            if segmentation:
+                picture = viz.readable_overlay(frame.image, output[0] > 0, frame.mask, tracker.image_width)
+            else:
+                picture = np.concatenate([frame.image, (np.clip(output.transpose(1, 2, 0), 0, 1) * 255)
+                                          .astype(np.uint8)], axis=1)
             tracker.log_image(picture, f"{'predictions' if segmentation else 'reconstructions'}/{frame.stem}.png")
         meta = {"mlflow_run_id": run_id, "train_image_ids": [f.image_id for f in parts["train_frames"]],
                 "scale": parts["eval_frames"][0].scale, "settings": dataclasses.asdict(settings)}
@@ -126,7 +128,7 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     try:
-        check_group_choices(sys.argv[1:])
+        check_group_choices(sys.argv[1:], config_name="train")
         check_override_keys(sys.argv[1:], config_name="train")
     except LabError as exc:
         raise SystemExit(redact(f"error: {exc}")) from None

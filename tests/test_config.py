@@ -182,6 +182,26 @@ def test_options_of_an_added_config_dir_count(tmp_path):
         check_group_choices(["--config-dir", str(tmp_path), "experiment=mien"])
 
 
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml")))
+def test_every_experiment_chooses_groups_of_the_run_and_none_of_the_training(experiment):
+    check_group_choices([f"experiment={experiment}"])
+    if experiment != "default":
+        with pytest.raises(LabError, match=rf"^experiment='{experiment}' chooses groups \[.*\] that train.yaml "
+                                           r"does not have \(its groups: \[.*'model'.*\]\); it is an option of "
+                                           r"python -m src.run$"):
+            check_group_choices([f"experiment={experiment}"], config_name="train")
+
+
+def test_an_experiment_for_the_training_is_refused_by_the_run(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "wide.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /model: unet_supervised\n")
+    arguments = ["--config-dir", str(tmp_path), "experiment=wide"]
+    check_group_choices(arguments, config_name="train")
+    with pytest.raises(LabError, match=r"chooses groups \['model'\] .*; it is an option of python -m src.train$"):
+        check_group_choices(arguments)
+
+
 def test_the_command_line_names_a_mistyped_option_in_one_line():
     proc = subprocess.run([sys.executable, "-m", "src.run", "clusterer=kmenas"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)

@@ -7,11 +7,13 @@ import pytest
 from src.files import write_text_whole
 
 
-def test_a_file_is_replaced_whole(tmp_path):
+@pytest.mark.parametrize("content", ["new text", b"\x89PNG\r\n\x1a\n\x00"], ids=["text", "bytes"])
+def test_a_file_is_replaced_whole(tmp_path, content):
     path = tmp_path / "report.md"
     path.write_text("old")
-    assert write_text_whole(path, "new text") == path
-    assert path.read_text() == "new text" and [p.name for p in tmp_path.iterdir()] == ["report.md"]
+    assert write_text_whole(path, content) == path
+    written = path.read_bytes() if isinstance(content, bytes) else path.read_text()
+    assert written == content and [p.name for p in tmp_path.iterdir()] == ["report.md"]
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path, monkeypatch):

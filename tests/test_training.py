@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from src.compose import PROJECT_ROOT
 from src.errors import LabError
@@ -284,11 +285,17 @@ def test_pictures_follow_log_images_and_n_pictures(make_train_cfg):
 
     from src.train import run_training
 
-    for overrides, expected in [([], {"reconstructions", "model"}), (["logger.log_images=false"], {"model"}),
-                                (["n_pictures=0"], {"model"})]:
+    for overrides, expected in [(["logger.image_width=1000"], {"reconstructions", "model"}),
+                                (["logger.log_images=false"], {"model"}), (["n_pictures=0"], {"model"})]:
         cfg = make_train_cfg(*TINY, *overrides)
         _, run_id = run_training(cfg)
-        assert {a.path for a in MlflowClient(cfg.logger.tracking_uri).list_artifacts(run_id)} == expected
+        client = MlflowClient(cfg.logger.tracking_uri)
+        assert {a.path for a in client.list_artifacts(run_id)} == expected
+        if "reconstructions" in expected:
+            # frame and reconstruction side by side, enlarged by a whole factor to at least logger.image_width
+            first = client.list_artifacts(run_id, "reconstructions")[0].path
+            with Image.open(client.download_artifacts(run_id, first)) as picture:
+                assert 1000 <= picture.width < 2000
 
 
 def test_a_training_multirun_keeps_each_jobs_model_and_checks_its_values_first(tmp_path):

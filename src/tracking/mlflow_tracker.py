@@ -422,10 +422,11 @@ class MLflowTracker:
         mlflow.log_artifacts(str(folder), artifact_path)
 
     def log_image(self, image: np.ndarray, artifact_file: str) -> None:
-        """One picture of the active run (a training's reconstructions); none with ``log_images`` off."""
+        """One picture of the active run (a training's reconstructions), enlarged to at least ``image_width`` as
+        a run's overlays are; none with ``log_images`` off."""
         if not self.log_images:
             return
-        mlflow.log_image(np.ascontiguousarray(image), artifact_file=artifact_file)
+        mlflow.log_image(viz.enlarge(np.ascontiguousarray(image), self.image_width), artifact_file=artifact_file)
 
     def download(self, uri: str) -> str:
         """A local copy of artifacts named by a ``runs:/<run_id>/<path>`` URI."""
