@@ -57,7 +57,8 @@ def colour_r2(overrides: list[str], n_frames: int = 10, n_pixels: int = 4000) ->
     scores = []
     for image_id in stages.data.image_ids:
         frame = stages.data.frame(image_id)
-        features = stages.features(frame).reshape(-1, stages.features(frame).shape[-1])
+        features = stages.features(frame)
+        features = features.reshape(-1, features.shape[-1])
         lab = colour(frame).reshape(-1, 3)
         pick = rng.choice(len(lab), size=min(n_pixels, len(lab)), replace=False)
         scores.append(LinearRegression().fit(lab[pick], features[pick]).score(lab[pick], features[pick]))
