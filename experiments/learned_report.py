@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import torch
 from hydra import compose, initialize_config_dir
 from sklearn.linear_model import LinearRegression
 
@@ -65,6 +66,20 @@ def colour_r2(overrides: list[str], n_frames: int = 10, n_pixels: int = 4000) ->
     return float(np.mean(scores))
 
 
+def frame_size(cfg) -> tuple[str, str]:
+    """The scale and the ``WxH`` working size of the first frame of ``cfg``'s dataset."""
+    dataset = build_stages(cfg).data
+    frame = dataset.frame(dataset.image_ids[0])
+    return str(frame.scale), f"{frame.image.shape[1]}x{frame.image.shape[0]}"
+
+
+def cnn_title(overrides: list[str]) -> str:
+    """``CNN (PCA n, <the network the features ran>)`` of a CNN feature set, as its config and run say."""
+    stages = build_stages(compose_cfg(overrides))
+    return (f"CNN (PCA {compose_cfg(overrides).features.blocks.cnn.n_components}, "
+            f"{stages.features.tags['backbone.used']})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30, help="epochs of the reconstruction models")
@@ -110,18 +125,17 @@ def main() -> None:
         epochs = args.epochs if "supervised" not in title else args.supervised_epochs
         training.append(f"| {title} | {scores['train_frames']:.0f} | {epochs} | {scores['train_loss_final']:.5f} | {held_out} "
                         f"| {scores['train_seconds']:.0f}, {scores['train_seconds_per_epoch']:.1f} | `{run_id[:8]}` |")
-    r2 = {title: colour_r2(overrides) for title, overrides in (
-        *LEARNED_FEATURES.items(),
-        ("CNN (PCA 16, EfficientNet-Lite0)",
-         ["features=resnet", "features.blocks.color.weight=0", "features.blocks.position.weight=0"]))}
+    cnn = ["features=resnet", "features.blocks.color.weight=0", "features.blocks.position.weight=0"]
+    r2 = {title: colour_r2(overrides) for title, overrides in (*LEARNED_FEATURES.items(), (cnn_title(cnn), cnn))}
     reconstruction = {title: scores for title, (scores, _) in trained.items() if "recon_mse" in scores}
+    working = frame_size(compose_cfg([]))
     lines = [
         "# Learned features by reconstruction, and a supervised reference",
         "",
         f"Written by `experiments/learned_report.py` on {date.today()} ({platform.node()}, {os.cpu_count()} cores, "
-        f"CPU). Models are trained on the {trained['autoencoder'][0]['train_frames']:.0f} frames outside the "
+        f"{'CUDA' if torch.cuda.is_available() else 'CPU'}). Models are trained on the {trained['autoencoder'][0]['train_frames']:.0f} frames outside the "
         "report's 50-frame sample (seed 0) and every row "
-        "is scored on those 50 frames, at scale 8 (240x135) unless said otherwise. Clustering rows use k-means "
+        f"is scored on those 50 frames, at scale {working[0]} ({working[1]}) unless said otherwise. Clustering rows use k-means "
         f"(k = {compose_cfg([]).clusterer.n_clusters}) and the `players` chain, like the REPORT.md rows.",
         "",
         "## Scores on the 50 evaluation frames", "", *rows, "",
