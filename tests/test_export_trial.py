@@ -9,7 +9,7 @@ import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from src.sweep.export_trial import experiment_yaml, main, search_space_base
-from src.sweep.trial import SPACE_ATTR
+from src.sweep.trial import FIXED_ATTR, SPACE_ATTR
 from tests.helpers import CONF_DIR, cli, load, sweep
 
 
@@ -64,12 +64,15 @@ def test_dropped_keys_stay_out_of_the_experiment(tmp_path, monkeypatch):
 
 
 def test_exported_best_trial_repeats_its_value_in_one_run(tmp_path, synthetic_root):
-    proc = sweep(tmp_path, synthetic_root, "hydra.sweeper.n_trials=2")
+    # a fixed override of the sweep's command line shapes every trial, so the experiment carries it
+    proc = sweep(tmp_path, synthetic_root, "hydra.sweeper.n_trials=2", "features.blocks.color.space=rgb")
     assert proc.returncode == 0, proc.stderr[-3000:]
     best = load(tmp_path, "kmeans_dice").best_trial
     assert load(tmp_path, "kmeans_dice").user_attrs[SPACE_ATTR] == "kmeans_dice"
+    assert best.user_attrs[FIXED_ATTR] == {"features.blocks.color.space": "rgb"}
     out = tmp_path / "extra" / "experiment" / "tuned.yaml"
     main(["kmeans_dice", "tuned", "--storage", f"sqlite:///{tmp_path / 'optuna.db'}", "--out", str(out)])
+    assert yaml.safe_load(out.read_text())["features"]["blocks"]["color"]["space"] == "rgb"
     run = cli(tmp_path, "--config-dir", str(tmp_path / "extra"), "experiment=tuned", f"data.root={synthetic_root}",
               f"hydra.run.dir={tmp_path / 'run'}")
     assert run.returncode == 0, run.stderr[-3000:]
@@ -87,6 +90,42 @@ def test_bad_trial_numbers_and_studies_are_one_line(tmp_path):
     with pytest.raises(SystemExit, match=r"study='nope' is not in"):
         main(["nope", "x", "--storage", storage, "--out", str(tmp_path / "x.yaml")])
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_list_choices_are_exported_as_lists():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from src.sweep.sweeper import distribution
+
+    choices = distribution(OverridesParser.create().parse_override("backbone.out_indices=choice([1], [1,2])"))
+    trial = optuna.trial.create_trial(params={"backbone.out_indices": choices.choices[1]},
+                                      distributions={"backbone.out_indices": choices}, value=0.5)
+    body = yaml.safe_load(experiment_yaml(trial, "s", "x", groups={"backbone"}))
+    assert body["backbone"] == {"out_indices": [1, 2]}
+
+
+def test_fixed_overrides_are_recorded_without_places():
+    from src.sweep.sweeper import Space
+
+    space = Space.from_config({"k": "choice(1, 2)", "data.root": "/frames", "hydra.sweep.dir": "/out", "seed": "3",
+                               "+note": "x", "workers": "2", "logger.tracking_uri": "sqlite:///m.db",
+                               "postprocess": "players_enclosed"}, {})
+    assert space.shaping() == {"seed": "3", "+note": "x", "postprocess": "players_enclosed"}
+
+
+def test_bad_storage_trial_and_out_are_one_line(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    with pytest.raises(SystemExit, match=r"^error: --storage='sqlite:///.*/o.db' is not a file; give the storage "):
+        main(["s", "x", "--storage", storage])
+    assert not (tmp_path / "o.db").exists()
+    study = optuna.create_study(study_name="s", storage=storage)
+    with pytest.raises(SystemExit, match=r"^error: study 's' has no COMPLETE trial \(it has 0\); finish its sweep"):
+        main(["s", "x", "--storage", storage])
+    study.optimize(lambda t: t.suggest_int("k", 2, 8), n_trials=2)
+    with pytest.raises(SystemExit, match="2"):  # argparse's usage error
+        main(["s", "x", "--storage", storage, "--trial", "-1"])
+    with pytest.raises(SystemExit, match=r"^error: --out='.*' cannot be written: "):
+        main(["s", "x", "--storage", storage, "--space", "none", "--out", str(tmp_path)])
 
 
 def test_outputs_a_sweep_skips_are_not_exported():

@@ -9,10 +9,21 @@ from pathlib import Path
 import optuna
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from src.errors import LabError
-from src.sweep.sweeper import FAILURE_ATTR, Space, distribution, interrupted, objective_values, open_study, parse_space
+from src.sweep.sweeper import (
+    FAILURE_ATTR,
+    OptunaSweeper,
+    Space,
+    SweepError,
+    distribution,
+    interrupted,
+    objective_values,
+    open_study,
+    parse_space,
+)
 from tests.helpers import cli, load, only_run, sweep
 
 
@@ -39,6 +50,12 @@ def test_override_grammar_maps_to_optuna(line, expected):
     ({"k": "interval(3, 1)"}, r"interval\(3.0, 1.0\) is empty; give low < high"),
     ({"k": "range(5, 1)"}, r"yields no value"),
     ({"k": "choice(1,"}, r"cannot be parsed"),
+    # Optuna's own checks, named as the space's
+    ({"w": "tag(log, interval(0, 1))"}, r"^hydra.sweeper.params.w: w=tag\(log, interval\(0, 1\)\) is not a search "
+                                        r"range: .*"),
+    ({"k": "tag(log, range(1, 10, 2))"}, r"^hydra.sweeper.params.k: .* is not a search range: "),
+    ({"k": "tag(int, interval(0.2, 0.8))"}, r"^hydra.sweeper.params.k: .* is not a search range: "),
+    ({"k": "range(1, 5, 0)"}, r"^hydra.sweeper.params.k: k=range\(1, 5, 0\) has step 0; give a non-zero step$"),
 ])
 def test_bad_search_space_is_one_line(params, message):
     with pytest.raises(LabError, match=message):
@@ -65,6 +82,95 @@ def test_conditional_parameters_only_when_their_branch_is_taken():
         assert set(chosen) == {"clusterer", expected}
         seen.add(chosen["clusterer"])
     assert seen == {"kmeans", "hdbscan"}
+
+
+@pytest.mark.parametrize("choices, condition, taken", [
+    ("choice(true, false)", "true", True), ("choice(true, false)", "false", False), ("choice(1, 2)", "1", 1),
+    ("choice(0.5, 1.0)", "1.0", 1.0), ("choice(lab, rgb)", "rgb", "rgb")])
+def test_a_branch_is_taken_when_the_key_takes_its_value(choices, condition, taken):
+    space = Space.from_config({"x": choices}, {f"x={condition}": {"w": "interval(0.1, 1.0)"}})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    branches = set()
+    for _ in range(16):
+        trial = study.ask()
+        chosen = dict(o.split("=") for o in space.overrides(trial))
+        assert ("w" in chosen) == (trial.params["x"] == taken and type(trial.params["x"]) is type(taken))
+        branches.add("w" in chosen)
+    assert branches == {True, False}
+
+
+@pytest.mark.parametrize("params, conditional, message", [
+    ({"x": "choice(true, false)"}, {"x=yes": {"w": "interval(0, 1)"}},
+     r"^hydra.sweeper.conditional has 'x=yes', but x takes \[True, False\]; condition on one of its choices$"),
+    ({"x": "choice(1, 2)"}, {"x=true": {"w": "interval(0, 1)"}}, r"'x=true', but x takes \[1, 2\]"),
+    ({"x": "interval(0, 1)"}, {"x=0.5": {"w": "interval(0, 1)"}}, r"'x=0.5', but x takes a range"),
+    ({"x": "choice(a, b)"}, {"x=a": {"w": "choice(1, 2)"}, "x=b": {"w": "choice(1, 3)"}},
+     r"^hydra.sweeper.conditional\['x=b'\] searches w as .*, another space than .*; Optuna keeps one per name"),
+])
+def test_conditions_the_space_cannot_meet_are_one_line(params, conditional, message):
+    with pytest.raises(LabError, match=message):
+        Space.from_config(params, conditional)
+
+
+def test_a_resumed_study_over_another_space_is_refused_before_any_trial(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    study = open_study("s", storage, ["maximize"], None, None)
+    first = Space.from_config({"k": "choice(1, 2)", "w": "interval(0, 1)"}, {})
+    trial = study.ask()
+    first.overrides(trial)
+    study.tell(trial, 0.5)
+    sweeper = OptunaSweeper(study_name="s", storage=storage)
+    # a float range may move; its kind and a choice list may not
+    sweeper._check_resumed_space(study, Space.from_config({"k": "choice(1, 2)", "w": "interval(0.2, 3)"}, {}))
+    for changed in ({"k": "choice(1, 2, 3)"}, {"w": "tag(log, interval(0.1, 1))"}, {"k": "range(1, 3)"}):
+        with pytest.raises(LabError, match=r"^hydra.sweeper.study_name='s' in sqlite:///.* searched [kw] as .*, "
+                                           r"not .*; pick another study_name for this space$"):
+            sweeper._check_resumed_space(study, Space.from_config({**{"k": "choice(1, 2)", "w": "interval(0, 1)"},
+                                                                   **changed}, {}))
+
+
+class _FailedJob:
+    @property
+    def return_value(self):
+        raise RuntimeError("boom")
+
+
+class _FailingLauncher:
+    def launch(self, batch, initial_job_idx):
+        return [_FailedJob() for _ in batch]
+
+
+def test_the_failure_budget_is_a_share_of_the_studys_trials():
+    sweeper = OptunaSweeper(n_trials=8, max_failure_rate=0.25)
+    sweeper.launcher = _FailingLauncher()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    space = Space.from_config({"k": "choice(1, 2)"}, {})
+    # a failure in the first trial is within a budget of 2 of 8 trials, the third is not
+    assert sweeper._run_batch(study, space, 8, 0, 0) == (1, 1)
+    assert sweeper._run_batch(study, space, 7, 1, 1) == (2, 2)
+    with pytest.raises(LabError, match=r"^3 of 3 trials failed, more than hydra.sweeper.max_failure_rate=0.25 of "
+                                       r"hydra.sweeper.n_trials=8; "):
+        sweeper._run_batch(study, space, 6, 2, 2)
+    assert [t.state.name for t in study.trials] == ["FAIL"] * 3
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"storage": None}, r"^error: hydra.sweeper.storage=None is not allowed; a study needs a name and an RDB storage"),
+    ({"study_name": ""}, r"^error: hydra.sweeper.study_name='' is not allowed"),
+])
+def test_a_study_without_name_or_storage_is_refused_at_setup(settings, message):
+    sweeper = OptunaSweeper(**{"study_name": "s", "storage": "sqlite:///x.db", **settings})
+    with pytest.raises(SweepError, match=message):
+        sweeper.setup(hydra_context=None, task_function=None, config=None)
+
+
+@pytest.mark.parametrize("workers, threads, message", [
+    ("two", 1, r"^workers='two' must be an integer"), ("auto", "abc", r"^threads='abc' must be an integer")])
+def test_workers_and_threads_are_checked_before_the_core_count(workers, threads, message):
+    sweeper = OptunaSweeper()
+    sweeper.config = OmegaConf.create({"workers": workers, "threads": threads})
+    with pytest.raises(LabError, match=message):
+        sweeper._check_cores()
 
 
 def test_an_interrupt_is_recognised_through_the_errors_it_caused():

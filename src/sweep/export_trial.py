@@ -14,8 +14,8 @@ from pathlib import Path
 import optuna
 import yaml
 
-from src.errors import LabError
-from src.sweep.trial import SPACE_ATTR
+from src.files import write_text_whole
+from src.sweep.trial import FIXED_ATTR, SPACE_ATTR
 from src.urls import redact
 
 COMPLETE = optuna.trial.TrialState.COMPLETE
@@ -57,6 +57,9 @@ def experiment_yaml(trial: optuna.trial.FrozenTrial, study_name: str, name: str,
     defaults = list(base["defaults"])
     values: dict = {}
     for key, value in {**base["values"], **trial.params}.items():
+        if isinstance(value, str) and value.startswith(("[", "{")):
+            # the sweeper keeps a list or dict choice as its text (Optuna's choices are scalars): write the value
+            value = yaml.safe_load(value)
         if key in groups:
             defaults = [d for d in defaults if f"override /{key}" not in d] + [f"override /{key}: {value}"]
             continue
@@ -101,6 +104,30 @@ def _dotted(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
+def fixed_values(trial: optuna.trial.FrozenTrial) -> dict:
+    """The fixed overrides the sweeper recorded on ``trial`` (``FIXED_ATTR``), read as Hydra reads them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    return {key.lstrip("+"): parser.parse_override(f"{key.lstrip('+')}={value}").value()
+            for key, value in trial.user_attrs.get(FIXED_ATTR, {}).items()}
+
+
+def load(study_name: str, storage: str) -> optuna.Study:
+    """The study, or a one-line exit: a SQLite file that is not there (Optuna would make an empty one), a storage
+    that cannot be opened, a study it does not hold."""
+    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
+        raise SystemExit(f"error: --storage={redact(storage)!r} is not a file; give the storage the sweep used")
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        raise SystemExit(f"error: study={study_name!r} is not in {redact(storage)}; "
+                         "run its sweep first or give --storage") from None
+    except Exception as exc:  # SQLAlchemy and Optuna raise many types for a storage that cannot be used
+        raise SystemExit(redact(f"error: --storage={storage!r} cannot be used ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:200]})")) from None
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", help="study name")
@@ -116,19 +143,20 @@ def main(argv: list[str] | None = None) -> Path:
                         help="leave out a fixed value of the search space file and everything under it, e.g. "
                              "--drop data to score the trial on the default frames (repeatable)")
     args = parser.parse_args(argv)
-    try:
-        study = optuna.load_study(study_name=args.study, storage=args.storage)
-    except KeyError:
-        raise SystemExit(f"error: study={args.study!r} is not in {redact(args.storage)}; "
-                         "run its sweep first or give --storage") from None
+    if args.trial is not None and args.trial < 0:
+        parser.error(f"--trial={args.trial} is out of range; trial numbers start at 0")
+    study = load(args.study, args.storage)
     if len(study.directions) > 1 and args.trial is None:
         raise SystemExit(f"error: study {args.study!r} has several objectives; pick a Pareto trial with --trial")
+    complete = study.get_trials(deepcopy=False, states=(COMPLETE,))
+    if args.trial is None and not complete:
+        raise SystemExit(f"error: study {args.study!r} has no COMPLETE trial (it has {len(study.trials)}); "
+                         "finish its sweep first")
     try:
         trial = study.best_trial if args.trial is None else study.trials[args.trial]
-    except (ValueError, IndexError):
+    except IndexError:
         raise SystemExit(f"error: --trial={args.trial} is not a trial of {args.study!r} (it has "
-                         f"{len(study.trials)}, complete: {len(study.get_trials(states=(COMPLETE,)))}); "
-                         "omit it for the best trial") from None
+                         f"{len(study.trials)}, complete: {len(complete)}); omit it for the best trial") from None
     if trial.state != COMPLETE:
         raise SystemExit(f"error: --trial={args.trial} ended {trial.state.name}; export a COMPLETE trial")
     target = args.out or CONF_DIR / "experiment" / f"{args.name}.yaml"
@@ -142,14 +170,16 @@ def main(argv: list[str] | None = None) -> Path:
         # the study's name is no space's (a renamed study): its fixed settings would be lost silently
         raise SystemExit(f"error: study {args.study!r} records no search space and no conf/hparams_search file "
                          "names it; give the file it was swept with as --space NAME, or --space none")
-    base["values"] = {key: value for key, value in base["values"].items()
+    # the sweep's own fixed overrides (command line, search space params) win over the file's values
+    values = {**base["values"], **fixed_values(trial)}
+    base["values"] = {key: value for key, value in values.items()
                       if not any(key == drop or key.startswith(f"{drop}.") for drop in args.drop)}
     text = experiment_yaml(trial, args.study, args.name, base)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
+        write_text_whole(target, text)
     except OSError as exc:
-        raise LabError(f"cannot write {target}: {exc}") from None
+        raise SystemExit(f"error: --out={str(target)!r} cannot be written: {exc.strerror or exc}") from None
     print(f"{target}: trial {trial.number} of {args.study}, values {trial.values}")
     return target
 

@@ -51,7 +51,7 @@ from src.errors import LabError, check_range
 from src.processes import is_dead, process_token
 from src.progress import progress
 from src.signals import interrupted
-from src.sweep.trial import PRUNED, SPACE_ATTR, rdb_storage
+from src.sweep.trial import FIXED_ATTR, PRUNED, SPACE_ATTR, rdb_storage
 from src.urls import make_sqlite_folder, redact, store_lock
 
 log = logging.getLogger(__name__)
@@ -62,12 +62,28 @@ WORKER_ATTR = "lab.worker"
 FAILURE_ATTR = "lab.failure"
 
 
+# keys of where a sweep reads and writes and how it spreads over the machine: a trial's numbers do not
+# depend on them, so an exported trial leaves them out (``Space.shaping``)
+PLACES = ("hydra", "logger", "paths", "optuna_trial", "hparams_search", "objective", "task_name", "workers",
+          "threads", "data.root", "data.path", "data.synthetic_root", "data.cache_frames", "data.write_masks")
+
+
 class SweepError(LabError, CompactHydraException):
     """A bad search space, storage or failure budget: Hydra prints it as one line, without a traceback."""
 
 
 def distribution(override: Override) -> BaseDistribution:
     """The Optuna distribution of one sweep override such as ``k=range(4, 20, 4)``."""
+    try:
+        return _distribution(override)
+    except LabError:
+        raise
+    except ValueError as exc:  # Optuna's own checks: a log scale from 0, a log scale with a step, low > high
+        raise LabError(f"hydra.sweeper.params.{override.get_key_element()}: {override.input_line} is not a "
+                       f"search range: {str(exc).splitlines()[0]}") from None
+
+
+def _distribution(override: Override) -> BaseDistribution:
     key = override.get_key_element()
     sweep = override.value()
     log_scale = "log" in getattr(sweep, "tags", set())
@@ -75,6 +91,8 @@ def distribution(override: Override) -> BaseDistribution:
         choices = [str(c) if not isinstance(c, (bool, int, float, str)) else c for c in sweep.list]
         return CategoricalDistribution(choices)
     if isinstance(sweep, RangeSweep):
+        if sweep.step == 0:
+            raise LabError(f"hydra.sweeper.params.{key}: {override.input_line} has step 0; give a non-zero step")
         values = list(override.sweep_iterator())
         if not values:
             raise LabError(f"hydra.sweeper.params.{key}: {override.input_line} yields no value; "
@@ -119,6 +137,39 @@ def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
     return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
 
 
+def condition_value(key: str, value: str) -> Any:
+    """The value of ``<key>=<value>`` in a condition, read as Hydra reads an override (``true`` is True), with
+    lists and dicts as the strings their choices are kept as (see ``distribution``)."""
+    parsed = OverridesParser.create().parse_override(f"{key}={value}").value()
+    return parsed if isinstance(parsed, (bool, int, float, str)) or parsed is None else str(parsed)
+
+
+def same_choice(a: Any, b: Any) -> bool:
+    """Equal values, a bool never equal to a number (``True == 1`` in Python)."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def _check_one_distribution_per_name(space: dict[str, BaseDistribution],
+                                     branches: dict[tuple[str, str], dict[str, BaseDistribution]]) -> None:
+    """Refuse a parameter that two places of the space give other choices or kinds: Optuna keeps one per name."""
+    seen = dict(space)
+    for (key, value), sub in branches.items():
+        for name, dist in sub.items():
+            if name in seen and not compatible(seen[name], dist):
+                raise LabError(f"hydra.sweeper.conditional['{key}={value}'] searches {name} as {dist}, another "
+                               f"space than {seen[name]} elsewhere; Optuna keeps one per name, so give the same")
+            seen.setdefault(name, dist)
+
+
+def compatible(old: BaseDistribution, new: BaseDistribution) -> bool:
+    """Whether a study that asked for a parameter from ``old`` can ask for it from ``new``."""
+    try:
+        optuna.distributions.check_distribution_compatibility(old, new)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass
 class Space:
     """Unconditional distributions, fixed overrides and ``"key=value" -> distributions`` conditions."""
@@ -136,14 +187,31 @@ class Space:
             if not sep or key not in space:
                 raise LabError(f"hydra.sweeper.conditional has {condition!r}; conditions must be "
                                f"'<key>=<value>' with <key> one of the swept params {sorted(space)}")
+            choices = getattr(space[key], "choices", None)
+            if choices is None or not any(same_choice(c, condition_value(key, value)) for c in choices):
+                takes = list(choices) if choices is not None else "a range"
+                raise LabError(f"hydra.sweeper.conditional has {condition!r}, but {key} takes {takes}; condition "
+                               "on one of its choices")
             branches[(key, value)] = parse_space(sub)[0]
+        _check_one_distribution_per_name(space, branches)
         return cls(space, fixed, branches)
+
+    def shaping(self) -> dict[str, str]:
+        """The fixed overrides that can change a trial's numbers: not where things are (folders, stores, the
+        machine's workers and threads) nor the sweep's own settings."""
+        return {key: value for key, value in self.fixed.items()
+                if not any(key.lstrip("+") == place or key.lstrip("+").startswith(f"{place}.") for place in PLACES)
+                and not key.startswith("~")}
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """Every parameter a trial may be asked for, the conditional ones included."""
+        return {name: dist for sub in (self.params, *self.conditional.values()) for name, dist in sub.items()}
 
     def overrides(self, trial: optuna.Trial) -> list[str]:
         """Suggest every parameter this trial needs; returns Hydra override strings."""
         chosen = {name: suggest(trial, name, dist) for name, dist in self.params.items()}
         for (key, value), sub in self.conditional.items():
-            if str(chosen[key]) == value:
+            if same_choice(chosen[key], condition_value(key, value)):
                 chosen.update({name: suggest(trial, name, dist) for name, dist in sub.items()})
         return [f"{k}={v}" for k, v in self.fixed.items()] + [f"{k}={v}" for k, v in chosen.items()]
 
@@ -297,6 +365,10 @@ class OptunaSweeper(Sweeper):
         try:
             for name, (value, low, high, integer) in self._settings.items():
                 check_range(f"hydra.sweeper.{name}", value, low, high, integer=integer)
+            for name, value in (("study_name", self.study_name), ("storage", self.storage)):
+                if not isinstance(value, str) or not value.strip():
+                    raise LabError(f"hydra.sweeper.{name}={value!r} is not allowed; a study needs a name and an "
+                                   "RDB storage that every trial's job can open (sqlite:///path/optuna.db)")
         except LabError as exc:
             raise SweepError(redact(f"error: {exc}")) from None
         self.hydra_context = hydra_context
@@ -344,6 +416,7 @@ class OptunaSweeper(Sweeper):
         self._check_space(space)
         study = open_study(self.study_name, self.storage, self.directions, self.sampler, self.pruner)
         self.study = study
+        self._check_resumed_space(study, space)
         study.set_user_attr(SPACE_ATTR, str(self.config.hydra.runtime.choices.get("hparams_search") or ""))
         self._reseed_on_resume(study)
         stale = fail_interrupted(study)
@@ -360,8 +433,11 @@ class OptunaSweeper(Sweeper):
         oversubscribed cores make every trial slower than running fewer.
         """
         cores, workers, threads = available_cores(), self.config.workers, self.config.threads
+        if threads is not None:
+            check_range("threads", threads, 1, integer=True)
         if workers == "auto":
             return
+        check_range("workers", workers, 1, integer=True)
         busy = self.n_jobs * int(workers) * (cores if threads is None else int(threads))
         if busy > cores:
             raise LabError(f"hydra.sweeper.n_jobs={self.n_jobs} x workers={workers} x threads={threads} keeps {busy} "
@@ -386,6 +462,16 @@ class OptunaSweeper(Sweeper):
             with open_dict(cfg):
                 del cfg["hydra"]
             build_stages(cfg)
+
+    def _check_resumed_space(self, study: optuna.Study, space: Space) -> None:
+        """Refuse to resume a study whose trials searched a parameter of this space as another kind or other
+        choices: Optuna refuses it at the first trial that asks for it, in the middle of the sweep."""
+        wanted = space.distributions()
+        for trial in study.get_trials(deepcopy=False):
+            for name, stored in trial.distributions.items():
+                if name in wanted and not compatible(stored, wanted[name]):
+                    raise LabError(f"hydra.sweeper.study_name={study.study_name!r} in {redact(self.storage)} searched "
+                                   f"{name} as {stored}, not {wanted[name]}; pick another study_name for this space")
 
     def _reseed_on_resume(self, study: optuna.Study) -> None:
         """A resumed study gets its sampler seeded with ``seed + trials so far``.
@@ -417,6 +503,7 @@ class OptunaSweeper(Sweeper):
         for _ in range(min(self.n_jobs, remaining)):
             trial = study.ask()
             trial.set_user_attr(WORKER_ATTR, process_token())
+            trial.set_user_attr(FIXED_ATTR, space.shaping())
             ahead = sum(1 for t in counted_trials(study) if t.number <= trial.number)
             if ahead > self.n_trials:
                 # a concurrent worker asked for the last slot first
@@ -427,8 +514,8 @@ class OptunaSweeper(Sweeper):
             return failures, launched
         # no validate_batch_is_legal: _check_space built every option before the first trial, and composing
         # each batch again cost a trial a third of its time
-        batch = [space.overrides(trial) + [f"optuna_trial={trial.number}"] for trial in trials]
         try:
+            batch = [space.overrides(trial) + [f"optuna_trial={trial.number}"] for trial in trials]
             returns = self.launcher.launch(batch, initial_job_idx=launched)
         except BaseException:
             for trial in trials:
@@ -442,10 +529,12 @@ class OptunaSweeper(Sweeper):
                 log.warning("trial %d failed: %s", trial.number, reason)
                 trial.set_user_attr(FAILURE_ATTR, reason[:2000])
             study.tell(trial, values, state=state)
-        if failures > self.max_failure_rate * launched:
+        # a share of the trials the sweep runs, not of those launched so far: one early failure among many
+        # trials to come is within a budget of 25 %
+        if failures > self.max_failure_rate * self.n_trials:
             raise LabError(f"{failures} of {launched} trials failed, more than "
-                           f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; see the failed MLflow "
-                           "runs for the errors")
+                           f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of hydra.sweeper.n_trials="
+                           f"{self.n_trials}; see the failed MLflow runs for the errors")
         return failures, launched
 
     def _parent_run(self):

@@ -24,6 +24,9 @@ PRUNED = "pruned"
 # the study's user attribute naming the conf/hparams_search file it was swept with ("" for none), so that a
 # trial can be exported with the space's fixed settings whatever the study is called
 SPACE_ATTR = "lab.hparams_search"
+# trial attribute: the sweep's fixed overrides that shape the trial's numbers (command line and search space),
+# which src.sweep.export_trial writes into the experiment with the trial's params
+FIXED_ATTR = "lab.fixed"
 
 
 @functools.lru_cache(maxsize=8)
