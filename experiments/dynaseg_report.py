@@ -1,7 +1,7 @@
 """Runs DynaSeg and its baselines on the real frames and writes experiments/DYNASEG.md and its figure.
 
 Usage: ``FOOTBALL_DATA=../shared/football .venv/bin/python experiments/dynaseg_report.py``
-(about 20 minutes on 2 cores). The table rows are MLflow runs in the project's
+(about 12 minutes on 2 cores). The table rows are MLflow runs in the project's
 store; the Dice-per-iteration figure scores the label maps each run kept.
 The same 50 frames (seed 0, scale 8) as experiments/REPORT.md.
 """

@@ -73,6 +73,19 @@ class Frame:
         return f"{self.image_id:05d}-{stem}" if isinstance(self.image_id, int) else f"{self.image_id}-{stem}"
 
 
+def _rgb(im: Image.Image) -> Image.Image:
+    """``im`` as 8-bit RGB; a 16-bit grey image scaled down to 8 bits, which ``convert`` would clip at 255."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        # "I" is how Pillow opens some 16-bit greyscale PNGs: their values run to 65535
+        values = np.asarray(im).astype(np.int64)
+        if im.mode.startswith("I;16") or values.max(initial=0) > 255:
+            values = values >> 8
+        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if im.mode == "F":
+        return Image.fromarray(np.clip(np.asarray(im), 0, 255).astype(np.uint8), "L").convert("RGB")
+    return im.convert("RGB")
+
+
 def read_image(path: Path, size: tuple[int, int], *, expected: tuple[int, int] | None = None) -> np.ndarray:
     """Decode a JPEG straight at reduced size.
 
@@ -102,7 +115,7 @@ def read_image(path: Path, size: tuple[int, int], *, expected: tuple[int, int] |
                     f"{expected[0]}x{expected[1]}; fix the annotation file or the image"
                 )
             im.draft("RGB", size)
-            rgb = im.convert("RGB")
+            rgb = _rgb(im)
     except Image.DecompressionBombError as exc:
         raise LabError(f"image {path} is too large to decode safely ({exc}); downscale it") from None
     except (OSError, SyntaxError, UnidentifiedImageError) as exc:

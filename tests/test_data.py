@@ -280,3 +280,22 @@ def test_frames_decoded_by_workers_join_the_cache_of_the_process(make_cfg, synth
     monkeypatch.setattr(FootballDataset, "_decode", lambda self, i: pytest.fail("decoded twice"))
     again, _ = evaluate(dataset, *stages, workers=2)
     assert all(a.frame is b.frame for a, b in zip(again, results))
+
+
+@pytest.mark.parametrize("mode, suffix", [("L", "png"), ("LA", "png"), ("RGBA", "png"), ("P", "png"),
+                                          ("I;16", "png"), ("I", "tiff"), ("F", "tiff"), ("CMYK", "jpg")])
+def test_every_image_mode_reads_as_its_8_bit_rgb(tmp_path, mode, suffix):
+    grey = np.tile(np.linspace(0, 250, 16).astype(np.uint8), (12, 1))
+    if mode == "I;16":
+        # 16 bits a channel: 65535 is white, so the image must not saturate where it passes 255
+        picture = Image.fromarray(grey.astype(np.uint16) * 257)
+    elif mode in ("I", "F"):
+        picture = Image.fromarray(grey.astype(np.int32 if mode == "I" else np.float32) * (257 if mode == "I" else 1),
+                                  mode)
+    else:
+        rgb = Image.fromarray(np.repeat(grey[..., None], 3, axis=-1), "RGB")
+        picture = rgb.convert(mode, palette=Image.Palette.ADAPTIVE) if mode == "P" else rgb.convert(mode)
+    picture.save(tmp_path / f"frame.{suffix}")
+    image = read_image(tmp_path / f"frame.{suffix}", (16, 12))
+    assert image.shape == (12, 16, 3) and image.dtype == np.uint8
+    np.testing.assert_allclose(image.astype(int), np.repeat(grey[..., None], 3, axis=-1), atol=4)
