@@ -107,6 +107,11 @@ def good_rle(data, **change):
     (set_seg([[1, 2, 3, 4]]), r"a polygon of 4 coordinates"),
     (set_seg([]), r"empty polygon list"),
     (set_seg([["a", "b", "c", "d", "e", "f"]]), r"not a list of numbers"),
+    # pycocotools allocates without end for these, or dies
+    (set_seg([[10, 10, float("nan"), 20, 20, 30]]), r"a polygon coordinate that is not a number within \[-\d+, \d+\]"),
+    (set_seg([[10, 10, 1e12, 20, 20, 30]]), r"a polygon coordinate that is not a number within"),
+    (lambda d: first_ann(d).update(segmentation=good_rle(d, size=[float("nan"), 1920])),
+     r"its RLE size \[nan, 1920\] is not the image's \[height, width\]"),
     (lambda d: first_ann(d).pop("segmentation"), r"annotation id \d+ \(image '0.jpg', id 1\) has no 'segmentation'"),
     (lambda d: first_ann(d).update(segmentation=good_rle(d, size=[100, 100])),
      r"its RLE size \[100, 100\] is not the image's \[height, width\]"),

@@ -10,6 +10,7 @@ annotation and its image, before a run starts.
 from __future__ import annotations
 
 import logging
+import math
 from numbers import Real
 
 import numpy as np
@@ -123,13 +124,19 @@ def _segmentation_problem(segmentation, height: int, width: int, runs: np.ndarra
             if len(polygon) < 6 or len(polygon) % 2:
                 return (f"its segmentation has a polygon of {len(polygon)} coordinates; a polygon needs an even "
                         "number, at least 6 (three x, y points)")
+            # pycocotools walks every edge pixel by pixel: a NaN or a far-off point makes it allocate without end
+            reach = max(height, width)
+            if not all(math.isfinite(v) and -reach <= v <= 2 * reach for v in polygon):
+                return (f"its segmentation has a polygon coordinate that is not a number within [-{reach}, "
+                        f"{2 * reach}] of the {width}x{height} image ({str(polygon)[:40]})")
         return None
     if not isinstance(segmentation, dict):
         return f"its segmentation {str(segmentation)[:40]!r} is neither a polygon list nor an RLE dict"
     if "counts" not in segmentation or "size" not in segmentation:
         return "its RLE segmentation needs 'counts' and 'size'"
     size = segmentation["size"]
-    if not isinstance(size, list) or [int(v) if isinstance(v, Real) else v for v in size] != [height, width]:
+    if not isinstance(size, list) or [int(v) if isinstance(v, Real) and math.isfinite(v) else v
+                                      for v in size] != [height, width]:
         return f"its RLE size {size!r} is not the image's [height, width] = [{height}, {width}]"
     counts = segmentation["counts"]
     if isinstance(counts, list):
