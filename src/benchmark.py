@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import tempfile
 import time
 
@@ -28,7 +29,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from src.compose import build_stages
+from src.compose import build_stages, check_group_choices, check_override_keys
 from src.data import read_image
 from src.errors import LabError, check_range
 from src.pipeline import evaluate
@@ -157,7 +158,10 @@ def measure_run(cfg: DictConfig, repeats: int) -> list[tuple[str, float, float]]
         if hasattr(dataset, "stream"):
             start = time.perf_counter()
             decoded = sum(1 for _ in dataset.stream())
-            samples["decode floor"].append((time.perf_counter() - start) / max(decoded, 1))
+            # a damaged or truncated video, or a window with no frame: timing what is left would mislead
+            if dataset.error or not decoded:
+                raise LabError(dataset.error or f"data.path={str(dataset.path)!r} gave no frame to time")
+            samples["decode floor"].append((time.perf_counter() - start) / decoded)
         else:
             decoded = len(dataset.image_ids)
             samples["decode floor"].append(decode_floor(dataset))
@@ -208,4 +212,9 @@ def report(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    try:
+        check_group_choices(sys.argv[1:])
+        check_override_keys(sys.argv[1:])
+    except LabError as exc:
+        raise SystemExit(f"error: {exc}") from None
     main()

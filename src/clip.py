@@ -49,12 +49,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.frames is not None:
             check_range("--frames", args.frames, 1, integer=True)
+        for option, value, low, high in (("--fps", args.fps, 1, None), ("--crf", args.crf, 0, 51)):
+            check_range(option, value, low, high, integer=True)
+        if args.seconds is not None:
+            check_range("--seconds", args.seconds, 0, low_open=True)
+        out_folder = Path(args.out).resolve().parent
+        if not out_folder.is_dir() or not os.access(out_folder, os.W_OK):
+            raise LabError(f"OUT={args.out!r}: its folder {str(out_folder)!r} is not a folder this user can write "
+                           "to; make it first")
         files = folder_frames(args.frames_dir, args.frames)
         partial = Path(args.out).with_name(f".{Path(args.out).name}.partial-{os.getpid()}{Path(args.out).suffix}")
         frames = (_even_rgb(path) for path in progress(files, desc="encoding", unit="frame"))
         try:
             write_video(partial, frames, args.fps, seconds=args.seconds, crf=args.crf)
             os.replace(partial, args.out)
+        except LabError:
+            raise
+        except (OSError, ValueError) as exc:  # PyAV's: an unknown container suffix, a full disk
+            raise LabError(f"OUT={args.out!r} cannot be written as a video ({exc}); use a .mp4, .mkv or .mov "
+                           "name in a folder with room") from None
         finally:
             partial.unlink(missing_ok=True)
     except LabError as exc:

@@ -24,7 +24,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from src.errors import LabError, check_choice, check_range
+from src.errors import LabError, check_choice, check_range, check_seed
 from src.features.memo import MemoizedFeatures
 from src.files import write_text_whole
 from src.tracking import PARENT_RUN_FILE
@@ -289,7 +289,7 @@ def build_training(cfg: DictConfig) -> Training:
     from src.models.checkpoint import model_folder
     from src.training import LOSSES, TrainSettings
 
-    check_range("seed", cfg.seed, 0, integer=True)
+    check_seed("seed", cfg.seed)
     check_range("n_pictures", cfg.n_pictures, 0, integer=True)
     if not str(cfg.data.get("_target_", "")).endswith(".FootballDataset"):
         # training holds out src.run's sample of an annotated dataset, and the supervised model needs its masks
@@ -344,7 +344,7 @@ def build_stages(cfg: DictConfig) -> Stages:
     for name in objective_names(cfg.objective):
         check_choice("objective", name, SUMMARY_KEYS)
     # before the stages, whose own seeds are ${seed}: a bad one is named as the user gave it
-    check_range("seed", cfg.seed, 0, integer=True)
+    check_seed("seed", cfg.seed)
     check_range("silhouette_sample", cfg.silhouette_sample, 2, integer=True)
     if cfg.threads is not None:
         check_range("threads", cfg.threads, 1, integer=True)

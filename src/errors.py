@@ -31,8 +31,9 @@ class LabError(ValueError):
 
 
 def check_choice(option: str, value, allowed) -> None:
-    """Raise LabError unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
+    """Raise LabError unless ``value`` is one of ``allowed`` (a bool only where ``allowed`` has bools: ``True == 1``
+    in Python)."""
+    if value not in allowed or isinstance(value, bool) != any(isinstance(a, bool) for a in allowed if a == value):
         raise LabError(f"{option}={value!r} is not allowed; choose one of {sorted(allowed)}", key=option)
 
 
@@ -40,6 +41,16 @@ def check_bool(option: str, value) -> None:
     """Raise LabError unless ``value`` is a bool: a string such as ``no`` would read as true."""
     if not isinstance(value, bool):
         raise LabError(f"{option}={value!r} must be true or false", key=option)
+
+
+# the largest seed NumPy's and scikit-learn's generators take
+MAX_SEED = 2 ** 32 - 1
+
+
+def check_seed(option: str, value, *, span: int = 1) -> None:
+    """Raise LabError unless ``value`` is a seed the random generators take, as are the ``span - 1`` seeds after
+    it that a stage derives from it (seed, seed + 1, ...)."""
+    check_range(option, value, 0, MAX_SEED - (span - 1), integer=True)
 
 
 def check_range(option: str, value, low=None, high=None, *, integer: bool = False,
@@ -53,6 +64,9 @@ def check_range(option: str, value, low=None, high=None, *, integer: bool = Fals
     # NaN compares False with every bound, so it would pass the range test below
     if value != value:
         raise LabError(f"{option}=nan is not a number; allowed {allowed}", key=option)
+    # no option takes an infinite value: a weight or radius of inf makes the features or distances inf
+    if value in (float("inf"), float("-inf")):
+        raise LabError(f"{option}={value!r} is not finite; allowed {allowed} (finite)", key=option)
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and value > high
     if too_low or too_high:

@@ -1,4 +1,5 @@
-"""Files written whole or not at all: a reader, or a run that fails half-way, never finds half a file."""
+"""Files written whole or not at all (a reader, or a run that fails half-way, never finds half a file), and what
+identifies a file's content for a cache."""
 
 from __future__ import annotations
 
@@ -24,3 +25,9 @@ def write_text_whole(path: str | Path, text: str | bytes) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+def file_identity(path: str | Path) -> dict:
+    """What identifies a file's content cheaply: resolved path, size and modification time."""
+    stat = Path(path).stat()
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

@@ -1,6 +1,7 @@
 """Backbones: packaged ImageNet weights loaded for real, shapes from feature metadata, explicit stand-ins."""
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -137,6 +138,11 @@ def test_checkpoint_is_loaded_first(tmp_path):
     backbone = create_backbone("resnet18", (1,), checkpoint=str(path))
     assert backbone.weights == f"checkpoint:{path}"
     assert torch.all(backbone.model.conv1.weight == 0.5)
+    # the file trained again under its name: the feature cache must not hand back the old network's maps
+    torch.nn.init.constant_(reference.conv1.weight, 0.25)
+    torch.save(reference.state_dict(), path)
+    os.utime(path, ns=(1, 1))
+    assert create_backbone("resnet18", (1,), checkpoint=str(path)).cache_id != backbone.cache_id
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -55,3 +55,23 @@ def test_a_bad_repeat_count_is_one_line_before_any_work(tmp_path, synthetic_root
                           text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [f"error: {message}"]
+
+
+def test_a_video_that_gives_no_frame_is_one_line_not_a_division_by_zero(make_cfg, tiny_video, monkeypatch):
+    from src.benchmark import report
+    from src.data.video import VideoFile
+    from src.errors import LabError
+
+    # a file whose frames all fail to decode, as a damaged recording's can
+    monkeypatch.setattr(VideoFile, "stream", lambda self: iter(()))
+    with pytest.raises(LabError, match=r"^data.path='.*tiny.mp4' gave no frame to time$"):
+        report(make_cfg("data=video", f"data.path={tiny_video}"))
+
+
+def test_a_mistyped_key_is_one_line_before_any_work(tmp_path, synthetic_root):
+    proc = subprocess.run([sys.executable, "-m", "src.benchmark", f"data.root={synthetic_root}",
+                           "clusterer.n_cluster=8", f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("error: clusterer.n_cluster=8: clusterer has no key 'n_cluster'")

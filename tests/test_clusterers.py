@@ -139,6 +139,14 @@ def test_region_adjacency_by_hand():
     (lambda: MiniBatchKMeansClusterer(12, fit_sample=5), r"^fit_sample=5 is fewer than the 12 points"),
     (lambda: HDBSCANClusterer(fit_sample=20), r"^fit_sample=20 is fewer than the 40 points min_cluster_size=40"),
     (lambda: HDBSCANClusterer(min_samples=30, fit_sample=20), r"^fit_sample=20 is fewer than the 30 points min_samp"),
+    # seeds the generators refuse, with room for the seeds of further votes
+    (lambda: KMeansClusterer(seed=-1), r"^seed=-1 is out of range; allowed \[0, 4294967295\]$"),
+    (lambda: KMeansClusterer(seed=2 ** 32 - 2, n_votes=3),
+     r"^seed=4294967294 is out of range; allowed \[0, 4294967293\]"),
+    (lambda: GaussianMixtureClusterer(seed=1.5), r"^seed=1.5 must be an integer$"),
+    (lambda: AutoKClusterer(KMeansClusterer(), seed=-3), r"^seed=-3 is out of range"),
+    (lambda: KMeansClusterer(n_clusters=float("inf")), r"^n_clusters=inf must be an integer"),
+    (lambda: DBSCANClusterer(eps=float("inf")), r"^eps=inf is not finite"),
 ])
 def test_bad_parameters(make, match):
     with pytest.raises(LabError, match=match):
@@ -150,6 +158,21 @@ def test_bad_parameters(make, match):
 def test_more_clusters_than_pixels(clusterer):
     with pytest.raises(LabError, match=r"is larger than the 9 pixels"):
         clusterer.fit_predict(np.zeros((3, 3, 2), np.float32))
+
+
+@pytest.mark.parametrize("clusterer, match", [
+    (HDBSCANClusterer(fit_sample=None), r"^min_cluster_size=40 is more than the 25 pixels of an image"),
+    (HDBSCANClusterer(min_cluster_size=5, min_samples=30, fit_sample=None), r"^min_samples=30 is more than the 25"),
+], ids=["min_cluster_size", "min_samples"])
+def test_hdbscan_on_a_frame_smaller_than_its_cluster_is_one_line(clusterer, match):
+    with pytest.raises(LabError, match=match) as caught:
+        clusterer.fit_predict(np.random.default_rng(0).normal(size=(5, 5, 3)).astype(np.float32))
+    assert caught.value.key in ("min_cluster_size", "min_samples")
+
+
+def test_mean_shift_gives_a_frame_of_one_colour_one_cluster():
+    labels = MeanShiftClusterer(fit_sample=None).fit_predict(np.zeros((12, 16, 3), np.float32))
+    assert labels.shape == (12, 16) and not labels.any()
 
 
 def three_blobs(h=24, w=36):

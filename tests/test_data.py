@@ -299,3 +299,37 @@ def test_every_image_mode_reads_as_its_8_bit_rgb(tmp_path, mode, suffix):
     image = read_image(tmp_path / f"frame.{suffix}", (16, 12))
     assert image.shape == (12, 16, 3) and image.dtype == np.uint8
     np.testing.assert_allclose(image.astype(int), np.repeat(grey[..., None], 3, axis=-1), atol=4)
+
+
+def test_an_image_whose_size_disagrees_with_its_annotations_is_refused_before_any_frame(tmp_path, synthetic_root):
+    import json
+
+    root = copy_dataset(synthetic_root, tmp_path / "d")
+    path = root / "annotations" / "instances_default.json"
+    coco = json.loads(path.read_text())
+    last = coco["images"][-1]
+    real = (last["width"], last["height"])
+    last["width"] += 1
+    path.write_text(json.dumps(coco))
+    with pytest.raises(LabError, match=rf"^image .*{last['file_name']} is {real[0]}x{real[1]} but the annotations say "
+                                       rf"{real[0] + 1}x{real[1]}; fix the annotation file or the image$"):
+        FootballDataset(str(root), n_images=None, scale=16)
+    folder = ImageFolder(str(root / "images"), scale=16, annotation_file=str(path))
+    with pytest.raises(LabError, match=rf"is {real[0]}x{real[1]} but the annotations say {real[0] + 1}x{real[1]}"):
+        [folder.full_size(image_id) for image_id in folder.image_ids]
+
+
+def _build_synthetic(root):
+    from src.data.synthetic import ensure_synthetic_dataset
+
+    built = ensure_synthetic_dataset(root, n_images=3)
+    return sorted(p.name for p in (built / "images").iterdir()), (built / "SYNTHETIC.json").read_text()
+
+
+def test_jobs_that_build_the_synthetic_set_together_each_find_it_whole(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(3) as pool:
+        results = list(pool.map(_build_synthetic, [tmp_path / "synthetic"] * 6))
+    assert all(result == results[0] for result in results) and results[0][0] == ["0.jpg", "1.jpg", "2.jpg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".synthetic.lock", "synthetic"]

@@ -99,6 +99,14 @@ def test_bad_values_are_one_line(kwargs, message):
         DynaSegClusterer(**kwargs)
 
 
+def test_a_frame_with_fewer_pixels_than_the_stops_largest_k_is_one_line():
+    clusterer = DynaSegClusterer(n_channels=4, iterations=1, device="cpu")
+    with pytest.raises(LabError, match=r"^k_values has k=8, more than the 6 pixels of an image") as caught:
+        clusterer.fit_predict(np.random.default_rng(0).random((2, 3, 3)).astype(np.float32))
+    assert caught.value.key == "k_values"
+    DynaSegClusterer(n_channels=4, iterations=1, device="cpu", stop="threshold").check_input(6)
+
+
 def test_a_fixed_threshold_takes_any_silhouette_sample():
     clusterer = DynaSegClusterer(stop="threshold", min_labels=4, silhouette_sample=2, device="cpu")
     assert clusterer._target(torch.zeros(3, 4, 5)) == 4

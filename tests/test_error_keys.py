@@ -170,3 +170,23 @@ def test_a_word_for_a_yes_or_no_option_is_refused(group, option_config, built_on
                 build(trial[built] if built != group else trial, built)
             checked.append(key)
     assert checked, f"no true/false option in group {group}"
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_number_refuses_infinity_before_any_work(group, option_config, built_once):
+    """Hydra reads ``inf``; no option takes it (a weight or radius of inf makes features or distances inf and the
+    run fails mid-frame), so every numeric option of every option file is refused when built."""
+    accepted = []
+    for option in options(group):
+        cfg = option_config(group, option)
+        built = BUILT_IN.get(group, group)
+        for key, _ in numeric_leaves(cfg[group], group):
+            trial = copy.deepcopy(cfg if built != group else cfg[group])
+            OmegaConf.update(trial, key if built != group else key.split(".", 1)[1], float("inf"))
+            try:
+                build(trial[built] if built != group else trial, built)
+            except LabError as exc:
+                assert "inf" in str(exc), str(exc)
+            else:
+                accepted.append(f"{group}={option}: {key}")
+    assert not accepted, accepted

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from src.features.cache import ArrayCache, cache_key, file_identity
+from src.features.cache import ArrayCache, cache_key
+from src.files import file_identity
 
 
 def test_key_depends_on_every_part_and_not_on_order():

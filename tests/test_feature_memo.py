@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from hydra.types import RunMode
+from omegaconf import OmegaConf
 
 from src.data import FootballDataset
 from src.features import ColorSpace, FeatureStack, PixelPosition, memo
@@ -137,3 +138,14 @@ def test_the_store_key_tells_used_blocks_from_unused_ones_only():
     assert key(0.3) != key(0.0) and key(0.3) != key(0.3, space="rgb")
     # features that are not stored before weighting keep every weight in their key
     assert key(0.3, weighted_later=False) != key(1.2, weighted_later=False)
+
+
+def test_the_store_key_follows_the_content_of_a_checkpoint_file(tmp_path):
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"first")
+    node = OmegaConf.create({"blocks": {"learned": {"checkpoint": str(checkpoint), "layer": "code"}}})
+    before = config_key(node)
+    checkpoint.write_bytes(b"trained again")
+    assert config_key(node) != before
+    assert config_key(OmegaConf.create({"blocks": {"learned": {"checkpoint": "runs:/abc/model"}}})) == \
+        config_key(OmegaConf.create({"blocks": {"learned": {"checkpoint": "runs:/abc/model"}}}))

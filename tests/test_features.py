@@ -35,6 +35,13 @@ def test_color_spaces_shape_and_dtype(image, space):
     assert out.shape == (6, 9, 3) and out.dtype == np.float32
 
 
+def test_reds_either_side_of_hue_zero_are_neighbours_in_hsv():
+    reds = np.array([[[200, 30, 40], [200, 40, 30], [30, 200, 40]]], np.uint8)  # hue 0.99, 0.01, and a green
+    out = ColorSpace("hsv")(frame_of(reds))
+    near, far = np.linalg.norm(out[0, 0] - out[0, 1]), np.linalg.norm(out[0, 0] - out[0, 2])
+    assert near < 0.1 * far
+
+
 def test_position_channels(image):
     out = PixelPosition(center_distance=True)(frame_of(image))
     assert out.shape == (6, 9, 3)

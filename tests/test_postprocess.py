@@ -282,6 +282,11 @@ def test_washed_out_frame_keeps_its_pitch_green_seed():
     (lambda: RemoveThin(0), r"width=0 is out of range"),
     (lambda: RemoveSmall(0), r"min_size=0 is out of range"),
     (lambda: PostprocessChain({}, connectivity=3), r"connectivity=3 is not allowed"),
+    # true == 1 in Python, and false once slipped through as a step that failed on the first frame
+    (lambda: PostprocessChain({}, connectivity=True), r"^connectivity=True is not allowed; choose one of \[1, 2\]$"),
+    (lambda: PostprocessChain({"thin": False}), r"^steps.thin=False is not a step; switch it off with null$"),
+    (lambda: ReclusterCandidates(seed=-1), r"^seed=-1 is out of range"),
+    (lambda: FieldClusters(max_distance=float("inf")), r"^max_distance=inf is not finite"),
 ])
 def test_bad_parameters(make, match):
     with pytest.raises(LabError, match=match):

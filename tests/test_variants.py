@@ -331,3 +331,38 @@ def test_best_keeps_players_a_tight_closeup_cuts_at_the_top_and_foot(make_cfg, f
     assert summary["dice_mean"] >= 0.90
     assert summary["blob_recall_mean"] >= 0.95
     assert summary["frames_dice_below_0.3"] == 0
+
+
+def test_a_variant_is_written_whole_into_a_new_folder_only(source, tmp_path, monkeypatch):
+    import src.data.variants as variants
+
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    with pytest.raises(LabError, match=r"^out_dir='.*taken' exists and is not an empty folder"):
+        make_variant(source, "kits", tmp_path / "taken")
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["notes.txt"]
+
+    def fail_after_the_first_frame(image, *args):
+        if list((tmp_path).glob(".k.partial-*/images/*")):
+            raise KeyboardInterrupt
+        return image
+
+    monkeypatch.setattr(variants, "_rotate_hue", fail_after_the_first_frame)
+    with pytest.raises(KeyboardInterrupt):
+        make_variant(source, "kits", tmp_path / "k")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+    monkeypatch.undo()
+    assert (make_variant(source, "kits", tmp_path / "k") / "annotations" / "instances_default.json").is_file()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--kit-hue-shift", "nan"], r"^error: --kit-hue-shift=nan is not a number"),
+    (["--closeup-fraction", "0"], r"^error: --closeup-fraction=0.0 is out of range"),
+    (["--root", "/no/such/frames"], r"^error: --root='/no/such/frames' is not a folder"),
+])
+def test_the_command_line_names_its_own_flag_in_one_line(tmp_path, synthetic_root, arguments, message):
+    from src.data.variants import main
+
+    with pytest.raises(SystemExit, match=message):
+        main(["kits", str(tmp_path / "v"), "--root", str(synthetic_root), "--n-images", "2", *arguments])
+    assert not (tmp_path / "v").exists()

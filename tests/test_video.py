@@ -1,6 +1,7 @@
 """Video files as footage: streamed frames, options, outputs and damaged files."""
 
 import csv
+import re
 import tarfile
 
 import av
@@ -253,6 +254,26 @@ def test_the_clip_command_writes_a_whole_file_or_none(synthetic_root, tmp_path, 
     assert main([str(tmp_path / "empty"), str(tmp_path / "none.mp4")]) == 2
     assert "FRAMES_DIR=" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--crf", "99"], r"^error: --crf=99 is out of range; allowed \[0, 51\]$"),
+    (["--seconds", "inf"], r"^error: --seconds=inf is not finite"),
+    (["--fps", "0"], r"^error: --fps=0 is out of range"),
+    (["OUT=no/such/folder/clip.mp4"], r"^error: OUT='.*no/such/folder/clip.mp4': its folder .* is not a folder "),
+    (["OUT=clip.xyz"], r"^error: OUT='.*clip.xyz' cannot be written as a video \(.*\); use a .mp4, .mkv or .mov"),
+])
+def test_the_clip_command_refuses_bad_options_and_outputs_in_one_line(synthetic_root, tmp_path, capsys, arguments,
+                                                                      message):
+    from src.clip import main
+
+    out = str(tmp_path / "clip.mp4")
+    options = [a for a in arguments if not a.startswith("OUT=")]
+    out = next((str(tmp_path / a[4:]) for a in arguments if a.startswith("OUT=")), out)
+    assert main([str(synthetic_root / "images"), out, "--frames", "2", *options]) == 2
+    error = capsys.readouterr().err.strip()
+    assert re.match(message, error) and "\n" not in error, error
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("overrides, cores, jobs, expected", [

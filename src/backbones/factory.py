@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from src.backbones.weights import list_offline_weights, offline_state_dict
-from src.errors import LabError, check_bool, check_choice, check_range
+from src.errors import LabError, check_bool, check_choice, check_range, check_seed
+from src.files import file_identity
 from src.torch_threads import torch_threads
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,10 @@ class Backbone:
     """
 
     def __init__(self, model: torch.nn.Module, *, name: str, requested: str, weights: str,
-                 out_indices: Sequence[int], threads: int = 2):
+                 out_indices: Sequence[int], threads: int = 2, weights_file: str | None = None):
         self.model = model.eval()
+        # a checkpoint file can be written again under its name: its content, not its path, keys the caches
+        self.weights_file = file_identity(weights_file) if weights_file else None
         self.name = name
         self.requested = requested
         self.weights = weights
@@ -85,7 +88,8 @@ class Backbone:
 
     @property
     def cache_id(self) -> dict:
-        return {"name": self.name, "weights": self.weights, "out_indices": self.out_indices}
+        return {"name": self.name, "weights": self.weights, "out_indices": self.out_indices,
+                "weights_file": self.weights_file}
 
     @property
     def tags(self) -> dict[str, str]:
@@ -209,9 +213,11 @@ def create_backbone(name: str, out_indices: Sequence[int] = (1, 2), *, weights: 
     check_choice("weights", weights, WEIGHT_CHOICES)
     check_bool("download", download)
     check_range("threads", threads, 1, integer=True)
-    check_range("seed", seed, 0, integer=True)
+    check_seed("seed", seed)
     if not out_indices:
         raise LabError("out_indices=[] selects no stage; give at least one index, e.g. [1, 2]", key="out_indices")
+    for index in out_indices:
+        check_range("out_indices", index, 0, integer=True)
     if weights == "random":
         log.warning("backbone %s uses RANDOM weights (backbone.weights=random, seed %d)", name, seed)
         # timm initialises from torch's global generator: seed a private copy of it
@@ -223,7 +229,8 @@ def create_backbone(name: str, out_indices: Sequence[int] = (1, 2), *, weights: 
     model = _features_model(name, out_indices)
     source = _imagenet_weights(model, name, checkpoint, download)
     if source is not None:
-        return Backbone(model, name=name, requested=name, weights=source, out_indices=out_indices, threads=threads)
+        return Backbone(model, name=name, requested=name, weights=source, out_indices=out_indices, threads=threads,
+                        weights_file=checkpoint or None)
     if fallback is None:
         raise LabError(f"name={name!r} has no ImageNet weights on this machine; set backbone.checkpoint, "
                        f"backbone.download=true, backbone.fallback (one of {', '.join(list_offline_weights())}) "

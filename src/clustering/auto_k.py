@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from src.clustering.objectives import inertia, silhouette
-from src.errors import LabError, check_choice, check_range
+from src.errors import LabError, check_choice, check_range, check_seed
 
 CRITERIA = ("silhouette", "elbow")
 
@@ -74,6 +74,7 @@ class AutoKClusterer:
                 raise LabError(f"k_values has k={ks[-1]}, more than the clusterer's {option}={limit}; use k at "
                                f"most {limit} or raise clusterer.{option}", key="k_values")
         check_range("silhouette_sample", silhouette_sample, 2, integer=True)
+        check_seed("seed", seed)
         self.clusterer = clusterer
         self.k_values = ks
         self.criterion = criterion

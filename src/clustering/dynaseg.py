@@ -40,7 +40,7 @@ from src.clustering.fit import ClusterFit
 from src.clustering.kmeans import KMeansClusterer
 from src.clustering.objectives import silhouette_pick
 from src.devices import torch_device
-from src.errors import LabError, check_bool, check_choice, check_range
+from src.errors import LabError, check_bool, check_choice, check_range, check_seed
 from src.labels import dense_labels
 from src.progress import progress
 from src.signals import raise_if_stopped
@@ -294,6 +294,7 @@ class DynaSegClusterer:
         self.iterations, self.mu_mode, self.mu, self.alpha = iterations, mu_mode, mu, alpha
         self.stop, self.min_labels = stop, min_labels
         check_range("silhouette_sample", silhouette_sample, 2, integer=True)
+        check_seed("seed", seed)
         largest_k = max((int(k) for k in k_values), default=2)
         if stop == "silhouette" and silhouette_sample <= largest_k:
             raise LabError(f"silhouette_sample={silhouette_sample} leaves too few pixels to score k={largest_k} "
@@ -314,6 +315,9 @@ class DynaSegClusterer:
     def check_input(self, n_pixels: int) -> None:
         if n_pixels < 2:
             raise LabError(f"clusterer=dynaseg needs at least 2 pixels per image, got {n_pixels}")
+        if self.target_picker is not None:
+            # the silhouette stop's target is a k of k_values, each a k-means of the frame's pixels
+            self.target_picker.check_input(n_pixels)
 
     def _target(self, features: torch.Tensor) -> int:
         """The stop target for one image's (p, H, W) first-iteration features."""

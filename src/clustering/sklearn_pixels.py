@@ -15,7 +15,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
 from src.clustering.distances import nearest
-from src.errors import LabError, check_choice, check_range
+from src.errors import LabError, check_choice, check_range, check_seed
 
 
 class SampledClusterer:
@@ -39,6 +39,7 @@ class SampledClusterer:
         if fit_sample is not None:
             check_range("fit_sample", fit_sample, 2, integer=True)
         check_range("n_votes", n_votes, 1, integer=True)
+        check_seed("seed", seed, span=n_votes)
         self.fit_sample = fit_sample
         self.seed = seed
         self.n_votes = n_votes
@@ -223,6 +224,13 @@ class HDBSCANClusterer(SampledClusterer):
                                f"min_samples={min_samples}" if min_samples else f"min_cluster_size={min_cluster_size}")
         self.min_cluster_size, self.min_samples = min_cluster_size, min_samples
 
+    def check_input(self, n_pixels: int) -> None:
+        option, needed = ("min_samples", self.min_samples) if self.min_samples else \
+            ("min_cluster_size", self.min_cluster_size)
+        if needed > n_pixels:
+            raise LabError(f"{option}={needed} is more than the {n_pixels} pixels of an image at this scale; use at "
+                           f"most {n_pixels} or a smaller data.scale", key=option)
+
     def _estimator(self, flat, seed):
         return HDBSCAN(min_cluster_size=self.min_cluster_size, min_samples=self.min_samples, copy=True)
 
@@ -250,6 +258,9 @@ class MeanShiftClusterer(SampledClusterer):
 
     def _estimator(self, flat, seed):
         bandwidth = self.bandwidth or estimate_bandwidth(flat, quantile=self.quantile, random_state=seed)
+        if not bandwidth > 0 and not np.ptp(flat, axis=0).any():
+            # a frame of one feature value (a fade to black, colour features): any radius gives its one cluster
+            bandwidth = 1.0
         if not bandwidth > 0:
             raise LabError(f"clusterer.bandwidth could not be estimated at quantile={self.quantile} (got "
                            f"{bandwidth}); raise clusterer.quantile or give clusterer.bandwidth")

@@ -117,17 +117,23 @@ class ImageFolder:
         return self._paths[image_id]
 
     def full_size(self, image_id: int) -> tuple[int, int]:
-        """``(width, height)`` of the image file, read from its header."""
+        """``(width, height)`` of the image file, read from its header; a labelled frame's must be its annotation's
+        (read when a run starts, for its scale label, so a disagreement is found before the first frame)."""
         if image_id not in self._sizes:
             path = self._paths[image_id]
             try:
                 with Image.open(path) as im:
-                    self._sizes[image_id] = im.size
+                    size = im.size
             except Image.DecompressionBombError as exc:
                 raise LabError(f"image {path} is too large to decode safely ({exc}); downscale it") from None
             except (OSError, SyntaxError, UnidentifiedImageError) as exc:
                 raise LabError(f"image {path} cannot be read ({exc}); replace the file or move it out of "
                                "data.root") from None
+            info = self.coco.imgs[image_id] if image_id in self._labelled else None
+            if info is not None and size != (info["width"], info["height"]):
+                raise LabError(f"image {path} is {size[0]}x{size[1]} but the annotations say "
+                               f"{info['width']}x{info['height']}; fix the annotation file or the image")
+            self._sizes[image_id] = size
         return self._sizes[image_id]
 
     def image_size(self, image_id: int) -> tuple[int, int]:

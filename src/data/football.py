@@ -15,14 +15,14 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from src.data.coco_check import check_coco, rle_runs
 from src.data.rle_blocks import block_factor, reduce_rles
 from src.data.synthetic import ensure_synthetic_dataset
-from src.errors import LabError, check_bool, check_range
+from src.errors import LabError, check_bool, check_range, check_seed
 from src.frame import Frame, read_image
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,8 @@ class FootballDataset:
         check_scale(scale)
         if n_images is not None:
             check_range("n_images", n_images, 1, integer=True)
-        check_range("seed", seed, 0, integer=True)
+        check_seed("seed", seed)
+        check_range("synthetic_images", synthetic_images, 1, integer=True)
         for option, value in [("cache_frames", cache_frames), ("strict", strict), ("warn_synthetic", warn_synthetic),
                               ("write_masks", write_masks)]:
             check_bool(option, value)
@@ -306,6 +307,16 @@ class FootballDataset:
         if w < 1 or h < 1:
             raise LabError(f"scale={self.scale} leaves no pixels of a {info['width']}x{info['height']} "
                            f"image; use a scale of at most {min(info['width'], info['height'])}", key="scale")
+        # the header only: a size that disagrees with the annotations is found before the first frame, not at its
+        # own; a file that cannot be read is left to its decoding, which names it
+        try:
+            with Image.open(self.image_path(image_id)) as im:
+                size = im.size
+        except (OSError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError):
+            return
+        if size != (info["width"], info["height"]):
+            raise LabError(f"image {self.image_path(image_id)} is {size[0]}x{size[1]} but the annotations say "
+                           f"{info['width']}x{info['height']}; fix the annotation file or the image")
 
     def __len__(self) -> int:
         return len(self.image_ids)

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 from PIL import Image, ImageDraw
 
 FORMAT_VERSION = 2
@@ -45,20 +46,29 @@ def ensure_synthetic_dataset(root: str | os.PathLike, n_images: int = 12, seed: 
     root = Path(root)
     stamp = {"version": FORMAT_VERSION, "n_images": n_images, "seed": seed}
     stamp_path = root / "SYNTHETIC.json"
-    if stamp_path.is_file() and json.loads(stamp_path.read_text()) == stamp:
+    if _stamped(stamp_path, stamp):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=root.parent))
-    try:
-        write_synthetic_dataset(tmp, n_images=n_images, seed=seed)
-        (tmp / "SYNTHETIC.json").write_text(json.dumps(stamp))
-        if root.exists():
-            shutil.rmtree(root)
-        tmp.rename(root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    # parallel jobs of a first sweep all find no dataset: one builds it, the others wait and then find it, and none
+    # removes a folder another is reading
+    with FileLock(root.parent / f".{root.name}.lock"):
+        if _stamped(stamp_path, stamp):
+            return root
+        tmp = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=root.parent))
+        try:
+            write_synthetic_dataset(tmp, n_images=n_images, seed=seed)
+            (tmp / "SYNTHETIC.json").write_text(json.dumps(stamp))
+            if root.exists():
+                shutil.rmtree(root)
+            tmp.rename(root)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
     return root
+
+
+def _stamped(stamp_path: Path, stamp: dict) -> bool:
+    return stamp_path.is_file() and json.loads(stamp_path.read_text()) == stamp
 
 
 def write_synthetic_dataset(root: Path, n_images: int = 12, seed: int = 0) -> None:

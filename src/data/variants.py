@@ -54,6 +54,8 @@ neighbour) and written as one RLE annotation per player still in view.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +64,7 @@ from pycocotools import mask as mask_utils
 from scipy import ndimage as ndi
 
 from src.data.football import FootballDataset
-from src.errors import check_choice, check_range
+from src.errors import LabError, check_choice, check_range
 
 VARIANTS = ("closeup", "kits", "pitch", "zoom2", "zoom3", "zoom4", "edge", "foot", "touchline", "shadow", "washed",
             "graphics", "pillarbox", "logo", "ticker", "resolution")
@@ -289,9 +291,32 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
     check_range("washed_contrast", washed_contrast, 0, 1, low_open=True)
     for side in resolution:
         check_range("resolution", side, 1, integer=True)
+    check_range("kit_hue_shift", kit_hue_shift)
+    check_range("pitch_hue_shift", pitch_hue_shift)
     resolution = tuple(resolution)
     out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise LabError(f"out_dir={str(out)!r} exists and is not an empty folder; the variant would mix with what is "
+                       "there: give a new folder", key="out_dir")
+    # written beside the folder and moved into place whole: a failed or stopped run leaves no half a dataset
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        _write_variant(dataset, variant, partial, kit_hue_shift, closeup_fraction, pitch_hue_shift,
+                       pitch_brightness, shadow_light, washed_saturation, washed_contrast, resolution)
+        if out.exists():
+            out.rmdir()
+        partial.replace(out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return out
+
+
+def _write_variant(dataset: FootballDataset, variant: str, out: Path, kit_hue_shift: float, closeup_fraction: float,
+                   pitch_hue_shift: float, pitch_brightness: float, shadow_light: float, washed_saturation: float,
+                   washed_contrast: float, resolution: tuple[int, int]) -> None:
+    """The frames and annotations of ``make_variant``, written into the folder ``out``."""
+    (out / "images").mkdir()
     images, annotations = [], []
     for image_id in dataset.image_ids:
         info = dataset.coco.imgs[image_id]
@@ -358,7 +383,6 @@ def make_variant(dataset: FootballDataset, variant: str, out_dir: str | Path, *,
     (out / "annotations").mkdir(exist_ok=True)
     coco = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}
     (out / "annotations" / "instances_default.json").write_text(json.dumps(coco))
-    return out
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -396,10 +420,18 @@ def main(argv: list[str] | None = None) -> Path:
         resolution = ()
     if len(resolution) != 2:
         parser.error(f"--resolution {args.resolution!r} is not WIDTHxHEIGHT, such as 1280x720")
-    out = make_variant(FootballDataset(args.root, n_images=args.n_images, seed=args.seed), args.variant, args.out_dir,
-                       kit_hue_shift=args.kit_hue_shift, closeup_fraction=args.closeup_fraction,
-                       pitch_hue_shift=args.pitch_hue_shift, pitch_brightness=args.pitch_brightness,
-                       resolution=resolution)
+    try:
+        out = make_variant(FootballDataset(args.root, n_images=args.n_images, seed=args.seed), args.variant,
+                           args.out_dir, kit_hue_shift=args.kit_hue_shift, closeup_fraction=args.closeup_fraction,
+                           pitch_hue_shift=args.pitch_hue_shift, pitch_brightness=args.pitch_brightness,
+                           resolution=resolution)
+    except LabError as exc:
+        message = str(exc)
+        flags = {action.dest: action.option_strings[0] for action in parser._actions if action.option_strings}
+        if exc.key in flags and message.startswith(exc.key):
+            # named as the command line names it
+            message = flags[exc.key] + message[len(exc.key):]
+        raise SystemExit(f"error: {message}") from None
     print(out)
     return out
 

@@ -269,6 +269,8 @@ def write_video(path: str | Path, images: Iterable[np.ndarray], fps: int = 25, *
     import av
 
     check_range("fps", fps, 1, integer=True)
+    # x264's scale: values outside it are clamped, or -1 is its default, without a word
+    check_range("crf", crf, 0, 51, integer=True)
     if seconds is not None:
         check_range("seconds", seconds, 0, low_open=True)
     loop = []

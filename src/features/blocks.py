@@ -12,11 +12,31 @@ from src.cielab import cielab
 from src.errors import LabError, check_bool, check_choice, check_range
 from src.frame import Frame
 
+
+def hsv_cone(image: np.ndarray) -> np.ndarray:
+    """HSV as points of its cone, (s cos 2πh, s sin 2πh, v): hue is an angle, so two reds either side of
+    h = 0 (a red kit's folds) lie side by side here, not at both ends of a hue axis; a grey's hue, which
+    saturation 0 leaves undefined, counts for nothing.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray
+
+    Returns
+    -------
+    (H, W, 3) float32 ndarray
+        The first two channels in [-1, 1], the third in [0, 1].
+    """
+    hsv = color.rgb2hsv(image.astype(np.float32) / 255.0)
+    angle = 2 * np.pi * hsv[..., 0]
+    return np.stack([hsv[..., 1] * np.cos(angle), hsv[..., 1] * np.sin(angle), hsv[..., 2]], axis=-1)
+
+
 COLOR_SPACES = {
     "rgb": lambda image: image.astype(np.float32) / 255.0,
     # single precision, converted once per frame for the features and the post-processing
     "lab": cielab,
-    "hsv": lambda image: color.rgb2hsv(image.astype(np.float32) / 255.0),
+    "hsv": hsv_cone,
 }
 
 
@@ -26,6 +46,7 @@ class ColorSpace:
     Parameters
     ----------
     space : {"rgb", "lab", "hsv"}, default "lab"
+        ``hsv`` is given as points of the HSV cone (``hsv_cone``).
     weight : float, default 1.0
         Multiplies the block's standardized channels.
     """

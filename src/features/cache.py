@@ -22,12 +22,6 @@ def cache_key(**parts) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def file_identity(path: Path) -> dict:
-    """What identifies a file's content cheaply: resolved path, size and modification time."""
-    stat = Path(path).stat()
-    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
 class ArrayCache:
     """Lists of arrays stored as ``.npz`` files under ``folder``; None disables caching.
 

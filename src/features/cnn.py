@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.decomposition import PCA
 
-from src.errors import check_range
-from src.features.cache import ArrayCache, cache_key, file_identity
+from src.errors import check_range, check_seed
+from src.features.cache import ArrayCache, cache_key
+from src.files import file_identity
 from src.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class CNNFeatures:
             check_range("n_components", n_components, 1, sum(backbone.channels), integer=True)
         check_range("pca_sample", pca_sample, 2, integer=True)
         check_range("weight", weight, 0)
+        check_seed("seed", seed)
         self.backbone = backbone
         self.input_scale = input_scale
         self.n_components = n_components

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from src.files import file_identity
 from src.frame import Frame
 
 _STORE: OrderedDict[tuple, np.ndarray | tuple[np.ndarray, ...]] = OrderedDict()
@@ -35,7 +36,22 @@ def config_key(node: DictConfig, *, weighted_later: bool = False) -> str:
         for block in (resolved.get("blocks") or {}).values():
             if isinstance(block, dict) and "weight" in block:
                 block["weight"] = block["weight"] > 0
-    return OmegaConf.to_yaml(resolved)
+    # a model file trained again under its name gives other features: its content counts, not only its path
+    files = sorted({value for key, value in _leaves(resolved) if key == "checkpoint" and isinstance(value, str)
+                    and Path(value).is_file()})
+    return OmegaConf.to_yaml(resolved) + "".join(f"# {file_identity(path)}\n" for path in files)
+
+
+def _leaves(tree, key=None):
+    """``(key, value)`` of every leaf of nested dicts and lists."""
+    if isinstance(tree, dict):
+        for name, value in tree.items():
+            yield from _leaves(value, name)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _leaves(value, key)
+    else:
+        yield key, tree
 
 
 class MemoizedFeatures:

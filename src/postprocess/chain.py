@@ -108,6 +108,9 @@ class PostprocessChain:
         if ticker is not None:
             check_range("ticker", ticker, 0, 1)
         self.ticker = ticker
+        for name, step in steps.items():
+            if step is not None and not callable(step):
+                raise LabError(f"steps.{name}={step!r} is not a step; switch it off with null", key=f"steps.{name}")
         self.steps = {name: step for name, step in steps.items() if step is not None}
         self.connectivity = connectivity
         self.black_bars = black_bars

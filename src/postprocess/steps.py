@@ -14,7 +14,7 @@ from skimage import color, graph, measure, morphology
 from sklearn.cluster import KMeans
 
 from src.cielab import cielab
-from src.errors import LabError, check_choice, check_range
+from src.errors import LabError, check_choice, check_range, check_seed
 from src.labels import coordinate_means, label_means
 from src.neighbours import EIGHT, rectangle_opening
 
@@ -575,6 +575,7 @@ class ReclusterCandidates:
             check_range("chroma_limit", chroma_limit, 0, low_open=True)
         self.chroma_limit = chroma_limit
         check_choice("pixels", pixels, {"candidates", "noise"})
+        check_seed("seed", seed)
         self.n_clusters = n_clusters
         self.max_distance = max_distance
         self.pixels = pixels
